@@ -1,0 +1,1 @@
+"""One hook per external system: Flink (REST + SQL Gateway), Paimon (pypaimon), MySQL (pymysql)."""

@@ -1,0 +1,149 @@
+"""Paimon hook: read tables, partitions and snapshots, list snapshots and tags, create tags.
+
+Backed by pypaimon's catalog. The connection (default `paimon_default`) carries the warehouse
+in its extras (`warehouse`: a local path, `file://` or `s3://` URI) plus any other catalog
+option (for example `s3.endpoint`). Writes are deliberately absent except tags: Flink owns every
+table a Flink job writes, and pypaimon commits do not coordinate with Flink's committer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowException
+
+from lakehouse.hooks._base import get_connection
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class PaimonError(AirflowException):
+    """A table, snapshot or tag is missing, or the warehouse cannot be read."""
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    snapshot_id: int
+    commit_time: datetime
+    commit_kind: str
+    total_record_count: int | None
+    watermark: int | None
+
+
+class PaimonHook(BaseHook):
+    """Reads Paimon tables through pypaimon's catalog."""
+
+    conn_name_attr = "paimon_conn_id"
+    default_conn_name = "paimon_default"
+    conn_type = "paimon"
+    hook_name = "Apache Paimon (pypaimon)"
+
+    def __init__(self, paimon_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.paimon_conn_id = paimon_conn_id
+
+    @cached_property
+    def catalog_options(self) -> dict[str, str]:
+        conn = get_connection(self.paimon_conn_id, example="paimon://?warehouse=/data/warehouse")
+        options = {k: str(v) for k, v in conn.extra_dejson.items()}
+        if not options.get("warehouse"):
+            raise PaimonError(f"connection '{self.paimon_conn_id}' has no 'warehouse' extra (a path or URI).")
+        return options
+
+    @property
+    def warehouse_uri(self) -> str:
+        """The warehouse as a URI Flink's Paimon catalog understands (`file:///...` for a path)."""
+        wh = self.catalog_options["warehouse"]
+        return wh if "://" in wh else "file://" + wh
+
+    @cached_property
+    def catalog(self):
+        from pypaimon import CatalogFactory
+
+        return CatalogFactory.create(self.catalog_options)
+
+    def get_table(self, identifier: str):
+        """A table by `database.table`; a missing one raises PaimonError naming it."""
+        try:
+            return self.catalog.get_table(identifier)
+        except Exception as exc:  # pypaimon raises its own TableNotExistException
+            if "not exist" in str(exc).lower() or type(exc).__name__.endswith("NotExistException"):
+                raise PaimonError(f"Paimon table {identifier} does not exist in {self.catalog_options['warehouse']}") from exc
+            raise
+
+    def table_exists(self, identifier: str) -> bool:
+        try:
+            self.get_table(identifier)
+        except PaimonError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ reads
+    def read_arrow(
+        self,
+        identifier: str,
+        *,
+        partition: Mapping[str, str] | None = None,
+        snapshot_id: int | None = None,
+        tag: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> "pa.Table":
+        """Read a table (merged view of primary-key tables), optionally one partition, at a snapshot or tag."""
+        table = self.get_table(identifier)
+        if snapshot_id is not None and tag is not None:
+            raise ValueError("pass snapshot_id or tag, not both")
+        if snapshot_id is not None:
+            if table.snapshot_manager().get_snapshot_by_id(snapshot_id) is None:
+                raise PaimonError(f"{identifier} has no snapshot {snapshot_id} (expired or never written)")
+            table = table.copy({"scan.snapshot-id": str(snapshot_id)})
+        elif tag is not None:
+            if tag not in table.list_tags():
+                raise PaimonError(f"{identifier} has no tag {tag!r}")
+            table = table.copy({"scan.tag-name": tag})
+        builder = table.new_read_builder()
+        if columns:
+            builder = builder.with_projection(list(columns))
+        if partition:
+            pb = builder.new_predicate_builder()
+            preds = [pb.equal(k, v) for k, v in partition.items()]
+            builder = builder.with_filter(preds[0] if len(preds) == 1 else pb.and_predicates(preds))
+        splits = builder.new_scan().plan().splits()
+        return builder.new_read().to_arrow(splits)
+
+    # ------------------------------------------------------------------ snapshots and tags
+    def latest_snapshot(self, identifier: str) -> SnapshotInfo | None:
+        snap = self.get_table(identifier).snapshot_manager().get_latest_snapshot()
+        return _snapshot_info(snap) if snap else None
+
+    def list_snapshots(self, identifier: str) -> list[SnapshotInfo]:
+        manager = self.get_table(identifier).snapshot_manager()
+        latest = manager.get_latest_snapshot()
+        if latest is None:
+            return []
+        out = []
+        for sid in range(1, latest.id + 1):
+            snap = manager.get_snapshot_by_id(sid)
+            if snap is not None:  # expired snapshots leave gaps
+                out.append(_snapshot_info(snap))
+        return out
+
+    def list_tags(self, identifier: str) -> list[str]:
+        return sorted(self.get_table(identifier).list_tags())
+
+    def create_tag(self, identifier: str, tag: str, *, snapshot_id: int | None = None) -> None:
+        """Tag a snapshot (the latest by default). Tagging is metadata only: it writes no data."""
+        self.get_table(identifier).create_tag(tag, snapshot_id=snapshot_id)
+
+
+def _snapshot_info(snap) -> SnapshotInfo:
+    return SnapshotInfo(
+        snapshot_id=snap.id,
+        commit_time=datetime.fromtimestamp(snap.time_millis / 1000, tz=timezone.utc),
+        commit_kind=str(snap.commit_kind),
+        total_record_count=getattr(snap, "total_record_count", None),
+        watermark=getattr(snap, "watermark", None),
+    )

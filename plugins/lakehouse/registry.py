@@ -1,0 +1,142 @@
+"""Typed view of config/tables.yaml and config/streaming_jobs.yaml.
+
+Loading validates the files (SQL files exist, jobs name only registered tables), so a typo
+fails at DAG parse time with a message naming the file and the entry.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from lakehouse.paths import CONFIG_DIR, SQL_DIR
+
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+_DURATION = re.compile(r"^\d+\s*(ms|s|min|h)$")
+
+
+class RegistryError(ValueError):
+    """config/*.yaml is malformed or names something that does not exist."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str  # database.table
+    layer: str
+    ddl: str
+    primary_key: tuple[str, ...]
+    partition: str | None = None
+    source: str | None = None
+    freshness_column: str | None = None
+
+    @property
+    def database(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def table(self) -> str:
+        return self.name.split(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class StreamingJobSpec:
+    name: str
+    sql: str
+    description: str
+    parallelism: int
+    checkpoint_interval: str
+    upstream: tuple[str, ...] = field(default_factory=tuple)
+    downstream: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Registry:
+    tables: dict[str, TableSpec]
+    jobs: dict[str, StreamingJobSpec]
+
+    def table(self, name: str) -> TableSpec:
+        """A registered table; anything else is refused with the list of valid names."""
+        try:
+            return self.tables[name]
+        except KeyError:
+            raise RegistryError(f"unknown table {name!r}; registered tables: {', '.join(sorted(self.tables))}") from None
+
+    def job(self, name: str) -> StreamingJobSpec:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            raise RegistryError(f"unknown streaming job {name!r}; registered jobs: {', '.join(sorted(self.jobs))}") from None
+
+    def tables_in_layer(self, layer: str) -> list[TableSpec]:
+        return [t for t in self.tables.values() if t.layer == layer]
+
+
+def _load_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RegistryError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RegistryError(f"{path} must be a mapping")
+    return data
+
+
+def _check_sql_file(where: str, relative: str) -> None:
+    if not (SQL_DIR / relative).is_file():
+        raise RegistryError(f"{where}: SQL file sql/{relative} does not exist")
+
+
+def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
+    tables_file, jobs_file = config_dir / "tables.yaml", config_dir / "streaming_jobs.yaml"
+    tables: dict[str, TableSpec] = {}
+    for name, spec in (_load_yaml(tables_file).get("tables") or {}).items():
+        where = f"{tables_file.name}: {name}"
+        parts = str(name).split(".")
+        if len(parts) != 2 or not all(_IDENT.match(p) for p in parts):
+            raise RegistryError(f"{where}: table names are <database>.<table> in lower snake case")
+        if spec.get("layer") not in ("ods", "dwd", "dws"):
+            raise RegistryError(f"{where}: layer must be ods, dwd or dws")
+        _check_sql_file(where, spec.get("ddl", ""))
+        tables[name] = TableSpec(
+            name=name,
+            layer=spec["layer"],
+            ddl=spec["ddl"],
+            primary_key=tuple(spec.get("primary_key") or ()),
+            partition=spec.get("partition"),
+            source=spec.get("source"),
+            freshness_column=spec.get("freshness_column"),
+        )
+    jobs: dict[str, StreamingJobSpec] = {}
+    for name, spec in (_load_yaml(jobs_file).get("jobs") or {}).items():
+        where = f"{jobs_file.name}: {name}"
+        if not _IDENT.match(str(name)):
+            raise RegistryError(f"{where}: job names are lower snake case")
+        _check_sql_file(where, spec.get("sql", ""))
+        interval = str(spec.get("checkpoint_interval", "10s"))
+        if not _DURATION.match(interval):
+            raise RegistryError(f"{where}: checkpoint_interval {interval!r} is not like '10s' or '1min'")
+        for table in spec.get("downstream") or ():
+            if table not in tables:
+                raise RegistryError(f"{where}: downstream table {table!r} is not in {tables_file.name}")
+        for ref in spec.get("upstream") or ():
+            if not str(ref).startswith("mysql:") and ref not in tables:
+                raise RegistryError(f"{where}: upstream {ref!r} is neither mysql:<table> nor a registered table")
+        jobs[name] = StreamingJobSpec(
+            name=name,
+            sql=spec["sql"],
+            description=spec.get("description", ""),
+            parallelism=int(spec.get("parallelism", 1)),
+            checkpoint_interval=interval,
+            upstream=tuple(spec.get("upstream") or ()),
+            downstream=tuple(spec.get("downstream") or ()),
+        )
+    return Registry(tables=tables, jobs=jobs)
+
+
+@lru_cache(maxsize=1)
+def registry() -> Registry:
+    """The project's registry, loaded once per process."""
+    return load_registry()

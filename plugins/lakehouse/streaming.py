@@ -1,0 +1,117 @@
+"""Creating the registered Paimon tables and deploying the registered streaming jobs on Flink.
+
+The DAGs call these functions; tests and `make demo` call them too, so there is one code path.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from lakehouse.hooks.flink import FlinkHook, JobStatus
+from lakehouse.hooks.mysql import MySqlHook
+from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.registry import Registry, StreamingJobSpec, TableSpec, registry
+from lakehouse.sql_files import load_statements
+
+log = logging.getLogger(__name__)
+
+CDC_CONN_ID = "mysql_cdc"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    job_name: str
+    job_id: str
+    already_running: bool
+    restored_from: str | None
+
+
+def sql_context(*, paimon: PaimonHook, cdc: MySqlHook | None = None) -> dict[str, Any]:
+    """Variables for the SQL templates, taken from Airflow connections."""
+    context: dict[str, Any] = {"paimon": {"warehouse_uri": paimon.warehouse_uri}}
+    if cdc is not None:
+        params = cdc.connection_params()
+        context["mysql"] = {
+            "host": params["host"],
+            "port": params["port"],
+            "database": params["database"],
+            "cdc_user": params["user"],
+            "cdc_password": params["password"],
+            # Each binlog reader needs a server id unique among the MySQL server's replicas.
+            "server_id_base": int(params["extra"].get("server_id_base", 5400)),
+        }
+    return context
+
+
+def catalog_statements(paimon: PaimonHook) -> list[str]:
+    return load_statements("catalog.sql", sql_context(paimon=paimon))
+
+
+def create_tables(tables: list[TableSpec], *, flink: FlinkHook, paimon: PaimonHook) -> list[str]:
+    """Create the databases and tables (IF NOT EXISTS) through Flink, which owns them."""
+    context = sql_context(paimon=paimon)
+    statements = catalog_statements(paimon)
+    for database in sorted({t.database for t in tables}):
+        statements.append(f"CREATE DATABASE IF NOT EXISTS lakehouse.`{database}`")
+    for table in tables:
+        statements.extend(load_statements(table.ddl, context))
+    flink.execute_sql(statements)
+    return [t.name for t in tables]
+
+
+def job_session_config(job: StreamingJobSpec, *, restore_from: str | None = None) -> dict[str, str]:
+    config = {
+        "pipeline.name": job.name,
+        "execution.runtime-mode": "streaming",
+        "parallelism.default": str(job.parallelism),
+        "table.exec.resource.default-parallelism": str(job.parallelism),
+        "execution.checkpointing.interval": job.checkpoint_interval,
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+    }
+    if restore_from:
+        config["execution.savepoint.path"] = restore_from
+    return config
+
+
+def render_job(job: StreamingJobSpec, *, paimon: PaimonHook, cdc: MySqlHook) -> list[str]:
+    """The full statement list submitted for a job: catalog first, then the job file."""
+    return catalog_statements(paimon) + load_statements(job.sql, sql_context(paimon=paimon, cdc=cdc))
+
+
+def deploy_job(
+    job_name: str,
+    *,
+    flink: FlinkHook | None = None,
+    paimon: PaimonHook | None = None,
+    cdc: MySqlHook | None = None,
+    restore_from: str | None = None,
+    reg: Registry | None = None,
+    wait_for_checkpoint: bool = True,
+) -> Deployment:
+    """Submit a registered streaming job unless it already runs; wait until it runs and checkpoints.
+
+    Idempotent: a job with the same pipeline name that is already active is left alone.
+    """
+    reg = reg or registry()
+    job = reg.job(job_name)
+    flink = flink or FlinkHook()
+    paimon = paimon or PaimonHook()
+    cdc = cdc or MySqlHook(CDC_CONN_ID)
+    active = flink.active_jobs_named(job.name)
+    if active:
+        log.info("job %s already active as %s (%s); nothing to do", job.name, active[0].job_id, active[0].state)
+        return Deployment(job.name, active[0].job_id, True, None)
+    statements = render_job(job, paimon=paimon, cdc=cdc)
+    results = flink.execute_sql(statements, session_config=job_session_config(job, restore_from=restore_from))
+    job_ids = [r.job_id for r in results if r.job_id]
+    if not job_ids:
+        raise RuntimeError(f"{job.sql} submitted no job: it must end with an INSERT or a statement set")
+    job_id = job_ids[-1]
+    status: JobStatus = flink.wait_for_job_state(job_id, {"RUNNING"}, timeout=180)
+    log.info("job %s is %s as %s%s", job.name, status.state, job_id, f", restored from {restore_from}" if restore_from else "")
+    if wait_for_checkpoint:
+        cp = flink.wait_for_checkpoint(job_id, timeout=300)
+        log.info("job %s completed checkpoint %s", job.name, cp.checkpoint_id)
+    return Deployment(job.name, job_id, False, restore_from)

@@ -1,0 +1,43 @@
+# Shared settings for the local stack; sourced by scripts/*.sh and the Makefile.
+# Every value can be overridden from the environment.
+ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+export LAKEHOUSE_HOME="${LAKEHOUSE_HOME:-$ROOT/.stack}"
+export VENV="${VENV:-$ROOT/.venv}"
+export PYTHON="${PYTHON:-$VENV/bin/python}"
+export STACK_LOGS="$LAKEHOUSE_HOME/logs"
+export JARS_DIR="${JARS_DIR:-$LAKEHOUSE_HOME/jars}"
+
+export MYSQL_PORT="${MYSQL_PORT:-3306}"
+export MYSQL_DATA="$LAKEHOUSE_HOME/mariadb"
+export MYSQL_SOCKET="$LAKEHOUSE_HOME/mariadb.sock"
+export MYSQL_DATABASE="${MYSQL_DATABASE:-delivery}"
+export MYSQL_APP_USER="${MYSQL_APP_USER:-app}"
+export MYSQL_APP_PASSWORD="${MYSQL_APP_PASSWORD:-app}"
+export MYSQL_CDC_USER="${MYSQL_CDC_USER:-flink_cdc}"
+export MYSQL_CDC_PASSWORD="${MYSQL_CDC_PASSWORD:-flink_cdc}"
+
+export FLINK_VERSION="${FLINK_VERSION:-1.20.3}"
+export FLINK_DIST="$LAKEHOUSE_HOME/flink-dist"
+export FLINK_HOME="$LAKEHOUSE_HOME/flink"
+export FLINK_CONF_DIR="$FLINK_HOME/conf"
+export FLINK_REST_PORT="${FLINK_REST_PORT:-8081}"
+export SQL_GATEWAY_PORT="${SQL_GATEWAY_PORT:-8083}"
+export FLINK_TM_SLOTS="${FLINK_TM_SLOTS:-16}"
+export FLINK_TM_MEMORY="${FLINK_TM_MEMORY:-6g}"
+export FLINK_JM_MEMORY="${FLINK_JM_MEMORY:-1600m}"
+export CHECKPOINT_DIR="$LAKEHOUSE_HOME/checkpoints"
+export SAVEPOINT_DIR="$LAKEHOUSE_HOME/savepoints"
+export WAREHOUSE="${WAREHOUSE:-$LAKEHOUSE_HOME/warehouse}"
+
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$LAKEHOUSE_HOME/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$ROOT/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__UNIT_TEST_MODE="${AIRFLOW__CORE__UNIT_TEST_MODE:-False}"
+export PYTHONPATH="$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
+
+# Airflow connections for the hooks, in URI form; a deployment sets its own.
+export AIRFLOW_CONN_FLINK_DEFAULT="${AIRFLOW_CONN_FLINK_DEFAULT:-flink://127.0.0.1:$FLINK_REST_PORT/?sql_gateway_port=$SQL_GATEWAY_PORT}"
+export AIRFLOW_CONN_MYSQL_SOURCE="${AIRFLOW_CONN_MYSQL_SOURCE:-mysql://$MYSQL_APP_USER:$MYSQL_APP_PASSWORD@127.0.0.1:$MYSQL_PORT/$MYSQL_DATABASE}"
+export AIRFLOW_CONN_MYSQL_CDC="${AIRFLOW_CONN_MYSQL_CDC:-mysql://$MYSQL_CDC_USER:$MYSQL_CDC_PASSWORD@127.0.0.1:$MYSQL_PORT/$MYSQL_DATABASE?server_id_base=5400}"
+export AIRFLOW_CONN_PAIMON_DEFAULT="${AIRFLOW_CONN_PAIMON_DEFAULT:-paimon://?warehouse=$WAREHOUSE}"

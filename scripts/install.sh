@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Installs what the local stack needs, skipping what is already there:
+#   1. Debian's mariadb-server (needs root; CI and these machines run as root)
+#   2. the Python environment .venv from requirements.txt + constraints.txt
+#   3. the Flink distribution: jars from the apache-flink-libraries wheel, bin/ and conf/ from
+#      the apache-flink wheel (unpacked, not installed: its Python side is not needed)
+#   4. connector jars from Maven Central (flink/pom.xml)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+. "$ROOT/scripts/env.sh"
+die() { echo "install: ERROR: $*" >&2; exit 1; }
+info() { echo "install: $*"; }
+mkdir -p "$LAKEHOUSE_HOME" "$STACK_LOGS"
+
+command -v java >/dev/null 2>&1 || die "java not found. Install a JDK 11/17 (Debian: apt-get install -y openjdk-17-jdk-headless)."
+command -v mvn >/dev/null 2>&1 || die "mvn not found. Install Maven (Debian: apt-get install -y maven)."
+
+# 1. MariaDB ---------------------------------------------------------------------------------
+if ! command -v mariadbd >/dev/null 2>&1; then
+  [[ $(id -u) -eq 0 ]] || die "mariadb-server is missing and installing it needs root: sudo apt-get install -y mariadb-server"
+  info "installing mariadb-server (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >"$STACK_LOGS/apt.log" 2>&1 || die "apt-get update failed; see $STACK_LOGS/apt.log"
+  # policy-rc.d keeps the package from starting a system-wide server: stack.sh runs our own.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.lakehouse
+  apt-get install -y -q mariadb-server mariadb-client >>"$STACK_LOGS/apt.log" 2>&1 || die "apt-get install mariadb-server failed; see $STACK_LOGS/apt.log"
+  rm -f /usr/sbin/policy-rc.d.lakehouse
+fi
+
+# 2. Python ----------------------------------------------------------------------------------
+stamp="$VENV/.requirements.sha"
+want=$(cat "$ROOT/requirements.txt" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)
+if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+  py=${PYTHON_BIN:-python3.11}
+  command -v "$py" >/dev/null 2>&1 || py=python3
+  "$py" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null || die "Python 3.11 is required (found $("$py" --version 2>&1)). Set PYTHON_BIN."
+  info "creating $VENV (pip install -r requirements.txt -c constraints.txt; a few minutes)"
+  [[ -x "$VENV/bin/python" ]] || "$py" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip >"$STACK_LOGS/pip.log" 2>&1
+  "$VENV/bin/pip" install -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt" >>"$STACK_LOGS/pip.log" 2>&1 \
+    || die "pip install failed; see $STACK_LOGS/pip.log"
+  echo "$want" > "$stamp"
+fi
+
+# 3. Flink distribution ----------------------------------------------------------------------
+if [[ ! -x "$FLINK_DIST/pyflink/bin/start-cluster.sh" ]] || [[ ! -f "$FLINK_DIST/pyflink/lib/flink-dist-$FLINK_VERSION.jar" ]]; then
+  info "fetching the Flink $FLINK_VERSION distribution from PyPI"
+  rm -rf "$FLINK_DIST" && mkdir -p "$FLINK_DIST"
+  "$VENV/bin/pip" install -q --no-deps --target "$FLINK_DIST" "apache-flink-libraries==$FLINK_VERSION" >>"$STACK_LOGS/pip.log" 2>&1 \
+    || die "could not fetch apache-flink-libraries==$FLINK_VERSION; see $STACK_LOGS/pip.log"
+  tmp=$(mktemp -d)
+  "$VENV/bin/pip" download -q --no-deps -d "$tmp" "apache-flink==$FLINK_VERSION" >>"$STACK_LOGS/pip.log" 2>&1 \
+    || die "could not fetch apache-flink==$FLINK_VERSION; see $STACK_LOGS/pip.log"
+  (cd "$FLINK_DIST" && "$VENV/bin/python" -m zipfile -e "$tmp"/apache_flink-*.whl "$tmp/whl" \
+    && cp -r "$tmp/whl/pyflink/bin" "$tmp/whl/pyflink/conf" pyflink/)
+  chmod +x "$FLINK_DIST"/pyflink/bin/*
+  rm -rf "$tmp"
+fi
+
+# 4. Connector jars --------------------------------------------------------------------------
+jar_stamp="$JARS_DIR/.pom.sha"
+want=$(sha256sum "$ROOT/flink/pom.xml" | cut -c1-16)
+if [[ "$(cat "$jar_stamp" 2>/dev/null)" != "$want" ]]; then
+  info "fetching connector jars with Maven (flink/pom.xml)"
+  rm -rf "$JARS_DIR"
+  mvn -q -B -f "$ROOT/flink/pom.xml" dependency:copy-dependencies -DexcludeTransitive=true \
+    -DoutputDirectory="$JARS_DIR" >"$STACK_LOGS/mvn.log" 2>&1 || die "mvn could not fetch the jars; see $STACK_LOGS/mvn.log"
+  echo "$want" > "$jar_stamp"
+fi
+info "ready: $(ls "$JARS_DIR"/*.jar | wc -l) connector jars, Flink $FLINK_VERSION, $("$VENV/bin/python" --version)"

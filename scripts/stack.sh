@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Local lakehouse stack, no Docker: MariaDB (binlog on), a Flink session cluster from the
+# PyFlink distribution plus the SQL Gateway, a Paimon warehouse on the local file system and
+# an Airflow home on SQLite. Every command is idempotent.
+#
+#   scripts/stack.sh up | down | status | reset
+#
+# Everything lives under $LAKEHOUSE_HOME (default: <repo>/.stack). Ports and sizes come from
+# the environment (see scripts/env.sh).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/env.sh
+. "$ROOT/scripts/env.sh"
+
+die() { echo "stack: ERROR: $*" >&2; exit 1; }
+info() { echo "stack: $*"; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A port that is already taken by something that is not ours is a clear error, not a hang.
+require_free_port() {
+  local port=$1 what=$2
+  if port_open "$port"; then
+    local who
+    who=$(ss -ltnp "sport = :$port" 2>/dev/null | awk 'NR>1{print $NF}' | head -1)
+    die "port $port (needed for $what) is already in use${who:+ by $who}. Stop that process or set the port variable in scripts/env.sh."
+  fi
+}
+
+wait_for() { # wait_for <seconds> <description> <command...>
+  local secs=$1 what=$2; shift 2
+  local i
+  for ((i = 0; i < secs * 2; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  return 1
+}
+
+check_java() {
+  command -v java >/dev/null 2>&1 || die "java not found on PATH. Flink 2.2 needs Java 11 or 17 (Debian: apt-get install openjdk-17-jre-headless)."
+  local v
+  v=$(java -version 2>&1 | awk -F'"' '/version/{print $2}' | cut -d. -f1)
+  [[ "$v" =~ ^(11|17|21)$ ]] || die "java $v found; Flink 2.2 runs on Java 11, 17 or 21."
+}
+
+# ---------------------------------------------------------------- MariaDB
+mysql_root() { mariadb --protocol=socket -S "$MYSQL_SOCKET" -uroot "$@"; }
+
+mariadb_running() { [[ -S "$MYSQL_SOCKET" ]] && mysql_root -e 'SELECT 1' >/dev/null 2>&1; }
+
+mariadb_up() {
+  command -v mariadbd >/dev/null 2>&1 || die "mariadbd not found. Run 'make install' (it installs Debian's mariadb-server) or: apt-get install -y mariadb-server"
+  if mariadb_running; then info "MariaDB already running on port $MYSQL_PORT"; return; fi
+  require_free_port "$MYSQL_PORT" "MariaDB"
+  mkdir -p "$MYSQL_DATA" "$STACK_LOGS"
+  cat > "$LAKEHOUSE_HOME/mariadb.cnf" <<CNF
+[mariadbd]
+datadir=$MYSQL_DATA
+socket=$MYSQL_SOCKET
+port=$MYSQL_PORT
+bind-address=127.0.0.1
+pid-file=$LAKEHOUSE_HOME/mariadb.pid
+log-error=$STACK_LOGS/mariadb.err
+# Binlog for change data capture: row-based, full row images, kept a week.
+server-id=1
+log-bin=$MYSQL_DATA/binlog
+binlog-format=ROW
+binlog-row-image=FULL
+binlog-expire-logs-seconds=604800
+# The CDC connector resumes from binlog file + position (MariaDB GTIDs are not understood
+# by Flink CDC, FLINK-34807), so GTID strict mode is not needed; see docs/CDC_ON_MARIADB.md.
+innodb-buffer-pool-size=512M
+innodb-flush-log-at-trx-commit=2
+max-connections=300
+character-set-server=utf8mb4
+collation-server=utf8mb4_general_ci
+default-time-zone='+00:00'
+CNF
+  if [[ ! -d "$MYSQL_DATA/mysql" ]]; then
+    info "initialising MariaDB data directory $MYSQL_DATA"
+    mariadb-install-db --defaults-file="$LAKEHOUSE_HOME/mariadb.cnf" --user="$(id -un)" \
+      --auth-root-authentication-method=socket >"$STACK_LOGS/mariadb-install.log" 2>&1 \
+      || die "mariadb-install-db failed; see $STACK_LOGS/mariadb-install.log"
+  fi
+  info "starting MariaDB on 127.0.0.1:$MYSQL_PORT"
+  nohup mariadbd --defaults-file="$LAKEHOUSE_HOME/mariadb.cnf" --user="$(id -un)" >>"$STACK_LOGS/mariadb.out" 2>&1 &
+  wait_for 60 "MariaDB" mariadb_running || die "MariaDB did not start within 60 s; see $STACK_LOGS/mariadb.err"
+  # The application user owns the OLTP schema; the CDC user only reads the binlog.
+  mysql_root <<SQL
+CREATE DATABASE IF NOT EXISTS \`$MYSQL_DATABASE\`;
+CREATE USER IF NOT EXISTS '$MYSQL_APP_USER'@'%' IDENTIFIED BY '$MYSQL_APP_PASSWORD';
+CREATE USER IF NOT EXISTS '$MYSQL_APP_USER'@'localhost' IDENTIFIED BY '$MYSQL_APP_PASSWORD';
+GRANT ALL PRIVILEGES ON \`$MYSQL_DATABASE\`.* TO '$MYSQL_APP_USER'@'%';
+GRANT ALL PRIVILEGES ON \`$MYSQL_DATABASE\`.* TO '$MYSQL_APP_USER'@'localhost';
+CREATE USER IF NOT EXISTS '$MYSQL_CDC_USER'@'%' IDENTIFIED BY '$MYSQL_CDC_PASSWORD';
+CREATE USER IF NOT EXISTS '$MYSQL_CDC_USER'@'localhost' IDENTIFIED BY '$MYSQL_CDC_PASSWORD';
+GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '$MYSQL_CDC_USER'@'%';
+GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '$MYSQL_CDC_USER'@'localhost';
+FLUSH PRIVILEGES;
+SQL
+}
+
+mariadb_down() {
+  if [[ -f "$LAKEHOUSE_HOME/mariadb.pid" ]] && kill -0 "$(cat "$LAKEHOUSE_HOME/mariadb.pid")" 2>/dev/null; then
+    info "stopping MariaDB"
+    kill "$(cat "$LAKEHOUSE_HOME/mariadb.pid")"
+    wait_for 60 "MariaDB stop" bash -c "! kill -0 $(cat "$LAKEHOUSE_HOME/mariadb.pid") 2>/dev/null" || die "MariaDB did not stop"
+  fi
+}
+
+# ---------------------------------------------------------------- Flink
+flink_dist() {
+  local dist="$FLINK_DIST/pyflink"
+  [[ -x "$dist/bin/start-cluster.sh" ]] || return 1
+  echo "$dist"
+}
+
+# A FLINK_HOME of our own: the distribution's scripts and jars (from the apache-flink-libraries
+# wheel), our config, and the connector jars from flink/pom.xml. The wheel is never modified.
+flink_home_build() {
+  local dist
+  dist=$(flink_dist) || die "no Flink $FLINK_VERSION distribution in $FLINK_DIST. Run 'make install' (pip install --target of apache-flink-libraries==$FLINK_VERSION)."
+  local jars=("$JARS_DIR"/*.jar)
+  [[ -e "${jars[0]}" ]] || die "no connector jars in $JARS_DIR. Run 'make jars' (mvn -f flink/pom.xml)."
+  rm -rf "$FLINK_HOME/bin" "$FLINK_HOME/lib" "$FLINK_HOME/opt" "$FLINK_HOME/conf"
+  mkdir -p "$FLINK_HOME"/{lib,opt,conf,log,plugins}
+  cp -r "$dist/bin" "$FLINK_HOME/bin"
+  rm -f "$FLINK_HOME/bin/find_flink_home.py"
+  for j in "$dist"/lib/*.jar; do ln -sf "$j" "$FLINK_HOME/lib/"; done
+  for j in "$dist"/opt/*.jar; do ln -sf "$j" "$FLINK_HOME/opt/"; done
+  for j in "$JARS_DIR"/*.jar; do
+    case "$(basename "$j")" in
+      flink-sql-gateway-*) ln -sf "$j" "$FLINK_HOME/opt/" ;;
+      *) ln -sf "$j" "$FLINK_HOME/lib/" ;;
+    esac
+  done
+  cp "$dist"/conf/log4j*.properties "$FLINK_HOME/conf/"
+  echo localhost:"$FLINK_REST_PORT" > "$FLINK_HOME/conf/masters"
+  echo localhost > "$FLINK_HOME/conf/workers"
+  "$PYTHON" "$ROOT/scripts/render_flink_conf.py" > "$FLINK_HOME/conf/config.yaml"
+}
+
+flink_running() { curl -fsS "http://127.0.0.1:$FLINK_REST_PORT/overview" >/dev/null 2>&1; }
+gateway_running() { curl -fsS "http://127.0.0.1:$SQL_GATEWAY_PORT/v1/info" >/dev/null 2>&1; }
+flink_tm_registered() { curl -fsS "http://127.0.0.1:$FLINK_REST_PORT/overview" | grep -q '"taskmanagers":[1-9]'; }
+
+flink_up() {
+  check_java
+  if flink_running; then
+    info "Flink already running: http://127.0.0.1:$FLINK_REST_PORT"
+  else
+    require_free_port "$FLINK_REST_PORT" "the Flink JobManager REST API"
+    require_free_port 6123 "the Flink JobManager RPC"
+    flink_home_build
+    mkdir -p "$CHECKPOINT_DIR" "$SAVEPOINT_DIR" "$WAREHOUSE"
+    info "starting Flink session cluster ($FLINK_TM_SLOTS slots, TM ${FLINK_TM_MEMORY}) on http://127.0.0.1:$FLINK_REST_PORT"
+    "$FLINK_HOME/bin/start-cluster.sh" >"$STACK_LOGS/flink-start.log" 2>&1 || die "start-cluster.sh failed; see $STACK_LOGS/flink-start.log"
+    wait_for 90 "Flink REST" flink_running || die "Flink JobManager did not answer within 90 s; see $FLINK_HOME/log/*standalonesession*.log"
+    wait_for 90 "TaskManager" flink_tm_registered || die "no TaskManager registered within 90 s; see $FLINK_HOME/log/*taskexecutor*.log"
+  fi
+  if gateway_running; then
+    info "SQL Gateway already running: http://127.0.0.1:$SQL_GATEWAY_PORT"
+  else
+    require_free_port "$SQL_GATEWAY_PORT" "the Flink SQL Gateway"
+    info "starting Flink SQL Gateway on http://127.0.0.1:$SQL_GATEWAY_PORT"
+    "$FLINK_HOME/bin/sql-gateway.sh" start -Dsql-gateway.endpoint.rest.address=127.0.0.1 \
+      -Dsql-gateway.endpoint.rest.bind-address=127.0.0.1 -Dsql-gateway.endpoint.rest.port="$SQL_GATEWAY_PORT" \
+      >"$STACK_LOGS/sql-gateway-start.log" 2>&1 || die "sql-gateway.sh failed; see $STACK_LOGS/sql-gateway-start.log"
+    wait_for 90 "SQL Gateway" gateway_running || die "SQL Gateway did not answer within 90 s; see $FLINK_HOME/log/*sql-gateway*.log"
+  fi
+}
+
+flink_down() {
+  if [[ -x "$FLINK_HOME/bin/sql-gateway.sh" ]]; then
+    "$FLINK_HOME/bin/sql-gateway.sh" stop >/dev/null 2>&1 || true
+    "$FLINK_HOME/bin/stop-cluster.sh" >/dev/null 2>&1 || true
+  fi
+  # Stray processes from an earlier home (e.g. a removed .stack) are ours too.
+  pkill -f "lakehouse.home=$LAKEHOUSE_HOME" 2>/dev/null || true
+  wait_for 30 "Flink stop" bash -c "! curl -fsS http://127.0.0.1:$FLINK_REST_PORT/overview" || true
+  info "Flink stopped"
+}
+
+# ---------------------------------------------------------------- Airflow
+airflow_up() {
+  mkdir -p "$AIRFLOW_HOME"
+  if [[ ! -f "$AIRFLOW_HOME/airflow.db" ]] || ! "$VENV/bin/airflow" db check >/dev/null 2>&1; then
+    info "initialising Airflow metadata database (SQLite) in $AIRFLOW_HOME"
+    "$VENV/bin/airflow" db migrate >"$STACK_LOGS/airflow-db-migrate.log" 2>&1 \
+      || die "airflow db migrate failed; see $STACK_LOGS/airflow-db-migrate.log"
+  fi
+}
+
+status() {
+  local ok=0
+  if mariadb_running; then echo "mariadb      up    127.0.0.1:$MYSQL_PORT (db $MYSQL_DATABASE)"; else echo "mariadb      DOWN"; ok=1; fi
+  if flink_running; then
+    echo "flink        up    http://127.0.0.1:$FLINK_REST_PORT  $(curl -fsS "http://127.0.0.1:$FLINK_REST_PORT/overview" | "$PYTHON" -c 'import json,sys; o=json.load(sys.stdin); print("%s TM, %s/%s slots free, %s jobs running" % (o["taskmanagers"], o["slots-available"], o["slots-total"], o["jobs-running"]))')"
+  else echo "flink        DOWN"; ok=1; fi
+  if gateway_running; then echo "sql-gateway  up    http://127.0.0.1:$SQL_GATEWAY_PORT"; else echo "sql-gateway  DOWN"; ok=1; fi
+  if [[ -f "$AIRFLOW_HOME/airflow.db" ]]; then echo "airflow      ready $AIRFLOW_HOME (SQLite)"; else echo "airflow      not initialised"; ok=1; fi
+  echo "warehouse    $WAREHOUSE"
+  return $ok
+}
+
+mkdir -p "$LAKEHOUSE_HOME" "$STACK_LOGS"
+case "${1:-status}" in
+  up) mariadb_up; flink_up; airflow_up; status ;;
+  down) flink_down; mariadb_down ;;
+  status) status ;;
+  mariadb) mariadb_up ;;
+  flink) flink_up ;;
+  reset) flink_down; mariadb_down; info "removing $LAKEHOUSE_HOME"; rm -rf "$LAKEHOUSE_HOME" ;;
+  *) die "usage: $0 up|down|status|reset" ;;
+esac

@@ -1,0 +1,14 @@
+-- ODS mirror of delivery.users (a dimension: small, not partitioned).
+CREATE TABLE IF NOT EXISTS lakehouse.ods.ods_users (
+  user_id     BIGINT        NOT NULL,
+  name        STRING        NOT NULL,
+  city        STRING        NOT NULL,
+  phone       STRING,
+  created_at  TIMESTAMP(3)  NOT NULL,
+  updated_at  TIMESTAMP(3)  NOT NULL,
+  binlog_ts   TIMESTAMP_LTZ(3),
+  PRIMARY KEY (user_id) NOT ENFORCED
+) WITH (
+  'bucket' = '1',
+  'changelog-producer' = 'input'
+)
