@@ -79,6 +79,7 @@ def split_statements(sql: str) -> list[str]:
             j = sql.find("*/", i + 2)
             if j < 0:
                 raise SqlFileError("unterminated /* comment")
+            buf.append(" ")  # a comment separates tokens: `1/* c */FROM` is `1 FROM`
             i = j + 2
             continue
         elif ch == ";":

@@ -5,7 +5,7 @@ The DAGs call these functions; tests and `make demo` call them too, so there is 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lakehouse.hooks.flink import FlinkHook, JobStatus
@@ -89,13 +89,17 @@ def deploy_job(
     restore_from: str | None = None,
     reg: Registry | None = None,
     wait_for_checkpoint: bool = True,
+    pipeline_name: str | None = None,
 ) -> Deployment:
     """Submit a registered streaming job unless it already runs; wait until it runs and checkpoints.
 
     Idempotent: a job with the same pipeline name that is already active is left alone.
+    `pipeline_name` runs a second copy of a job under another name (tests, blue/green).
     """
     reg = reg or registry()
     job = reg.job(job_name)
+    if pipeline_name:
+        job = replace(job, name=pipeline_name)
     flink = flink or FlinkHook()
     paimon = paimon or PaimonHook()
     cdc = cdc or MySqlHook(CDC_CONN_ID)

@@ -37,9 +37,7 @@ class FlinkSqlError(AirflowException):
     def __init__(self, statement: str, flink_error: str):
         self.statement = statement
         self.flink_error = flink_error
-        excerpt = " ".join(statement.split())
-        if len(excerpt) > 300:
-            excerpt = excerpt[:300] + " ..."
+        excerpt = _one_line(statement, 300)  # masks password/secret options like the log line
         super().__init__(f"Flink SQL failed: {root_cause(flink_error)}\nStatement: {excerpt}\nFlink error:\n{flink_error}")
 
 

@@ -105,12 +105,12 @@ class PaimonHook(BaseHook):
                 raise PaimonError(f"{identifier} has no tag {tag!r}")
             table = table.copy({"scan.tag-name": tag})
         builder = table.new_read_builder()
-        if columns:
-            builder = builder.with_projection(list(columns))
-        if partition:
+        if partition:  # before the projection: the predicate builder only knows the projected fields
             pb = builder.new_predicate_builder()
             preds = [pb.equal(k, v) for k, v in partition.items()]
             builder = builder.with_filter(preds[0] if len(preds) == 1 else pb.and_predicates(preds))
+        if columns:
+            builder = builder.with_projection(list(columns))
         splits = builder.new_scan().plan().splits()
         return builder.new_read().to_arrow(splits)
 
