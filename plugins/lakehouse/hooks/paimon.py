@@ -32,6 +32,8 @@ class SnapshotInfo:
     commit_kind: str
     total_record_count: int | None
     watermark: int | None
+    delta_record_count: int | None = None  # records this commit added (before merging by key)
+    changelog_record_count: int | None = None
 
 
 class PaimonHook(BaseHook):
@@ -146,4 +148,6 @@ def _snapshot_info(snap) -> SnapshotInfo:
         commit_kind=str(snap.commit_kind),
         total_record_count=getattr(snap, "total_record_count", None),
         watermark=getattr(snap, "watermark", None),
+        delta_record_count=getattr(snap, "delta_record_count", None),
+        changelog_record_count=getattr(snap, "changelog_record_count", None),
     )
