@@ -21,10 +21,14 @@ if ! command -v mariadbd >/dev/null 2>&1; then
   info "installing mariadb-server (apt)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >"$STACK_LOGS/apt.log" 2>&1 || die "apt-get update failed; see $STACK_LOGS/apt.log"
-  # policy-rc.d keeps the package from starting a system-wide server: stack.sh runs our own.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.lakehouse
+  # A policy-rc.d that says "no" keeps the package from starting a system-wide server on
+  # port 3306: stack.sh runs our own, with our settings, under .stack/.
+  made_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
+  fi
   apt-get install -y -q mariadb-server mariadb-client >>"$STACK_LOGS/apt.log" 2>&1 || die "apt-get install mariadb-server failed; see $STACK_LOGS/apt.log"
-  rm -f /usr/sbin/policy-rc.d.lakehouse
+  [[ $made_policy -eq 1 ]] && rm -f /usr/sbin/policy-rc.d
 fi
 
 # 2. Python ----------------------------------------------------------------------------------

@@ -102,8 +102,13 @@ def split_statements(sql: str) -> list[str]:
     if quote:
         raise SqlFileError(f"unterminated {quote} quote")
     tail = "".join(buf).strip()
+    if not in_set and _STATEMENT_SET_START.match(tail):
+        in_set = True
     if in_set:
-        raise SqlFileError("EXECUTE STATEMENT SET without a closing END;")
+        if not re.search(r"\bEND$", tail, re.I):
+            raise SqlFileError("EXECUTE STATEMENT SET without a closing END;")
+        statements.append(tail)
+        return statements
     if tail:
         statements.append(tail)
     return statements

@@ -1,0 +1,130 @@
+"""MySqlHook: connection lookup, a real pymysql connect to a closed port, and the transaction
+semantics of cursor() (checked with a recording stand-in for the pymysql connection)."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from lakehouse.hooks._base import MissingConnectionError
+from lakehouse.hooks.mysql import MySqlHook, MySqlUnavailableError
+
+CONN_ID = "mysql_test"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_missing_connection(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_MYSQL_NOPE", raising=False)
+    with pytest.raises(MissingConnectionError) as exc:
+        MySqlHook("mysql_nope").get_conn()
+    assert "Airflow connection 'mysql_nope' is not defined" in str(exc.value)
+    assert "AIRFLOW_CONN_MYSQL_NOPE='mysql://" in str(exc.value)
+
+
+def test_connection_params(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_MYSQL_TEST", "mysql://app:s3cr%40t@db.internal:3307/delivery?ssl=false")
+    params = MySqlHook(CONN_ID).connection_params()
+    assert params == {
+        "host": "db.internal",
+        "port": 3307,
+        "user": "app",
+        "password": "s3cr@t",
+        "database": "delivery",
+        "extra": {"ssl": "false"},
+    }
+
+
+def test_connection_params_defaults(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_MYSQL_TEST", "mysql://")
+    params = MySqlHook(CONN_ID).connection_params()
+    assert (params["host"], params["port"], params["password"], params["database"]) == ("127.0.0.1", 3306, "", None)
+
+
+def test_closed_port_raises_unavailable(monkeypatch):
+    port = _closed_port()
+    monkeypatch.setenv("AIRFLOW_CONN_MYSQL_TEST", f"mysql://app:pw-Secret-9@127.0.0.1:{port}/delivery")
+    with pytest.raises(MySqlUnavailableError) as exc:
+        MySqlHook(CONN_ID).get_conn()
+    msg = str(exc.value)
+    assert f"cannot connect to MySQL at 127.0.0.1:{port} as 'app'" in msg
+    assert f"(connection '{CONN_ID}')" in msg
+    assert "`make up`" in msg
+    assert "pw-Secret-9" not in msg
+    import pymysql
+
+    assert isinstance(exc.value.__cause__, pymysql.err.OperationalError)
+
+
+def test_query_helpers_on_closed_port_raise_unavailable(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_MYSQL_TEST", f"mysql://app:app@127.0.0.1:{_closed_port()}/delivery")
+    with pytest.raises(MySqlUnavailableError):
+        MySqlHook(CONN_ID).get_records("SELECT 1")
+
+
+# ---------------------------------------------------------------------------------- transactions
+class FakeCursor:
+    def __init__(self, conn: "FakeConn") -> None:
+        self.conn = conn
+        self._rows: list[tuple] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.conn.events.append("cursor.close")
+
+    def execute(self, sql, parameters=None) -> None:
+        if "fail" in sql:
+            raise RuntimeError("boom")
+        self.conn.events.append(("execute", sql, parameters))
+        self._rows = [(1, "a"), (2, "b")] if sql.startswith("SELECT") and parameters != (0,) else []
+
+    def fetchall(self):
+        return tuple(self._rows)
+
+
+class FakeConn:
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(self)
+
+    def commit(self) -> None:
+        self.events.append("commit")
+
+    def rollback(self) -> None:
+        self.events.append("rollback")
+
+    def close(self) -> None:
+        self.events.append("close")
+
+
+@pytest.fixture
+def fake_conn(monkeypatch):
+    conn = FakeConn()
+    monkeypatch.setattr(MySqlHook, "get_conn", lambda self: conn)
+    return conn
+
+
+def test_get_records_commits_and_closes(fake_conn):
+    hook = MySqlHook(CONN_ID)
+    assert hook.get_records("SELECT id, name FROM t WHERE x = %s", (5,)) == [(1, "a"), (2, "b")]
+    assert fake_conn.events == [("execute", "SELECT id, name FROM t WHERE x = %s", (5,)), "cursor.close", "commit", "close"]
+
+
+def test_get_first(fake_conn):
+    hook = MySqlHook(CONN_ID)
+    assert hook.get_first("SELECT id, name FROM t WHERE x = %s", (5,)) == (1, "a")
+    assert hook.get_first("SELECT id, name FROM t WHERE x = %s", (0,)) is None
+
+
+def test_run_script_rolls_back_on_error(fake_conn):
+    with pytest.raises(RuntimeError, match="boom"):
+        MySqlHook(CONN_ID).run_script(["INSERT INTO t VALUES (1)", "fail here", "INSERT INTO t VALUES (2)"])
+    assert fake_conn.events == [("execute", "INSERT INTO t VALUES (1)", None), "cursor.close", "rollback", "close"]

@@ -1,0 +1,224 @@
+"""PaimonHook against real pypaimon warehouses in tmp_path (no mocks)."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pyarrow as pa
+import pytest
+
+from lakehouse.hooks._base import MissingConnectionError
+from lakehouse.hooks.paimon import PaimonError, PaimonHook
+
+CONN_ID = "paimon_test"
+TABLE = "ods.orders"
+SCHEMA = pa.schema(
+    [
+        pa.field("order_id", pa.int64(), nullable=False),
+        pa.field("dt", pa.string(), nullable=False),
+        pa.field("status", pa.string()),
+    ]
+)
+
+
+def set_conn(monkeypatch, **extra) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "paimon", "extra": extra}))
+
+
+def _write(table, rows: list[dict]) -> None:
+    wb = table.new_batch_write_builder()
+    write, commit = wb.new_write(), wb.new_commit()
+    try:
+        write.write_arrow(pa.Table.from_pylist(rows, schema=SCHEMA))
+        commit.commit(write.prepare_commit())
+    finally:
+        write.close()
+        commit.close()
+
+
+@pytest.fixture
+def warehouse(tmp_path, monkeypatch):
+    """An empty warehouse with an `ods` database, wired to the `paimon_test` connection."""
+    from pypaimon import CatalogFactory
+
+    wh = tmp_path / "warehouse"
+    wh.mkdir()
+    catalog = CatalogFactory.create({"warehouse": str(wh)})
+    catalog.create_database("ods", False)
+    set_conn(monkeypatch, warehouse=str(wh))
+    return catalog, wh
+
+
+@pytest.fixture
+def orders(warehouse):
+    """ods.orders, a primary-key table partitioned by dt, with two snapshots:
+    1: {1: new @2024-01-01, 2: new @2024-01-02}; 2: upserts order 1 -> paid and adds order 3."""
+    from pypaimon import Schema
+
+    catalog, wh = warehouse
+    catalog.create_table(
+        TABLE,
+        Schema.from_pyarrow_schema(SCHEMA, partition_keys=["dt"], primary_keys=["dt", "order_id"], options={"bucket": "1"}),
+        False,
+    )
+    table = catalog.get_table(TABLE)
+    before = datetime.now(timezone.utc)
+    _write(table, [{"order_id": 1, "dt": "2024-01-01", "status": "new"}, {"order_id": 2, "dt": "2024-01-02", "status": "new"}])
+    _write(table, [{"order_id": 1, "dt": "2024-01-01", "status": "paid"}, {"order_id": 3, "dt": "2024-01-02", "status": "new"}])
+    return wh, before, datetime.now(timezone.utc)
+
+
+def rows(table: pa.Table) -> list[tuple]:
+    return sorted(tuple(r.values()) for r in table.to_pylist())
+
+
+# ---------------------------------------------------------------------------------- connection
+def test_missing_connection(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_PAIMON_NOPE", raising=False)
+    with pytest.raises(MissingConnectionError, match=r"AIRFLOW_CONN_PAIMON_NOPE='paimon://\?warehouse="):
+        PaimonHook("paimon_nope").catalog_options
+
+
+def test_connection_without_warehouse(monkeypatch):
+    set_conn(monkeypatch, **{"s3.endpoint": "http://127.0.0.1:9000"})
+    with pytest.raises(PaimonError, match=rf"connection '{CONN_ID}' has no 'warehouse' extra"):
+        PaimonHook(CONN_ID).catalog_options
+
+
+@pytest.mark.parametrize(
+    "warehouse, uri",
+    [
+        ("/data/warehouse", "file:///data/warehouse"),
+        ("file:///data/warehouse", "file:///data/warehouse"),
+        ("s3://lake/warehouse", "s3://lake/warehouse"),
+    ],
+)
+def test_warehouse_uri(monkeypatch, warehouse, uri):
+    set_conn(monkeypatch, warehouse=warehouse, **{"s3.endpoint": "http://127.0.0.1:9000"})
+    hook = PaimonHook(CONN_ID)
+    assert hook.warehouse_uri == uri
+    assert hook.catalog_options == {"warehouse": warehouse, "s3.endpoint": "http://127.0.0.1:9000"}
+
+
+# ---------------------------------------------------------------------------------- tables
+def test_missing_table_in_empty_warehouse(warehouse):
+    _, wh = warehouse
+    hook = PaimonHook(CONN_ID)
+    with pytest.raises(PaimonError) as exc:
+        hook.get_table("ods.nothing")
+    assert str(exc.value) == f"Paimon table ods.nothing does not exist in {wh}"
+    with pytest.raises(PaimonError, match=r"Paimon table nodb\.orders does not exist"):
+        hook.get_table("nodb.orders")
+    assert hook.table_exists("ods.nothing") is False
+
+
+def test_read_merged_view(orders):
+    hook = PaimonHook(CONN_ID)
+    assert hook.table_exists(TABLE) is True
+    assert rows(hook.read_arrow(TABLE)) == [(1, "2024-01-01", "paid"), (2, "2024-01-02", "new"), (3, "2024-01-02", "new")]
+
+
+def test_read_partition_and_columns(orders):
+    hook = PaimonHook(CONN_ID)
+    assert rows(hook.read_arrow(TABLE, partition={"dt": "2024-01-02"})) == [(2, "2024-01-02", "new"), (3, "2024-01-02", "new")]
+    assert rows(hook.read_arrow(TABLE, partition={"dt": "2024-01-01"})) == [(1, "2024-01-01", "paid")]
+    assert hook.read_arrow(TABLE, partition={"dt": "2099-01-01"}).num_rows == 0
+    projected = hook.read_arrow(TABLE, partition={"dt": "2024-01-02"}, columns=["order_id"])
+    assert projected.column_names == ["order_id"]
+    assert sorted(projected.column("order_id").to_pylist()) == [2, 3]
+
+
+def test_read_with_two_partition_keys(warehouse):
+    from pypaimon import Schema
+
+    catalog, _ = warehouse
+    schema = pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("dt", pa.string(), nullable=False),
+            pa.field("city", pa.string(), nullable=False),
+        ]
+    )
+    catalog.create_table("ods.by_city", Schema.from_pyarrow_schema(schema, partition_keys=["dt", "city"]), False)
+    table = catalog.get_table("ods.by_city")
+    wb = table.new_batch_write_builder()
+    write, commit = wb.new_write(), wb.new_commit()
+    write.write_arrow(
+        pa.Table.from_pylist(
+            [
+                {"id": 1, "dt": "2024-01-01", "city": "Berlin"},
+                {"id": 2, "dt": "2024-01-01", "city": "Paris"},
+                {"id": 3, "dt": "2024-01-02", "city": "Berlin"},
+            ],
+            schema=schema,
+        )
+    )
+    commit.commit(write.prepare_commit())
+    write.close()
+    commit.close()
+    hook = PaimonHook(CONN_ID)
+    assert rows(hook.read_arrow("ods.by_city", partition={"dt": "2024-01-01", "city": "Berlin"})) == [(1, "2024-01-01", "Berlin")]
+    got = hook.read_arrow("ods.by_city", partition={"dt": "2024-01-01", "city": "Paris"}, columns=["id"])
+    assert got.to_pylist() == [{"id": 2}]
+
+
+def test_snapshots(orders):
+    _, before, after = orders
+    hook = PaimonHook(CONN_ID)
+    latest = hook.latest_snapshot(TABLE)
+    assert latest.snapshot_id == 2
+    assert latest.commit_kind == "APPEND"
+    assert latest.total_record_count == 4  # records in data files, before merging
+    assert before - timedelta(seconds=1) <= latest.commit_time <= after + timedelta(seconds=1)
+    assert latest.commit_time.tzinfo == timezone.utc
+    snaps = hook.list_snapshots(TABLE)
+    assert [s.snapshot_id for s in snaps] == [1, 2]
+    assert snaps[-1] == latest
+    assert snaps[0].commit_time <= snaps[1].commit_time
+
+
+def test_list_snapshots_skips_expired(orders):
+    wh, _, _ = orders
+    (wh / "ods.db" / "orders" / "snapshot" / "snapshot-1").unlink()  # what snapshot expiry does
+    assert [s.snapshot_id for s in PaimonHook(CONN_ID).list_snapshots(TABLE)] == [2]
+
+
+def test_empty_table_has_no_snapshots(warehouse):
+    from pypaimon import Schema
+
+    catalog, _ = warehouse
+    catalog.create_table("ods.empty", Schema.from_pyarrow_schema(SCHEMA, primary_keys=["order_id", "dt"]), False)
+    hook = PaimonHook(CONN_ID)
+    assert hook.latest_snapshot("ods.empty") is None
+    assert hook.list_snapshots("ods.empty") == []
+    assert hook.list_tags("ods.empty") == []
+
+
+def test_read_at_snapshot(orders):
+    hook = PaimonHook(CONN_ID)
+    assert rows(hook.read_arrow(TABLE, snapshot_id=1)) == [(1, "2024-01-01", "new"), (2, "2024-01-02", "new")]
+    assert rows(hook.read_arrow(TABLE, snapshot_id=1, partition={"dt": "2024-01-02"})) == [(2, "2024-01-02", "new")]
+
+
+def test_tags(orders):
+    hook = PaimonHook(CONN_ID)
+    assert hook.list_tags(TABLE) == []
+    hook.create_tag(TABLE, "z_latest")
+    hook.create_tag(TABLE, "a_first", snapshot_id=1)
+    assert hook.list_tags(TABLE) == ["a_first", "z_latest"]
+    assert rows(hook.read_arrow(TABLE, tag="a_first")) == [(1, "2024-01-01", "new"), (2, "2024-01-02", "new")]
+    assert rows(hook.read_arrow(TABLE, tag="z_latest")) == [
+        (1, "2024-01-01", "paid"),
+        (2, "2024-01-02", "new"),
+        (3, "2024-01-02", "new"),
+    ]
+
+
+def test_missing_snapshot_or_tag(orders):
+    hook = PaimonHook(CONN_ID)
+    with pytest.raises(PaimonError, match=r"^ods\.orders has no snapshot 3 \(expired or never written\)$"):
+        hook.read_arrow(TABLE, snapshot_id=3)
+    with pytest.raises(PaimonError, match=r"^ods\.orders has no tag 'release-1'$"):
+        hook.read_arrow(TABLE, tag="release-1")
+    with pytest.raises(ValueError, match="snapshot_id or tag, not both"):
+        hook.read_arrow(TABLE, snapshot_id=1, tag="x")
