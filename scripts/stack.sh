@@ -145,9 +145,9 @@ flink_home_build() {
   "$PYTHON" "$ROOT/scripts/render_flink_conf.py" > "$FLINK_HOME/conf/config.yaml"
 }
 
-flink_running() { curl -fsS "http://127.0.0.1:$FLINK_REST_PORT/overview" >/dev/null 2>&1; }
-gateway_running() { curl -fsS "http://127.0.0.1:$SQL_GATEWAY_PORT/v1/info" >/dev/null 2>&1; }
-flink_tm_registered() { curl -fsS "http://127.0.0.1:$FLINK_REST_PORT/overview" | grep -q '"taskmanagers":[1-9]'; }
+flink_running() { curl -fsS --max-time 3 "http://127.0.0.1:$FLINK_REST_PORT/overview" >/dev/null 2>&1; }
+gateway_running() { curl -fsS --max-time 3 "http://127.0.0.1:$SQL_GATEWAY_PORT/v1/info" >/dev/null 2>&1; }
+flink_tm_registered() { curl -fsS --max-time 3 "http://127.0.0.1:$FLINK_REST_PORT/overview" | grep -q '"taskmanagers":[1-9]'; }
 
 flink_up() {
   check_java
@@ -182,7 +182,7 @@ flink_down() {
   fi
   # Stray processes from an earlier home (e.g. a removed .stack) are ours too.
   pkill -f "lakehouse.home=$LAKEHOUSE_HOME" 2>/dev/null || true
-  wait_for 30 "Flink stop" bash -c "! curl -fsS http://127.0.0.1:$FLINK_REST_PORT/overview" || true
+  wait_for 30 "Flink stop" bash -c "! curl -fsS --max-time 3 http://127.0.0.1:$FLINK_REST_PORT/overview" || true
   info "Flink stopped"
 }
 
@@ -200,7 +200,7 @@ status() {
   local ok=0
   if mariadb_running; then echo "mariadb      up    127.0.0.1:$MYSQL_PORT (db $MYSQL_DATABASE)"; else echo "mariadb      DOWN"; ok=1; fi
   if flink_running; then
-    echo "flink        up    http://127.0.0.1:$FLINK_REST_PORT  $(curl -fsS "http://127.0.0.1:$FLINK_REST_PORT/overview" | "$PYTHON" -c 'import json,sys; o=json.load(sys.stdin); print("%s TM, %s/%s slots free, %s jobs running" % (o["taskmanagers"], o["slots-available"], o["slots-total"], o["jobs-running"]))')"
+    echo "flink        up    http://127.0.0.1:$FLINK_REST_PORT  $(curl -fsS --max-time 3 "http://127.0.0.1:$FLINK_REST_PORT/overview" | "$PYTHON" -c 'import json,sys; o=json.load(sys.stdin); print("%s TM, %s/%s slots free, %s jobs running" % (o["taskmanagers"], o["slots-available"], o["slots-total"], o["jobs-running"]))')"
   else echo "flink        DOWN"; ok=1; fi
   if gateway_running; then echo "sql-gateway  up    http://127.0.0.1:$SQL_GATEWAY_PORT"; else echo "sql-gateway  DOWN"; ok=1; fi
   if [[ -f "$AIRFLOW_HOME/airflow.db" ]]; then echo "airflow      ready $AIRFLOW_HOME (SQLite)"; else echo "airflow      not initialised"; ok=1; fi
