@@ -13,7 +13,6 @@ from pathlib import Path
 from lakehouse.paths import CONFIG_DIR, SQL_DIR
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
-_DURATION = re.compile(r"^\d+\s*(ms|s|min|h)$")
 
 
 class RegistryError(ValueError):
@@ -29,6 +28,8 @@ class TableSpec:
     partition: str | None = None
     source: str | None = None
     freshness_column: str | None = None
+    freshness_sla_s: float | None = None
+    model: str | None = None
 
     @property
     def database(self) -> str:
@@ -48,6 +49,9 @@ class StreamingJobSpec:
     checkpoint_interval: str
     upstream: tuple[str, ...] = field(default_factory=tuple)
     downstream: tuple[str, ...] = field(default_factory=tuple)
+    checkpoint_max_age_s: float = 120.0
+    state_ttl: str | None = None
+    vars: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,14 @@ def _load_yaml(path: Path) -> dict:
     return data
 
 
+def parse_duration(text: str, where: str) -> float:
+    """'10s', '2min', '36h', '500ms' -> seconds; anything else is a RegistryError."""
+    m = re.match(r"^(\d+)\s*(ms|s|min|h)$", str(text).strip())
+    if not m:
+        raise RegistryError(f"{where}: {text!r} is not a duration like '10s', '2min' or '36h'")
+    return int(m.group(1)) * {"ms": 0.001, "s": 1, "min": 60, "h": 3600}[m.group(2)]
+
+
 def _check_sql_file(where: str, relative: str) -> None:
     if not (SQL_DIR / relative).is_file():
         raise RegistryError(f"{where}: SQL file sql/{relative} does not exist")
@@ -100,6 +112,9 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
         if spec.get("layer") not in ("ods", "dwd", "dws"):
             raise RegistryError(f"{where}: layer must be ods, dwd or dws")
         _check_sql_file(where, spec.get("ddl", ""))
+        if spec.get("model"):
+            _check_sql_file(where, spec["model"])
+        sla = spec.get("freshness_sla")
         tables[name] = TableSpec(
             name=name,
             layer=spec["layer"],
@@ -108,6 +123,8 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
             partition=spec.get("partition"),
             source=spec.get("source"),
             freshness_column=spec.get("freshness_column"),
+            freshness_sla_s=parse_duration(sla, where) if sla else None,
+            model=spec.get("model"),
         )
     jobs: dict[str, StreamingJobSpec] = {}
     for name, spec in (_load_yaml(jobs_file).get("jobs") or {}).items():
@@ -116,8 +133,9 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
             raise RegistryError(f"{where}: job names are lower snake case")
         _check_sql_file(where, spec.get("sql", ""))
         interval = str(spec.get("checkpoint_interval", "10s"))
-        if not _DURATION.match(interval):
-            raise RegistryError(f"{where}: checkpoint_interval {interval!r} is not like '10s' or '1min'")
+        parse_duration(interval, where)
+        if spec.get("state_ttl"):
+            parse_duration(spec["state_ttl"], where)
         for table in spec.get("downstream") or ():
             if table not in tables:
                 raise RegistryError(f"{where}: downstream table {table!r} is not in {tables_file.name}")
@@ -132,6 +150,9 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
             checkpoint_interval=interval,
             upstream=tuple(spec.get("upstream") or ()),
             downstream=tuple(spec.get("downstream") or ()),
+            checkpoint_max_age_s=parse_duration(spec.get("checkpoint_max_age", "2min"), where),
+            state_ttl=spec.get("state_ttl"),
+            vars=dict(spec.get("vars") or {}),
         )
     return Registry(tables=tables, jobs=jobs)
 

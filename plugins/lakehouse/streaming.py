@@ -69,7 +69,11 @@ def job_session_config(job: StreamingJobSpec, *, restore_from: str | None = None
         "execution.checkpointing.interval": job.checkpoint_interval,
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        # Paimon merges by primary key itself; Flink's sink materializer must stay out of the way.
+        "table.exec.sink.upsert-materialize": "NONE",
     }
+    if job.state_ttl:
+        config["table.exec.state.ttl"] = job.state_ttl
     if restore_from:
         config["execution.savepoint.path"] = restore_from
     return config
@@ -77,7 +81,8 @@ def job_session_config(job: StreamingJobSpec, *, restore_from: str | None = None
 
 def render_job(job: StreamingJobSpec, *, paimon: PaimonHook, cdc: MySqlHook) -> list[str]:
     """The full statement list submitted for a job: catalog first, then the job file."""
-    return catalog_statements(paimon) + load_statements(job.sql, sql_context(paimon=paimon, cdc=cdc))
+    context = {**sql_context(paimon=paimon, cdc=cdc), **job.vars, "mode": "streaming"}
+    return catalog_statements(paimon) + load_statements(job.sql, context)
 
 
 def deploy_job(

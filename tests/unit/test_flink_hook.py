@@ -409,6 +409,7 @@ def test_unknown_job_raises_flink_job_error(fake_flink):
 
 
 def test_checkpoints(fake_flink):
+    fake_flink.job_states[JOB_ID] = ["RUNNING"]
     info = make_hook().checkpoints(JOB_ID)
     assert (info.checkpoint_id, info.external_path, info.completed_at_ms) == (42, "file:/tmp/chk/42", 1700000001234)
     assert (info.completed_count, info.failed_count) == (7, 1)
@@ -416,6 +417,15 @@ def test_checkpoints(fake_flink):
     assert make_hook().wait_for_checkpoint(JOB_ID, after_id=41, timeout=1).checkpoint_id == 42
     with pytest.raises(FlinkJobError, match=r"no checkpoint after #42 within 0 s; latest failure: Checkpoint expired"):
         make_hook().wait_for_checkpoint(JOB_ID, after_id=42, timeout=0)
+
+
+def test_wait_for_checkpoint_fails_fast_when_the_job_restarts(fake_flink):
+    """A job stuck in RESTARTING raises at once with its exception, not at the timeout."""
+    fake_flink.job_states[JOB_ID] = ["RESTARTING"]
+    started = time.monotonic()
+    with pytest.raises(FlinkJobError, match=r"is RESTARTING instead of checkpointing: java.lang.RuntimeException: boom"):
+        make_hook().wait_for_checkpoint(JOB_ID, after_id=42, timeout=60)
+    assert time.monotonic() - started < 5
 
 
 def test_wait_for_job_state_reaches_running(fake_flink):

@@ -285,18 +285,27 @@ class FlinkHook(BaseHook):
             time.sleep(poll)
 
     def wait_for_checkpoint(self, job_id: str, *, after_id: int = 0, timeout: float = 120.0) -> CheckpointInfo:
-        """Wait for a completed checkpoint newer than `after_id` (Paimon commits on checkpoints)."""
+        """Wait for a completed checkpoint newer than `after_id` (Paimon commits on checkpoints).
+
+        A job that restarts or fails meanwhile raises at once with its exception, rather than
+        at the timeout."""
         deadline = time.monotonic() + timeout
         while True:
             info = self.checkpoints(job_id)
             if info.checkpoint_id is not None and info.checkpoint_id > after_id:
                 return info
+            status = self.job_status(job_id)
+            if status.state in ("RESTARTING", "FAILING", "FAILED", "CANCELED", "CANCELLING"):
+                cause = self.job_exception(job_id) or "no exception recorded"
+                raise FlinkJobError(
+                    f"Flink job {status.name} ({job_id}) is {status.state} instead of checkpointing: "
+                    f"{root_cause(cause)}\n{cause}"
+                )
             if time.monotonic() > deadline:
                 raise FlinkJobError(
                     f"job {job_id}: no checkpoint after #{after_id} within {timeout:.0f} s"
                     + (f"; latest failure: {info.latest_failure}" if info.latest_failure else "")
                 )
-            self.job_status(job_id)  # raises if the job is gone
             time.sleep(0.5)
 
     def stop_with_savepoint(self, job_id: str, *, target_dir: str | None = None, timeout: float = 300.0) -> str:

@@ -1,0 +1,32 @@
+-- DWD order fact: one row per valid order (model: sql/models/dwd_order_fact.sql).
+-- changelog-producer=lookup: Paimon produces a complete changelog (-U/+U) when it commits, so
+-- the DWS jobs that stream from this table aggregate updates and retractions correctly.
+CREATE TABLE IF NOT EXISTS lakehouse.dwd.dwd_order_fact (
+  order_id          BIGINT         NOT NULL,
+  user_id           BIGINT         NOT NULL,
+  shop_id           BIGINT         NOT NULL,
+  shop_name         STRING,
+  shop_category     STRING,
+  city              STRING         NOT NULL,
+  user_city         STRING,
+  rider_id          BIGINT,
+  status            STRING         NOT NULL,
+  amount            DECIMAL(12, 2) NOT NULL,
+  platform_subsidy  DECIMAL(12, 2) NOT NULL,
+  shop_subsidy      DECIMAL(12, 2) NOT NULL,
+  created_at        TIMESTAMP(3)   NOT NULL,
+  accepted_at       TIMESTAMP(3),
+  picked_up_at      TIMESTAMP(3),
+  delivered_at      TIMESTAMP(3),
+  cancelled_at      TIMESTAMP(3),
+  delivery_minutes  DOUBLE,
+  order_hour        INT            NOT NULL,
+  updated_at        TIMESTAMP(3)   NOT NULL,
+  dt                STRING         NOT NULL,
+  PRIMARY KEY (dt, order_id) NOT ENFORCED
+) PARTITIONED BY (dt) WITH (
+  'bucket' = '2',
+  'changelog-producer' = 'lookup',
+  'partition.timestamp-formatter' = 'yyyy-MM-dd',
+  'partition.timestamp-pattern' = '$dt'
+)

@@ -1,0 +1,17 @@
+-- DWS: order metrics per city and day (model: sql/models/dws_city_daily.sql).
+CREATE TABLE IF NOT EXISTS lakehouse.dws.dws_city_daily (
+  city                  STRING         NOT NULL,
+  gmv                   DECIMAL(18, 2) NOT NULL,
+  order_count           BIGINT         NOT NULL,
+  subsidy_total         DECIMAL(18, 2) NOT NULL,
+  cancelled_orders      BIGINT         NOT NULL,
+  delivered_orders      BIGINT         NOT NULL,
+  avg_delivery_minutes  DOUBLE,
+  dt                    STRING         NOT NULL,
+  PRIMARY KEY (dt, city) NOT ENFORCED
+) PARTITIONED BY (dt) WITH (
+  'bucket' = '1',
+  'changelog-producer' = 'lookup',
+  'partition.timestamp-formatter' = 'yyyy-MM-dd',
+  'partition.timestamp-pattern' = '$dt'
+)
