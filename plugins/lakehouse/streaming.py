@@ -60,7 +60,9 @@ def create_tables(tables: list[TableSpec], *, flink: FlinkHook, paimon: PaimonHo
     return [t.name for t in tables]
 
 
-def job_session_config(job: StreamingJobSpec, *, restore_from: str | None = None) -> dict[str, str]:
+def job_session_config(
+    job: StreamingJobSpec, *, restore_from: str | None = None, allow_non_restored_state: bool = False
+) -> dict[str, str]:
     config = {
         "pipeline.name": job.name,
         "execution.runtime-mode": "streaming",
@@ -76,7 +78,20 @@ def job_session_config(job: StreamingJobSpec, *, restore_from: str | None = None
         config["table.exec.state.ttl"] = job.state_ttl
     if restore_from:
         config["execution.savepoint.path"] = restore_from
+        if allow_non_restored_state:
+            # After a SQL change some operators may not exist any more; their state is dropped
+            # (sources without restored state re-read their full input, see docs/STREAMING.md).
+            config["execution.savepoint.ignore-unclaimed-state"] = "true"
     return config
+
+
+def job_sql_hash(job: StreamingJobSpec, *, paimon: PaimonHook, cdc: MySqlHook) -> str:
+    """Content hash of what a deployment submits: rendered SQL plus job settings (not the restore path)."""
+    import hashlib
+    import json
+
+    payload = json.dumps({"sql": render_job(job, paimon=paimon, cdc=cdc), "config": job_session_config(job)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def render_job(job: StreamingJobSpec, *, paimon: PaimonHook, cdc: MySqlHook) -> list[str]:
@@ -95,6 +110,7 @@ def deploy_job(
     reg: Registry | None = None,
     wait_for_checkpoint: bool = True,
     pipeline_name: str | None = None,
+    allow_non_restored_state: bool = False,
 ) -> Deployment:
     """Submit a registered streaming job unless it already runs; wait until it runs and checkpoints.
 
@@ -113,7 +129,8 @@ def deploy_job(
         log.info("job %s already active as %s (%s); nothing to do", job.name, active[0].job_id, active[0].state)
         return Deployment(job.name, active[0].job_id, True, None)
     statements = render_job(job, paimon=paimon, cdc=cdc)
-    results = flink.execute_sql(statements, session_config=job_session_config(job, restore_from=restore_from))
+    config = job_session_config(job, restore_from=restore_from, allow_non_restored_state=allow_non_restored_state)
+    results = flink.execute_sql(statements, session_config=config)
     job_ids = [r.job_id for r in results if r.job_id]
     if not job_ids:
         raise RuntimeError(f"{job.sql} submitted no job: it must end with an INSERT or a statement set")

@@ -80,6 +80,7 @@ class JobStatus:
     name: str
     state: str
     start_time_ms: int
+    state_since_ms: int | None = None  # when the job entered its current state (job details only)
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,8 @@ class FlinkHook(BaseHook):
 
     def job_status(self, job_id: str) -> JobStatus:
         j = self._rest("GET", f"/jobs/{job_id}")
-        return JobStatus(j["jid"], j["name"], j["state"], j.get("start-time", 0))
+        since = (j.get("timestamps") or {}).get(j["state"])
+        return JobStatus(j["jid"], j["name"], j["state"], j.get("start-time", 0), since)
 
     def job_exception(self, job_id: str) -> str | None:
         """The root exception of the job's latest failure, if any."""
@@ -337,6 +339,37 @@ class FlinkHook(BaseHook):
             if time.monotonic() > deadline:
                 raise FlinkJobError(f"savepoint of job {job_id} did not complete within {timeout:.0f} s")
             time.sleep(0.5)
+
+    def cluster_config(self) -> dict[str, str]:
+        """The JobManager's effective configuration (flat keys)."""
+        return {e["key"]: e["value"] for e in self._rest("GET", "/jobmanager/config")}
+
+    def taskmanager_count(self) -> int:
+        return len(self._rest("GET", "/taskmanagers").get("taskmanagers", []))
+
+    def start_taskmanager(self) -> bool:
+        """Start a TaskManager with the connection's `taskmanager_start_command`, if it has one.
+
+        Only a standalone cluster needs this (on Kubernetes the operator replaces lost pods);
+        returns False when the connection defines no command.
+        """
+        import shlex
+        import subprocess
+
+        command = get_connection(self.flink_conn_id, example="").extra_dejson.get("taskmanager_start_command")
+        if not command:
+            return False
+        self.log.warning("no TaskManager registered: running %s", command)
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise FlinkJobError(f"{command} failed ({done.returncode}): {done.stderr[-2000:] or done.stdout[-2000:]}")
+        # Wait for it to register, so that the next check does not start another one.
+        deadline = time.monotonic() + 90
+        while self.taskmanager_count() == 0:
+            if time.monotonic() > deadline:
+                raise FlinkJobError(f"{command} ran but no TaskManager registered within 90 s")
+            time.sleep(1)
+        return True
 
     def cancel_job(self, job_id: str) -> None:
         """Cancel without a savepoint (retained checkpoints stay on disk)."""

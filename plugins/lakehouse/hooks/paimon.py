@@ -2,8 +2,11 @@
 
 Backed by pypaimon's catalog. The connection (default `paimon_default`) carries the warehouse
 in its extras (`warehouse`: a local path, `file://` or `s3://` URI) plus any other catalog
-option (for example `s3.endpoint`). Writes are deliberately absent except tags: Flink owns every
-table a Flink job writes, and pypaimon commits do not coordinate with Flink's committer.
+option (for example `s3.endpoint`).
+
+Flink owns every table a Flink job writes, and pypaimon commits do not coordinate with Flink's
+committer. So the hook writes only tags and the control plane's own `ops.*` tables (deployment
+history, run reports), which no Flink job touches: `append_rows` refuses any other database.
 """
 from __future__ import annotations
 
@@ -19,6 +22,9 @@ from lakehouse.hooks._base import get_connection
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+
+OPS_DATABASE = "ops"
 
 
 class PaimonError(AirflowException):
@@ -139,6 +145,43 @@ class PaimonHook(BaseHook):
     def create_tag(self, identifier: str, tag: str, *, snapshot_id: int | None = None) -> None:
         """Tag a snapshot (the latest by default). Tagging is metadata only: it writes no data."""
         self.get_table(identifier).create_tag(tag, snapshot_id=snapshot_id)
+
+
+    # ------------------------------------------------------------------ ops tables (Python-owned)
+    def ensure_ops_table(self, identifier: str, schema: "pa.Schema", *, partition_keys: Sequence[str] = ()) -> None:
+        """Create an append-only table in the `ops` database if it does not exist."""
+        from pypaimon import Schema
+
+        self._check_ops(identifier)
+        self.catalog.create_database(OPS_DATABASE, True)
+        self.catalog.create_table(
+            identifier,
+            Schema.from_pyarrow_schema(schema, partition_keys=list(partition_keys) or None, options={"bucket": "-1"}),
+            True,
+        )
+
+    def append_rows(self, identifier: str, rows: "pa.Table") -> int | None:
+        """Append rows to an `ops.*` table in one commit; returns the new snapshot id."""
+        self._check_ops(identifier)
+        table = self.get_table(identifier)
+        builder = table.new_batch_write_builder()
+        write, commit = builder.new_write(), builder.new_commit()
+        try:
+            write.write_arrow(rows)
+            commit.commit(write.prepare_commit())
+        finally:
+            write.close()
+            commit.close()
+        latest = self.latest_snapshot(identifier)
+        return latest.snapshot_id if latest else None
+
+    @staticmethod
+    def _check_ops(identifier: str) -> None:
+        if not identifier.startswith(OPS_DATABASE + "."):
+            raise PaimonError(
+                f"refusing to write {identifier} from Python: only {OPS_DATABASE}.* tables are Python-owned; "
+                "Flink owns every other table"
+            )
 
 
 def _snapshot_info(snap) -> SnapshotInfo:

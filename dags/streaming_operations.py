@@ -1,0 +1,68 @@
+"""
+### Streaming job operations (on-call)
+
+Trigger with the form to act on one streaming job:
+
+| action | what happens |
+|---|---|
+| `stop_with_savepoint` | graceful stop, savepoint taken; supervision leaves it stopped |
+| `start_from_savepoint` | start from `savepoint_path`, or from the newest known savepoint / retained checkpoint when empty |
+| `restart_without_state` | stop (with a savepoint, kept for the record) and start with no state: sources re-read from the beginning. Type the job name in `confirm` |
+
+Every action is recorded in `ops.streaming_deployments`. Parameters are checked before anything
+is touched: a bad request fails in `validate_request` and changes nothing.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from lakehouse.registry import registry
+
+JOBS = sorted(registry().jobs)
+ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state"]
+
+
+@dag(
+    dag_id="streaming_operations",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["streaming", "flink", "on-call"],
+    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(seconds=10)},
+    params={
+        "job": Param(JOBS[0], type="string", enum=JOBS, title="Streaming job",
+                     description="The job to act on (config/streaming_jobs.yaml)."),
+        "action": Param("stop_with_savepoint", type="string", enum=ACTIONS, title="Action",
+                        description="stop_with_savepoint | start_from_savepoint | restart_without_state"),
+        "savepoint_path": Param("", type="string", title="Savepoint path",
+                                description="For start_from_savepoint: a savepoint or retained checkpoint "
+                                            "(file:// or s3://). Empty: the newest one known."),
+        "confirm": Param("", type="string", title="Confirm restart without state",
+                         description="For restart_without_state only: type the job name. The job's state "
+                                     "(source offsets, aggregates) is discarded."),
+    },
+)
+def streaming_operations():
+    @task(retries=0)
+    def validate_request(params=None) -> dict:
+        from lakehouse.operations import validate_operation
+
+        return validate_operation(params).__dict__
+
+    @task(retries=0)
+    def run_operation(request: dict) -> dict:
+        from lakehouse.operations import OperationRequest, run_operation as run
+
+        result = run(OperationRequest(**request))
+        print(f"{result.job_name}: {result.action} job_id={result.job_id} {result.detail}")
+        return result.__dict__
+
+    run_operation(validate_request())
+
+
+streaming_operations()
