@@ -52,7 +52,7 @@ def run(rate: float, duration: float) -> int:
         print("demo: the last order did not reach Paimon within 120 s", file=sys.stderr)
     delays = probe.stop()
 
-    ods = reg.tables_in_layer("ods")
+    ods = reg.mirrored_tables()
     diffs = wait_until_equal(ods, mysql=mysql, paimon=paimon, timeout=120)
     cp = flink.checkpoints(job_id)
     print()

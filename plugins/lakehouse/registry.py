@@ -75,6 +75,10 @@ class Registry:
     def tables_in_layer(self, layer: str) -> list[TableSpec]:
         return [t for t in self.tables.values() if t.layer == layer]
 
+    def mirrored_tables(self) -> list[TableSpec]:
+        """ODS tables that mirror a MySQL table (and can be compared with it row by row)."""
+        return [t for t in self.tables.values() if t.layer == "ods" and t.source]
+
 
 def _load_yaml(path: Path) -> dict:
     import yaml

@@ -210,8 +210,8 @@ class Supervisor:
             raise StreamingJobUnhealthy(f"{self.pipeline(job)} runs {len(active)} times ({ids}): cancel all but one")
         if not active:
             return self._not_running(job)
-        status = active[0]
-        if status.state in ("RESTARTING", "FAILING", "INITIALIZING", "CREATED", "RECONCILING"):
+        status = self.flink.job_status(active[0].job_id)
+        if status.state in ("RESTARTING", "FAILING", "INITIALIZING", "CREATED", "RECONCILING") or not status.all_tasks_running:
             return self._recovering(job, status)
         current = job_sql_hash(job, paimon=self.paimon, cdc=self.cdc)
         deployed = self.history.hash_of(self.pipeline(job), status.job_id)
@@ -244,15 +244,15 @@ class Supervisor:
                 f"{self.pipeline(job)} is {status.state} and the cluster has no TaskManager; "
                 "start TaskManagers (the flink connection has no taskmanager_start_command)"
             )
-        details = self.flink.job_status(status.job_id)  # the overview lacks state timestamps
-        since_ms = details.state_since_ms or details.start_time_ms
+        since_ms = status.state_since_ms or status.start_time_ms
         age = self.now() - since_ms / 1000
+        what = status.state if status.state != "RUNNING" else "RUNNING with tasks not yet running"
         if age > job.checkpoint_max_age_s:
             cause = self.flink.job_exception(status.job_id) or "no exception recorded"
             raise StreamingJobUnhealthy(
-                f"{self.pipeline(job)} ({status.job_id}) has been {status.state} for {age:.0f} s: {root_cause(cause)}\n{cause}"
+                f"{self.pipeline(job)} ({status.job_id}) has been {what} for {age:.0f} s: {root_cause(cause)}\n{cause}"
             )
-        return SupervisionResult(job.name, "WAITING", status.job_id, f"{status.state} for {age:.0f} s")
+        return SupervisionResult(job.name, "WAITING", status.job_id, f"{what} for {age:.0f} s")
 
     def _upgrade(self, job: StreamingJobSpec, status: JobStatus, deployed: str, current: str) -> SupervisionResult:
         log.info("%s: SQL changed (%s -> %s): stop with savepoint and redeploy", job.name, deployed, current)

@@ -21,7 +21,7 @@ PIPELINE = "it_ods_delivery_cdc"
 
 
 def ods_tables():
-    return registry().tables_in_layer("ods")
+    return registry().mirrored_tables()
 
 
 def assert_ods_equals_mysql(env, timeout=180):

@@ -81,6 +81,8 @@ class JobStatus:
     state: str
     start_time_ms: int
     state_since_ms: int | None = None  # when the job entered its current state (job details only)
+    # Job details only: a RUNNING job may still wait for slots (its tasks SCHEDULED or DEPLOYING).
+    all_tasks_running: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,9 @@ class FlinkHook(BaseHook):
     def job_status(self, job_id: str) -> JobStatus:
         j = self._rest("GET", f"/jobs/{job_id}")
         since = (j.get("timestamps") or {}).get(j["state"])
-        return JobStatus(j["jid"], j["name"], j["state"], j.get("start-time", 0), since)
+        vertices = j.get("vertices") or []
+        running = all(v.get("status") in ("RUNNING", "FINISHED") for v in vertices) if vertices else None
+        return JobStatus(j["jid"], j["name"], j["state"], j.get("start-time", 0), since, running)
 
     def job_exception(self, job_id: str) -> str | None:
         """The root exception of the job's latest failure, if any."""

@@ -1,0 +1,136 @@
+"""ODS -> DWD -> DWS on the real cluster, supervised: DWS equals a truth computed from MariaDB,
+after a TaskManager is killed mid-load and after a job's SQL changes (upgrade via savepoint)."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from lakehouse.loadgen import LoadGenerator
+from lakehouse.registry import Registry, registry
+from lakehouse.paths import SQL_DIR
+from lakehouse.supervision import Supervisor
+from lakehouse.streaming import create_tables
+from lakehouse.truth import DWS_GRAINS, compare_dws
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "it_"
+ORDER_JOBS = ["ods_delivery_cdc", "dwd_order_fact", "dws_shop_hourly", "dws_shop_daily", "dws_city_hourly", "dws_city_daily"]
+
+
+def wait_dws_equals_truth(env, timeout=240):
+    deadline = time.monotonic() + timeout
+    while True:
+        diffs = [compare_dws(t, mysql=env.mysql, paimon=env.paimon) for t in DWS_GRAINS]
+        if all(d.equal for d in diffs) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
+    assert all(d.equal for d in diffs), "\n".join(d.summary() for d in diffs)
+    return diffs
+
+
+def supervise_until(sup: Supervisor, jobs, *, want=("OK",), timeout=240):
+    """Run supervision rounds (as the DAG does every 2 minutes) until every job reports `want`."""
+    deadline = time.monotonic() + timeout
+    seen: dict[str, list[str]] = {j: [] for j in jobs}
+    while True:
+        results = {j: sup.supervise(j) for j in jobs}
+        for j, r in results.items():
+            seen[j].append(r.action)
+        if all(r.action in want for r in results.values()):
+            return seen
+        assert time.monotonic() < deadline, f"supervision did not settle: {seen}"
+        time.sleep(5)
+
+
+def taskmanager_pids() -> list[int]:
+    home = os.environ.get("LAKEHOUSE_HOME", "")
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "TaskManagerRunner" in cmd and f"lakehouse.home={home}" in cmd:
+                pids.append(int(entry))
+    return pids
+
+
+@pytest.fixture(scope="module")
+def supervised(it_env):
+    env = it_env
+    reg = registry()
+    create_tables(list(reg.tables.values()), flink=env.flink, paimon=env.paimon)
+    sup = Supervisor(flink=env.flink, paimon=env.paimon, cdc=env.cdc, reg=reg, pipeline_prefix=PREFIX)
+    env.job_names.extend(PREFIX + j for j in ORDER_JOBS)
+    actions = supervise_until(sup, ORDER_JOBS, want=("OK",))
+    assert all(a[0] in ("DEPLOY", "ADOPT", "RESTORE", "OK") for a in actions.values()), actions
+    return sup
+
+
+def test_dws_equals_truth_from_mariadb(it_env, supervised):
+    env = it_env
+    LoadGenerator(env.mysql, rate=150, seed=11).run(duration_s=10)
+    diffs = wait_dws_equals_truth(env)
+    assert sum(d.truth_groups for d in diffs) > 0
+    dwd = env.paimon.read_arrow("dwd.dwd_order_fact")
+    valid = env.mysql.get_first("SELECT COUNT(*) FROM orders WHERE amount > 0")[0]
+    assert dwd.num_rows == valid
+
+
+def test_taskmanager_killed_mid_load_recovers_exactly(it_env, supervised):
+    env, sup = it_env, supervised
+    pids = taskmanager_pids()
+    assert pids, "no TaskManager process of this stack found"
+    load = LoadGenerator(env.mysql, rate=150, seed=12)
+    loader = threading.Thread(target=load.run, kwargs={"duration_s": 25})
+    loader.start()
+    time.sleep(8)
+    for pid in pids:
+        os.kill(pid, 9)
+    # The JobManager notices within the heartbeat timeout; the jobs go RESTARTING with no slots.
+    deadline = time.monotonic() + 90
+    while env.flink.taskmanager_count() > 0:
+        assert time.monotonic() < deadline, "the JobManager still lists the killed TaskManager"
+        time.sleep(1)
+    actions = supervise_until(sup, ORDER_JOBS, want=("OK",), timeout=300)
+    loader.join()
+    assert any("START_TASKMANAGER" in a for a in actions.values()), actions
+    assert env.flink.taskmanager_count() == 1
+    wait_dws_equals_truth(env)
+
+
+def test_changed_sql_is_upgraded_through_a_savepoint(it_env, supervised, tmp_path):
+    env, sup = it_env, supervised
+    job = sup.reg.job("dws_city_daily")
+    changed = SQL_DIR / "dws" / "_it_dws_city_daily_v2.sql"
+    changed.write_text(
+        "-- test copy of dws/dws_city_daily.sql with a changed statement\n"
+        "INSERT INTO lakehouse.dws.dws_city_daily\n"
+        "SELECT * FROM (\n{% include 'models/dws_city_daily.sql' %}\n) WHERE order_count >= 0\n"
+    )
+    try:
+        from dataclasses import replace
+
+        reg2 = Registry(tables=sup.reg.tables, jobs={**sup.reg.jobs, job.name: replace(job, sql="dws/_it_dws_city_daily_v2.sql")})
+        sup2 = Supervisor(flink=env.flink, paimon=env.paimon, cdc=env.cdc, reg=reg2, pipeline_prefix=PREFIX)
+        old_id = env.flink.active_jobs_named(PREFIX + job.name)[0].job_id
+        load = LoadGenerator(env.mysql, rate=100, seed=13)
+        loader = threading.Thread(target=load.run, kwargs={"duration_s": 15})
+        loader.start()
+        time.sleep(4)
+        result = sup2.supervise(job.name)
+        loader.join()
+        assert result.action == "UPGRADE" and result.job_id != old_id
+        history = sup2.history.records(PREFIX + job.name)
+        stop, upgrade = history[-2], history[-1]
+        assert stop.action == "STOP" and stop.job_id == old_id and stop.savepoint_path
+        assert upgrade.action == "UPGRADE" and upgrade.restored_from == stop.savepoint_path
+        assert sup2.supervise(job.name).action == "OK"  # the hash now matches
+        wait_dws_equals_truth(env)
+    finally:
+        changed.unlink()
