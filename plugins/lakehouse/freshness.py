@@ -111,9 +111,14 @@ class VisibilityProbe:
     """Watches a table's snapshots in a background thread and records per-row delays."""
 
     def __init__(self, paimon: PaimonHook, *, table: str = "ods.ods_orders", key: str = "order_id",
-                 time_column: str = "created_at", min_key: int = 0, poll_s: float = 0.5):
+                 time_column: str = "created_at", min_key: int = 0, poll_s: float = 0.5, in_order: bool = True):
+        """`in_order=False` for tables whose writer may commit keys out of order (joins): every
+        snapshot is then read above `min_key` and new keys are found with a set."""
         self.paimon, self.table, self.key, self.time_column = paimon, table, key, time_column
+        self.min_key = min_key
         self.max_key = min_key
+        self.in_order = in_order
+        self.seen: set = set()
         self.poll_s = poll_s
         self.stats = DelayStats()
         self.snapshots_seen = 0
@@ -132,15 +137,21 @@ class VisibilityProbe:
                 continue
             at = table.copy({"scan.snapshot-id": str(sid)})
             builder = at.new_read_builder().with_projection([self.key, self.time_column])
-            builder = builder.with_filter(builder.new_predicate_builder().greater_than(self.key, self.max_key))
+            floor = self.max_key if self.in_order else self.min_key
+            builder = builder.with_filter(builder.new_predicate_builder().greater_than(self.key, floor))
             rows = builder.new_read().to_arrow(builder.new_scan().plan().splits())
             self.snapshots_seen += 1
             if rows.num_rows == 0:
                 continue
             commit_s = snap.time_millis / 1000
-            for created in rows.column(self.time_column).to_pylist():
+            keys = rows.column(self.key).to_pylist()
+            for key, created in zip(keys, rows.column(self.time_column).to_pylist()):
+                if not self.in_order:
+                    if key in self.seen:
+                        continue
+                    self.seen.add(key)
                 self.stats.samples.append(commit_s - created.replace(tzinfo=timezone.utc).timestamp())
-            self.max_key = max(self.max_key, max(rows.column(self.key).to_pylist()))
+            self.max_key = max(self.max_key, max(keys))
         return latest.snapshot_id
 
     def _run(self) -> None:
@@ -159,11 +170,15 @@ class VisibilityProbe:
         self._thread.start()
         return self
 
-    def wait_for_key(self, key: int, timeout: float) -> bool:
+    def visible(self, key: int, count: int | None = None) -> bool:
+        """Whether `key` (in order) or `count` keys above min_key (out of order) are visible."""
+        return len(self.seen) >= count if (not self.in_order and count is not None) else self.max_key >= key
+
+    def wait_for_key(self, key: int, timeout: float, count: int | None = None) -> bool:
         deadline = time.monotonic() + timeout
-        while self.max_key < key and time.monotonic() < deadline and self.error is None:
+        while not self.visible(key, count) and time.monotonic() < deadline and self.error is None:
             time.sleep(0.2)
-        return self.max_key >= key
+        return self.visible(key, count)
 
     def stop(self) -> DelayStats:
         self._stop.set()

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.dwd.dwd_order_fact (
   dt                STRING         NOT NULL,
   PRIMARY KEY (dt, order_id) NOT ENFORCED
 ) PARTITIONED BY (dt) WITH (
+  'continuous.discovery-interval' = '2s',
   'bucket' = '2',
   'changelog-producer' = 'lookup',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',

@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.dws.dws_city_daily (
   dt                    STRING         NOT NULL,
   PRIMARY KEY (dt, city) NOT ENFORCED
 ) PARTITIONED BY (dt) WITH (
+  'continuous.discovery-interval' = '2s',
   'bucket' = '1',
   'changelog-producer' = 'lookup',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',

@@ -11,6 +11,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.dws.dws_city_hourly (
   dt                    STRING         NOT NULL,
   PRIMARY KEY (dt, order_hour, city) NOT ENFORCED
 ) PARTITIONED BY (dt) WITH (
+  'continuous.discovery-interval' = '2s',
   'bucket' = '1',
   'changelog-producer' = 'lookup',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',

@@ -8,6 +8,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.dws.dws_shop_traffic_hourly (
   dt          STRING  NOT NULL,
   PRIMARY KEY (dt, event_hour, shop_id) NOT ENFORCED
 ) PARTITIONED BY (dt) WITH (
+  'continuous.discovery-interval' = '2s',
   'bucket' = '1',
   'changelog-producer' = 'lookup',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',

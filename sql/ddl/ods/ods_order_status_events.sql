@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.ods.ods_order_status_events (
   dt          STRING        NOT NULL,
   PRIMARY KEY (dt, event_id) NOT ENFORCED
 ) PARTITIONED BY (dt) WITH (
+  'continuous.discovery-interval' = '2s',
   'bucket' = '2',
   'changelog-producer' = 'input',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',

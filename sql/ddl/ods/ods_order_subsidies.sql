@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.ods.ods_order_subsidies (
   dt          STRING         NOT NULL,
   PRIMARY KEY (dt, subsidy_id) NOT ENFORCED
 ) PARTITIONED BY (dt) WITH (
+  'continuous.discovery-interval' = '2s',
   'bucket' = '1',
   'changelog-producer' = 'input',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.ods.ods_orders (
   dt            STRING         NOT NULL,
   PRIMARY KEY (dt, order_id) NOT ENFORCED
 ) PARTITIONED BY (dt) WITH (
+  'continuous.discovery-interval' = '2s',
   'bucket' = '2',
   'changelog-producer' = 'input',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',

@@ -8,6 +8,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.ods.ods_riders (
   binlog_ts   TIMESTAMP_LTZ(3),
   PRIMARY KEY (rider_id) NOT ENFORCED
 ) WITH (
+  'continuous.discovery-interval' = '2s',
   'bucket' = '1',
   'changelog-producer' = 'input'
 )

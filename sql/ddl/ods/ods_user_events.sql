@@ -8,6 +8,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.ods.ods_user_events (
   event_time  TIMESTAMP(3)  NOT NULL,
   dt          STRING        NOT NULL
 ) PARTITIONED BY (dt) WITH (
+  'continuous.discovery-interval' = '2s',
   'bucket' = '-1',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',
   'partition.timestamp-pattern' = '$dt'

@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.ods.ods_users (
   binlog_ts   TIMESTAMP_LTZ(3),
   PRIMARY KEY (user_id) NOT ENFORCED
 ) WITH (
+  'continuous.discovery-interval' = '2s',
   'bucket' = '1',
   'changelog-producer' = 'input'
 )
