@@ -14,6 +14,7 @@ largest seen so far), so polling stays cheap as the table grows.
 """
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
@@ -96,7 +97,8 @@ class DelayStats:
         if not self.samples:
             return None
         ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+        # Nearest rank: the smallest sample with at least p % of the samples at or below it.
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(p * len(ordered) / 100) - 1))]
 
     def summary(self) -> str:
         if not self.samples:

@@ -1,0 +1,217 @@
+"""The registry: the project's real config, and load_registry's errors on broken config dirs."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from lakehouse.paths import CONFIG_DIR, SQL_DIR
+from lakehouse.registry import Registry, RegistryError, StreamingJobSpec, TableSpec, load_registry, parse_duration, registry
+
+
+# ---------------------------------------------------------------------------- the real config
+def test_real_config_loads():
+    reg = load_registry(CONFIG_DIR)
+    assert len(reg.tables) == 13
+    assert len(reg.jobs) == 8
+    assert {layer: len(reg.tables_in_layer(layer)) for layer in ("ods", "dwd", "dws")} == {"ods": 7, "dwd": 1, "dws": 5}
+    assert registry() is registry()  # loaded once per process
+    assert registry().tables.keys() == reg.tables.keys() and registry().jobs.keys() == reg.jobs.keys()
+
+
+def test_real_jobs_reference_registered_tables_and_existing_sql():
+    reg = registry()
+    for job in reg.jobs.values():
+        assert job.downstream, f"{job.name} writes nothing"
+        for table in job.downstream:
+            assert table in reg.tables, f"{job.name}: {table}"
+        for ref in job.upstream:
+            assert ref.startswith("mysql:") or ref in reg.tables, f"{job.name}: {ref}"
+        assert (SQL_DIR / job.sql).is_file(), job.sql
+
+
+def test_real_dwd_and_dws_tables_have_model_files():
+    reg = registry()
+    modelled = [t for t in reg.tables.values() if t.layer in ("dwd", "dws")]
+    assert len(modelled) == 6
+    for table in modelled:
+        assert table.model, f"{table.name} has no model"
+        assert (SQL_DIR / table.model).is_file(), table.model
+    for table in reg.tables.values():
+        assert (SQL_DIR / table.ddl).is_file(), table.ddl
+
+
+def test_real_config_values():
+    reg = registry()
+    orders = reg.table("ods.ods_orders")
+    assert orders == TableSpec(
+        name="ods.ods_orders", layer="ods", ddl="ddl/ods/ods_orders.sql", primary_key=("order_id",), partition="dt",
+        source="orders", freshness_column="updated_at", freshness_sla_s=120, model=None,
+    )
+    assert (orders.database, orders.table) == ("ods", "ods_orders")
+    assert reg.table("dws.dws_shop_hourly").freshness_sla_s == 300
+    assert reg.table("ods.ods_shops").freshness_sla_s is None
+    assert sorted(t.source for t in reg.mirrored_tables()) == [
+        "order_status_events", "order_subsidies", "orders", "riders", "shops", "users"]
+    dwd = reg.job("dwd_order_fact")
+    assert (dwd.checkpoint_interval, dwd.checkpoint_max_age_s, dwd.state_ttl) == ("5s", 120, "36h")
+    assert reg.job("ods_user_events").vars == {"events": {"rows_per_second": 200, "max_user_id": 2000, "max_shop_id": 300}}
+
+
+def test_unknown_table_and_job_list_the_valid_names():
+    reg = registry()
+    with pytest.raises(RegistryError) as exc:
+        reg.table("nope")
+    assert str(exc.value) == "unknown table 'nope'; registered tables: " + ", ".join(sorted(reg.tables))
+    assert "ods.ods_orders" in str(exc.value) and "dws.dws_shop_traffic_hourly" in str(exc.value)
+    with pytest.raises(RegistryError, match=r"unknown streaming job 'nope'; registered jobs: dwd_order_fact, dws_city_daily"):
+        reg.job("nope")
+
+
+# ---------------------------------------------------------------------------- parse_duration
+@pytest.mark.parametrize(
+    "text, seconds",
+    [("10s", 10), ("2min", 120), ("36h", 129600), ("500ms", 0.5), ("0s", 0), (" 5 s ", 5), ("90 min", 5400)],
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text, "here") == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["10 parsecs", "10m", "1.5h", "h", "", "10", "-5s", "2 hours", 10])
+def test_parse_duration_rejects(text):
+    with pytest.raises(RegistryError) as exc:
+        parse_duration(text, "jobs.yaml: x")
+    assert str(exc.value) == f"jobs.yaml: x: {text!r} is not a duration like '10s', '2min' or '36h'"
+
+
+# ---------------------------------------------------------------------------- broken config dirs
+BASE_TABLES = {
+    "ods.ods_orders": {
+        "layer": "ods", "ddl": "ddl/ods/ods_orders.sql", "primary_key": ["order_id"], "partition": "dt",
+        "source": "orders", "freshness_column": "updated_at", "freshness_sla": "2min",
+    },
+    "dwd.dwd_order_fact": {
+        "layer": "dwd", "ddl": "ddl/dwd/dwd_order_fact.sql", "model": "models/dwd_order_fact.sql",
+        "primary_key": ["order_id"], "partition": "dt",
+    },
+}
+BASE_JOBS = {
+    "dwd_order_fact": {
+        "sql": "dwd/dwd_order_fact.sql", "description": "fact", "parallelism": 2, "checkpoint_interval": "5s",
+        "checkpoint_max_age": "3min", "state_ttl": "36h",
+        "upstream": ["mysql:orders", "ods.ods_orders"], "downstream": ["dwd.dwd_order_fact"],
+    },
+}
+
+
+def write_config(directory, tables=None, jobs=None):
+    (directory / "tables.yaml").write_text(yaml.safe_dump({"tables": BASE_TABLES if tables is None else tables}))
+    (directory / "streaming_jobs.yaml").write_text(yaml.safe_dump({"jobs": BASE_JOBS if jobs is None else jobs}))
+    return directory
+
+
+def tables_with(name="ods.ods_orders", **changes):
+    tables = copy.deepcopy(BASE_TABLES)
+    tables.setdefault(name, copy.deepcopy(BASE_TABLES["ods.ods_orders"])).update(changes)
+    return tables
+
+
+def jobs_with(**changes):
+    jobs = copy.deepcopy(BASE_JOBS)
+    jobs["dwd_order_fact"].update(changes)
+    return jobs
+
+
+def load_error(tmp_path, tables=None, jobs=None) -> str:
+    with pytest.raises(RegistryError) as exc:
+        load_registry(write_config(tmp_path, tables, jobs))
+    return str(exc.value)
+
+
+def test_base_temp_config_is_valid(tmp_path):
+    reg = load_registry(write_config(tmp_path))
+    assert isinstance(reg, Registry)
+    assert set(reg.tables) == {"ods.ods_orders", "dwd.dwd_order_fact"}
+    assert reg.job("dwd_order_fact") == StreamingJobSpec(
+        name="dwd_order_fact", sql="dwd/dwd_order_fact.sql", description="fact", parallelism=2,
+        checkpoint_interval="5s", upstream=("mysql:orders", "ods.ods_orders"), downstream=("dwd.dwd_order_fact",),
+        checkpoint_max_age_s=180, state_ttl="36h",
+    )
+
+
+def test_job_defaults(tmp_path):
+    jobs = {"minimal": {"sql": "dwd/dwd_order_fact.sql"}}
+    job = load_registry(write_config(tmp_path, jobs=jobs)).job("minimal")
+    assert (job.parallelism, job.checkpoint_interval, job.checkpoint_max_age_s, job.state_ttl) == (1, "10s", 120, None)
+    assert (job.upstream, job.downstream, job.vars, job.description) == ((), (), {}, "")
+
+
+@pytest.mark.parametrize("name", ["ods_orders", "ODS.orders", "ods.orders.v2", "ods.1orders", "ods.ods-orders"])
+def test_bad_table_name(tmp_path, name):
+    message = load_error(tmp_path, tables={name: BASE_TABLES["ods.ods_orders"]}, jobs={})
+    assert message == f"tables.yaml: {name}: table names are <database>.<table> in lower snake case"
+
+
+@pytest.mark.parametrize("layer", ["ads", "ODS", None])
+def test_bad_layer(tmp_path, layer):
+    message = load_error(tmp_path, tables=tables_with(layer=layer))
+    assert message == "tables.yaml: ods.ods_orders: layer must be ods, dwd or dws"
+
+
+def test_missing_ddl_file(tmp_path):
+    message = load_error(tmp_path, tables=tables_with("ods.ods_refunds", ddl="ddl/ods/ods_refunds.sql"))
+    assert message == "tables.yaml: ods.ods_refunds: SQL file sql/ddl/ods/ods_refunds.sql does not exist"
+
+
+def test_missing_model_file(tmp_path):
+    tables = copy.deepcopy(BASE_TABLES)
+    tables["dwd.dwd_order_fact"]["model"] = "models/dwd_order_facts.sql"
+    message = load_error(tmp_path, tables=tables)
+    assert message == "tables.yaml: dwd.dwd_order_fact: SQL file sql/models/dwd_order_facts.sql does not exist"
+
+
+def test_missing_job_sql_file(tmp_path):
+    message = load_error(tmp_path, jobs=jobs_with(sql="dwd/nope.sql"))
+    assert message == "streaming_jobs.yaml: dwd_order_fact: SQL file sql/dwd/nope.sql does not exist"
+
+
+def test_job_with_unknown_downstream_table(tmp_path):
+    message = load_error(tmp_path, jobs=jobs_with(downstream=["dwd.dwd_order_fact", "dwd.dwd_orders"]))
+    assert message == "streaming_jobs.yaml: dwd_order_fact: downstream table 'dwd.dwd_orders' is not in tables.yaml"
+
+
+def test_job_with_unknown_upstream(tmp_path):
+    message = load_error(tmp_path, jobs=jobs_with(upstream=["ods.ods_users"]))
+    assert message == ("streaming_jobs.yaml: dwd_order_fact: upstream 'ods.ods_users' is neither mysql:<table> "
+                       "nor a registered table")
+
+
+def test_bad_job_name(tmp_path):
+    message = load_error(tmp_path, jobs={"Dwd-Order-Fact": BASE_JOBS["dwd_order_fact"]})
+    assert message == "streaming_jobs.yaml: Dwd-Order-Fact: job names are lower snake case"
+
+
+def test_bad_duration_in_tables(tmp_path):
+    message = load_error(tmp_path, tables=tables_with(freshness_sla="10 parsecs"))
+    assert message == ("tables.yaml: ods.ods_orders: '10 parsecs' is not a duration like '10s', '2min' or '36h'")
+
+
+@pytest.mark.parametrize("field", ["checkpoint_interval", "checkpoint_max_age", "state_ttl"])
+def test_bad_duration_in_jobs(tmp_path, field):
+    message = load_error(tmp_path, jobs=jobs_with(**{field: "10 parsecs"}))
+    assert message == ("streaming_jobs.yaml: dwd_order_fact: '10 parsecs' is not a duration like "
+                       "'10s', '2min' or '36h'")
+
+
+def test_unreadable_or_malformed_files(tmp_path):
+    write_config(tmp_path)
+    (tmp_path / "tables.yaml").write_text("tables: [unclosed\n")
+    with pytest.raises(RegistryError, match=r"cannot read .*tables\.yaml"):
+        load_registry(tmp_path)
+    (tmp_path / "tables.yaml").write_text("- just\n- a list\n")
+    with pytest.raises(RegistryError, match=r"tables\.yaml must be a mapping"):
+        load_registry(tmp_path)
+    (tmp_path / "tables.yaml").unlink()
+    with pytest.raises(RegistryError, match=r"cannot read .*tables\.yaml"):
+        load_registry(tmp_path)

@@ -1,0 +1,559 @@
+"""Supervisor decisions against a fake Flink cluster and a REAL Paimon deployment history.
+
+Flink is replaced by `FakeFlink` (only the methods the Supervisor calls; every mutating call is
+recorded). The deployment history is a real pypaimon warehouse in tmp_path, read back with a
+separate PaimonHook so the tests see what on-call would see in ops.streaming_deployments.
+`deploy_job` and `job_sql_hash` are replaced so no SQL Gateway or MySQL is needed.
+"""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from airflow.sdk.exceptions import AirflowException
+
+import lakehouse.supervision as supervision
+from lakehouse.hooks.flink import CheckpointInfo, JobStatus
+from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.registry import registry
+from lakehouse.streaming import Deployment
+from lakehouse.supervision import (
+    DEPLOYMENTS_TABLE,
+    DeploymentHistory,
+    DeploymentRecord,
+    RestorePoint,
+    StreamingJobUnhealthy,
+    Supervisor,
+    latest_retained_checkpoint,
+)
+
+CONN_ID = "paimon_ut"
+JOB = "dws_shop_hourly"  # checkpoint_max_age 2min in config/streaming_jobs.yaml
+MAX_AGE = 120
+NOW = 1_750_000_000.0  # the Supervisor's clock (job and checkpoint ages are measured against it)
+OLD_ID = "0" * 31 + "a"
+RUNNING_ID = "b" * 32
+ROOT = "java.io.IOException: No space left on device"
+TRACE = (
+    "org.apache.flink.runtime.JobException: Recovery is suppressed by NoRestartBackoffTimeStrategy\n"
+    "\tat org.apache.flink.runtime.executiongraph.failover.ExecutionFailureHandler.handleFailure(X.java:1)\n"
+    f"Caused by: {ROOT}\n"
+    "\tat org.apache.paimon.fs.local.LocalFileIO.newOutputStream(LocalFileIO.java:2)\n"
+)
+
+
+# ---------------------------------------------------------------------------- fakes
+class FakeFlink:
+    """The slice of FlinkHook the Supervisor uses; `jobs` are the cluster's active jobs."""
+
+    def __init__(self, checkpoint_root: str | None = None):
+        self.jobs: list[JobStatus] = []
+        self.details: dict[str, JobStatus] = {}
+        self.exceptions: dict[str, str] = {}
+        self.checkpoint_info: dict[str, CheckpointInfo] = {}
+        self.tm_count = 1
+        self.tm_startable = True
+        self.config = {"state.checkpoints.dir": checkpoint_root} if checkpoint_root else {}
+        self.calls: list[tuple] = []
+
+    # job listing
+    def list_jobs(self):
+        return list(self.jobs)
+
+    def active_jobs_named(self, name):
+        self.calls.append(("active_jobs_named", name))
+        return [j for j in self.jobs if j.name == name]
+
+    def add_job(self, job_id, name, state="RUNNING", *, all_tasks_running=True, since_s=None, started_s=NOW - 3600):
+        overview = JobStatus(job_id, name, state, int(started_s * 1000))
+        self.jobs.append(overview)
+        self.details[job_id] = JobStatus(
+            job_id, name, state, int(started_s * 1000),
+            int(since_s * 1000) if since_s is not None else None, all_tasks_running,
+        )
+        # A healthy job checkpointed 5 s ago unless a test says otherwise.
+        self.checkpoint_info.setdefault(job_id, CheckpointInfo(12, None, int((NOW - 5) * 1000), 12, 0, None))
+
+    # job details
+    def job_status(self, job_id):
+        self.calls.append(("job_status", job_id))
+        return self.details[job_id]
+
+    def job_exception(self, job_id):
+        return self.exceptions.get(job_id)
+
+    def checkpoints(self, job_id):
+        return self.checkpoint_info[job_id]
+
+    # cluster
+    def taskmanager_count(self):
+        return self.tm_count
+
+    def start_taskmanager(self):
+        self.calls.append(("start_taskmanager",))
+        if self.tm_startable:
+            self.tm_count += 1
+        return self.tm_startable
+
+    def cluster_config(self):
+        return dict(self.config)
+
+    def stop_with_savepoint(self, job_id):
+        self.calls.append(("stop_with_savepoint", job_id))
+        self.jobs = [j for j in self.jobs if j.job_id != job_id]
+        return f"file:///savepoints/savepoint-{job_id[:6]}-1"
+
+    def mutations(self):
+        return [c for c in self.calls if c[0] in ("stop_with_savepoint", "start_taskmanager")]
+
+
+class FakeDeployer:
+    """Stands in for lakehouse.streaming.deploy_job: records the call, starts a RUNNING job."""
+
+    def __init__(self, flink: FakeFlink):
+        self.flink = flink
+        self.calls: list[dict] = []
+
+    def __call__(self, job_name, **kwargs):
+        job_id = f"{len(self.calls) + 1:032x}"
+        self.calls.append({"job_name": job_name, **kwargs})
+        assert kwargs["flink"] is self.flink
+        self.flink.add_job(job_id, kwargs["pipeline_name"] or job_name)
+        return Deployment(kwargs["pipeline_name"] or job_name, job_id, False, kwargs["restore_from"])
+
+
+class Env:
+    def __init__(self, tmp_path, monkeypatch):
+        self.tmp_path = tmp_path
+        self.checkpoints = tmp_path / "checkpoints"
+        self.checkpoints.mkdir()
+        self.flink = FakeFlink(f"file://{self.checkpoints}")
+        self.deployer = FakeDeployer(self.flink)
+        self.hash = "hash-1"
+        self.hashed: list[str] = []
+        monkeypatch.setattr(supervision, "deploy_job", self.deployer)
+        monkeypatch.setattr(supervision, "job_sql_hash", self._hash)
+        self.paimon = PaimonHook(CONN_ID)
+        self.history = DeploymentHistory(PaimonHook(CONN_ID))
+
+    def _hash(self, job, *, paimon, cdc):
+        assert paimon is self.paimon
+        self.hashed.append(job.name)
+        return self.hash
+
+    def supervisor(self, **kwargs) -> Supervisor:
+        kwargs.setdefault("now", lambda: NOW)
+        return Supervisor(flink=self.flink, paimon=self.paimon, cdc=object(), reg=registry(), **kwargs)
+
+    def seed(self, action, *, minutes_ago, job_name=JOB, **fields):
+        at = datetime.fromtimestamp(NOW, tz=timezone.utc) - timedelta(minutes=minutes_ago)
+        self.history.record(DeploymentRecord(at, job_name, action, **fields))
+
+    def rows(self):
+        """ops.streaming_deployments as stored, oldest first (read with a fresh hook)."""
+        hook = PaimonHook(CONN_ID)
+        if not hook.table_exists(DEPLOYMENTS_TABLE):
+            return []
+        rows = sorted(hook.read_arrow(DEPLOYMENTS_TABLE).to_pylist(), key=lambda r: r["event_time"])
+        return [(r["job_name"], r["action"], r["job_id"], r["sql_hash"], r["restored_from"], r["savepoint_path"])
+                for r in rows]
+
+    def checkpoint(self, job_id, number, *, complete=True, mtime=None):
+        d = self.checkpoints / job_id / f"chk-{number}"
+        d.mkdir(parents=True)
+        if complete:
+            (d / "_metadata").write_bytes(b"\x00meta")
+            if mtime is not None:
+                os.utime(d / "_metadata", (mtime, mtime))
+        return f"file://{d}"
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    wh = tmp_path / "warehouse"
+    wh.mkdir()
+    monkeypatch.setenv("AIRFLOW_CONN_PAIMON_UT", json.dumps({"conn_type": "paimon", "extra": {"warehouse": str(wh)}}))
+    return Env(tmp_path, monkeypatch)
+
+
+# ---------------------------------------------------------------------------- deployment history
+def test_history_round_trip_filter_and_hash_of(env):
+    env.seed("DEPLOY", minutes_ago=30, job_id=OLD_ID, sql_hash="h-old")
+    env.seed("DEPLOY", minutes_ago=20, job_name="dws_city_daily", job_id="c" * 32, sql_hash="h-city")
+    env.seed("UPGRADE", minutes_ago=10, job_id=RUNNING_ID, sql_hash="h-new", restored_from="file:///sp/1",
+             savepoint_path="file:///sp/1", detail="sql hash h-old -> h-new")
+    env.seed("START_TASKMANAGER", minutes_ago=5, job_id=RUNNING_ID)  # no hash: must not hide the UPGRADE hash
+
+    history = DeploymentHistory(PaimonHook(CONN_ID))
+    records = history.records(JOB)
+    assert [r.action for r in records] == ["DEPLOY", "UPGRADE", "START_TASKMANAGER"]
+    assert records[1] == DeploymentRecord(
+        datetime.fromtimestamp(NOW, tz=timezone.utc) - timedelta(minutes=10), JOB, "UPGRADE", RUNNING_ID, "h-new",
+        "file:///sp/1", "file:///sp/1", "sql hash h-old -> h-new",
+    )
+    assert len(history.records()) == 4
+    assert history.last(JOB).action == "START_TASKMANAGER"
+    assert history.last("dws_city_daily").job_id == "c" * 32
+    assert history.last("dws_city_hourly") is None
+    assert history.hash_of(JOB, RUNNING_ID) == "h-new"
+    assert history.hash_of(JOB, OLD_ID) == "h-old"
+    assert history.hash_of(JOB, "c" * 32) is None  # another job's id
+
+
+def test_history_refuses_unknown_action(env):
+    with pytest.raises(ValueError, match="unknown action REDEPLOY"):
+        env.history.record(DeploymentRecord(datetime.now(timezone.utc), JOB, "REDEPLOY"))
+
+
+# ---------------------------------------------------------------------------- retained checkpoints
+def test_latest_retained_checkpoint_skips_unfinished(env):
+    env.checkpoint(OLD_ID, 3, mtime=NOW - 100)
+    chk7 = env.checkpoint(OLD_ID, 7, mtime=NOW - 50)
+    env.checkpoint(OLD_ID, 9, complete=False)
+    env.checkpoint(OLD_ID, 11, complete=False)
+    (env.checkpoints / OLD_ID / "shared").mkdir()
+    (env.checkpoints / OLD_ID / "chk-12").write_text("a file, not a checkpoint directory")
+
+    point = latest_retained_checkpoint(env.flink, OLD_ID)
+    assert point == RestorePoint(path=chk7, kind="checkpoint", taken_at=pytest.approx(NOW - 50))
+    assert point.path == f"file://{env.checkpoints}/{OLD_ID}/chk-7"
+
+
+def test_latest_retained_checkpoint_none_cases(env):
+    assert latest_retained_checkpoint(env.flink, OLD_ID) is None  # no directory for the job
+    env.checkpoint(OLD_ID, 4, complete=False)
+    assert latest_retained_checkpoint(env.flink, OLD_ID) is None  # only an unfinished one
+    env.checkpoint(OLD_ID, 2)
+    env.flink.config = {}
+    assert latest_retained_checkpoint(env.flink, OLD_ID) is None  # cluster has no checkpoint dir
+
+
+def test_latest_retained_checkpoint_falls_back_to_execution_checkpointing_dir(env):
+    chk = env.checkpoint(OLD_ID, 5)
+    env.flink.config = {"execution.checkpointing.dir": f"file://{env.checkpoints}/"}
+    assert latest_retained_checkpoint(env.flink, OLD_ID).path == chk
+
+
+# ---------------------------------------------------------------------------- job not running
+def test_not_running_without_history_deploys_fresh(env):
+    result = env.supervisor().supervise(JOB)
+
+    assert result.action == "DEPLOY"
+    assert result.job_name == JOB
+    assert len(env.deployer.calls) == 1
+    call = env.deployer.calls[0]
+    assert call["job_name"] == JOB and call["pipeline_name"] == JOB
+    assert call["restore_from"] is None and call["allow_non_restored_state"] is False
+    assert result.job_id == f"{1:032x}"
+    assert env.rows() == [(JOB, "DEPLOY", result.job_id, "hash-1", None, None)]
+    assert env.flink.mutations() == []
+
+
+def test_not_running_restores_newest_complete_retained_checkpoint(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=OLD_ID, sql_hash="hash-1")
+    env.checkpoint(OLD_ID, 6)
+    chk7 = env.checkpoint(OLD_ID, 7)
+    env.checkpoint(OLD_ID, 9, complete=False)  # the job died while taking it
+
+    result = env.supervisor().supervise(JOB)
+
+    assert result.action == "RESTORE"
+    assert result.detail == "from checkpoint"
+    assert chk7.endswith(f"/{OLD_ID}/chk-7")
+    assert env.deployer.calls[0]["restore_from"] == chk7
+    assert env.deployer.calls[0]["allow_non_restored_state"] is False
+    assert env.rows() == [
+        (JOB, "DEPLOY", OLD_ID, "hash-1", None, None),
+        (JOB, "RESTORE", result.job_id, "hash-1", chk7, None),
+    ]
+
+
+def test_not_running_restores_savepoint_of_last_upgrade_when_no_checkpoint(env):
+    env.seed("UPGRADE", minutes_ago=60, job_id=OLD_ID, sql_hash="hash-1",
+             restored_from="file:///savepoints/sp-1", savepoint_path="file:///savepoints/sp-1")
+
+    result = env.supervisor().supervise(JOB)
+
+    assert (result.action, result.detail) == ("RESTORE", "from savepoint")
+    assert env.deployer.calls[0]["restore_from"] == "file:///savepoints/sp-1"
+    assert env.rows()[-1] == (JOB, "RESTORE", result.job_id, "hash-1", "file:///savepoints/sp-1", None)
+
+
+@pytest.mark.parametrize("checkpoint_offset_s, expected", [(+600, "checkpoint"), (-600, "savepoint")])
+def test_restore_point_is_the_newest_of_savepoint_and_checkpoint(env, checkpoint_offset_s, expected):
+    stop_minutes_ago = 30
+    stopped_at = NOW - stop_minutes_ago * 60
+    env.seed("DEPLOY", minutes_ago=120, job_id=OLD_ID, sql_hash="hash-1")
+    env.seed("STOP", minutes_ago=stop_minutes_ago, job_id=OLD_ID, sql_hash="hash-1",
+             savepoint_path="file:///savepoints/sp-stop")
+    chk = env.checkpoint(OLD_ID, 21, mtime=stopped_at + checkpoint_offset_s)
+    sup = env.supervisor()
+
+    point = sup.restore_point(registry().job(JOB))
+    if expected == "checkpoint":
+        assert point == RestorePoint(chk, "checkpoint", pytest.approx(stopped_at + 600))
+    else:
+        assert point == RestorePoint("file:///savepoints/sp-stop", "savepoint", pytest.approx(stopped_at))
+
+    # An operator start without a path uses that same point.
+    result = sup.start(JOB, savepoint_path=None)
+    assert result.action == "START"
+    assert env.deployer.calls[0]["restore_from"] == point.path
+    assert env.rows()[-1] == (JOB, "START", result.job_id, "hash-1", point.path, point.path)
+
+
+def test_job_stopped_by_operator_stays_stopped(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=OLD_ID, sql_hash="hash-1")
+    env.seed("STOP", minutes_ago=10, job_id=OLD_ID, sql_hash="hash-1", savepoint_path="file:///savepoints/sp-9")
+    env.checkpoint(OLD_ID, 3)  # would be restorable, but the operator wants it stopped
+
+    result = env.supervisor().supervise(JOB)
+
+    assert result.action == "STOPPED"
+    assert result.job_id is None
+    assert "file:///savepoints/sp-9" in result.detail and "operations DAG" in result.detail
+    assert env.deployer.calls == []
+    assert [r[1] for r in env.rows()] == ["DEPLOY", "STOP"]
+
+
+# ---------------------------------------------------------------------------- running
+def test_running_job_never_recorded_is_adopted_then_ok(env):
+    env.flink.add_job(RUNNING_ID, JOB)
+    env.hash = "hash-adopt"
+    sup = env.supervisor()
+
+    first = sup.supervise(JOB)
+    assert (first.action, first.job_id) == ("ADOPT", RUNNING_ID)
+    assert env.rows() == [(JOB, "ADOPT", RUNNING_ID, "hash-adopt", None, None)]
+
+    second = sup.supervise(JOB)
+    assert (second.action, second.job_id) == ("OK", RUNNING_ID)
+    assert len(env.rows()) == 1  # OK records nothing
+    assert env.deployer.calls == [] and env.flink.mutations() == []
+
+
+def test_changed_hash_upgrades_through_a_savepoint(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-old")
+    env.flink.add_job(RUNNING_ID, JOB)
+    env.hash = "hash-new"
+
+    result = env.supervisor().supervise(JOB)
+
+    savepoint = f"file:///savepoints/savepoint-{RUNNING_ID[:6]}-1"
+    assert result.action == "UPGRADE"
+    assert result.detail == "sql hash hash-old -> hash-new"
+    assert env.flink.mutations() == [("stop_with_savepoint", RUNNING_ID)]
+    assert len(env.deployer.calls) == 1
+    call = env.deployer.calls[0]
+    assert call["restore_from"] == savepoint and call["allow_non_restored_state"] is True
+    assert result.job_id != RUNNING_ID
+    assert env.rows() == [
+        (JOB, "DEPLOY", RUNNING_ID, "hash-old", None, None),
+        (JOB, "STOP", RUNNING_ID, "hash-old", None, savepoint),
+        (JOB, "UPGRADE", result.job_id, "hash-new", savepoint, savepoint),
+    ]
+    # The upgraded job is now the recorded one: the next round is OK, not another upgrade.
+    assert env.supervisor().supervise(JOB).action == "OK"
+    assert env.flink.mutations() == [("stop_with_savepoint", RUNNING_ID)]
+
+
+def test_same_hash_with_fresh_checkpoints_is_ok(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-1")
+    env.flink.add_job(RUNNING_ID, JOB)
+    env.flink.checkpoint_info[RUNNING_ID] = CheckpointInfo(50, None, int((NOW - MAX_AGE + 5) * 1000), 50, 2, "x")
+
+    assert env.supervisor().supervise(JOB).action == "OK"
+    assert len(env.rows()) == 1
+
+
+# ---------------------------------------------------------------------------- recovering
+def test_tasks_waiting_without_taskmanager_starts_one(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-1")
+    env.flink.add_job(RUNNING_ID, JOB, "RUNNING", all_tasks_running=False, since_s=NOW - 600)
+    env.flink.tm_count = 0
+
+    result = env.supervisor().supervise(JOB)
+
+    assert (result.action, result.job_id) == ("START_TASKMANAGER", RUNNING_ID)
+    assert env.flink.mutations() == [("start_taskmanager",)]
+    assert env.rows()[-1] == (JOB, "START_TASKMANAGER", RUNNING_ID, None, None, None)
+    assert env.deployer.calls == []
+
+
+def test_no_taskmanager_and_no_way_to_start_one_is_unhealthy(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-1")
+    env.flink.add_job(RUNNING_ID, JOB, "RESTARTING", all_tasks_running=False, since_s=NOW - 5)
+    env.flink.tm_count = 0
+    env.flink.tm_startable = False
+
+    with pytest.raises(StreamingJobUnhealthy, match="taskmanager_start_command") as exc:
+        env.supervisor().supervise(JOB)
+    assert f"{JOB} is RESTARTING and the cluster has no TaskManager" in str(exc.value)
+    assert env.flink.mutations() == [("start_taskmanager",)]
+    assert len(env.rows()) == 1
+
+
+def test_restarting_longer_than_checkpoint_max_age_is_unhealthy_with_root_cause(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-1")
+    env.flink.add_job(RUNNING_ID, JOB, "RESTARTING", all_tasks_running=False, since_s=NOW - 300)
+    env.flink.exceptions[RUNNING_ID] = TRACE
+
+    with pytest.raises(StreamingJobUnhealthy) as exc:
+        env.supervisor().supervise(JOB)
+    message = str(exc.value)
+    assert message.startswith(f"{JOB} ({RUNNING_ID}) has been RESTARTING for 300 s: {ROOT}\n")
+    assert "Recovery is suppressed" in message  # the full trace follows
+    assert env.flink.mutations() == [] and env.deployer.calls == []
+
+
+def test_restarting_briefly_is_waiting(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-1")
+    env.flink.add_job(RUNNING_ID, JOB, "RESTARTING", all_tasks_running=False, since_s=NOW - MAX_AGE + 20)
+    env.flink.exceptions[RUNNING_ID] = TRACE
+
+    result = env.supervisor().supervise(JOB)
+
+    assert (result.action, result.job_id, result.detail) == ("WAITING", RUNNING_ID, "RESTARTING for 100 s")
+    assert env.flink.mutations() == [] and env.deployer.calls == []
+    assert len(env.rows()) == 1
+
+
+def test_running_with_tasks_waiting_for_slots_uses_state_time_then_start_time(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-1")
+    env.flink.add_job(RUNNING_ID, JOB, "RUNNING", all_tasks_running=False, since_s=NOW - 30)
+    assert env.supervisor().supervise(JOB).detail == "RUNNING with tasks not yet running for 30 s"
+
+    # Without a state timestamp the start time counts (here an hour ago: unhealthy).
+    env.flink.details[RUNNING_ID] = JobStatus(RUNNING_ID, JOB, "RUNNING", int((NOW - 3600) * 1000), None, False)
+    with pytest.raises(StreamingJobUnhealthy, match="RUNNING with tasks not yet running for 3600 s: no exception recorded"):
+        env.supervisor().supervise(JOB)
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def test_stale_checkpoints_are_unhealthy_with_details(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-1")
+    env.flink.add_job(RUNNING_ID, JOB)
+    env.flink.checkpoint_info[RUNNING_ID] = CheckpointInfo(
+        41, "file:///chk/41", int((NOW - 600) * 1000), 41, 3, "Checkpoint expired before completing."
+    )
+    env.flink.exceptions[RUNNING_ID] = TRACE
+
+    with pytest.raises(StreamingJobUnhealthy) as exc:
+        env.supervisor().supervise(JOB)
+    message = str(exc.value)
+    assert message.startswith(
+        f"{JOB} ({RUNNING_ID}): last completed checkpoint #41 is 600 s old (limit 120 s); "
+        "3 checkpoints failed, latest failure: Checkpoint expired before completing."
+    )
+    assert f"\njob exception: {TRACE}" in message
+    assert env.flink.mutations() == [] and env.deployer.calls == []
+
+
+def test_no_checkpoint_since_start_is_unhealthy(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-1")
+    env.flink.add_job(RUNNING_ID, JOB, started_s=NOW - 500)
+    env.flink.checkpoint_info[RUNNING_ID] = CheckpointInfo(None, None, None, 0, 0, None)
+
+    with pytest.raises(StreamingJobUnhealthy) as exc:
+        env.supervisor().supervise(JOB)
+    assert str(exc.value) == (
+        f"{JOB} ({RUNNING_ID}): no checkpoint completed in the 500 s since it started (limit 120 s); "
+        "0 checkpoints failed, latest failure: none"
+    )
+
+
+def test_two_active_instances_are_unhealthy(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-1")
+    env.flink.add_job(RUNNING_ID, JOB)
+    env.flink.add_job("e" * 32, JOB)
+
+    with pytest.raises(StreamingJobUnhealthy) as exc:
+        env.supervisor().supervise(JOB)
+    assert str(exc.value) == f"{JOB} runs 2 times ({RUNNING_ID}, {'e' * 32}): cancel all but one"
+    assert not any(c[0] == "job_status" for c in env.flink.calls)
+    assert env.deployer.calls == [] and len(env.rows()) == 1
+
+
+# ---------------------------------------------------------------------------- pipeline prefix
+def test_pipeline_prefix_names_flink_jobs_and_history(env):
+    # History of the unprefixed pipeline (a STOP) must not affect the prefixed copy.
+    env.seed("STOP", minutes_ago=10, job_id=OLD_ID, sql_hash="hash-1", savepoint_path="file:///savepoints/x")
+    env.flink.add_job(RUNNING_ID, JOB)  # the unprefixed job runs; the prefixed one does not
+    sup = env.supervisor(pipeline_prefix="it_")
+
+    result = sup.supervise(JOB)
+
+    assert result.action == "DEPLOY" and result.job_name == JOB
+    assert ("active_jobs_named", f"it_{JOB}") in env.flink.calls
+    assert ("active_jobs_named", JOB) not in env.flink.calls
+    call = env.deployer.calls[0]
+    assert (call["job_name"], call["pipeline_name"], call["restore_from"]) == (JOB, f"it_{JOB}", None)
+    assert env.rows()[-1] == (f"it_{JOB}", "DEPLOY", result.job_id, "hash-1", None, None)
+
+    # The deployed copy runs as it_<job>; the next round finds and checks it.
+    assert sup.supervise(JOB).action == "OK"
+    sup.stop(JOB)
+    assert env.flink.mutations() == [("stop_with_savepoint", result.job_id)]
+    assert env.rows()[-1][:3] == (f"it_{JOB}", "STOP", result.job_id)
+    assert [j.job_id for j in env.flink.jobs] == [RUNNING_ID]  # the unprefixed job was untouched
+
+
+# ---------------------------------------------------------------------------- on-call stop / start
+def test_stop_records_savepoint_and_hash(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-7")
+    env.flink.add_job(RUNNING_ID, JOB)
+
+    result = env.supervisor().stop(JOB)
+
+    savepoint = f"file:///savepoints/savepoint-{RUNNING_ID[:6]}-1"
+    assert (result.action, result.job_id, result.detail) == ("STOP", RUNNING_ID, savepoint)
+    assert env.flink.mutations() == [("stop_with_savepoint", RUNNING_ID)]
+    assert env.rows()[-1] == (JOB, "STOP", RUNNING_ID, "hash-7", None, savepoint)
+    # Supervision now leaves it stopped.
+    assert env.supervisor().supervise(JOB).action == "STOPPED"
+    assert env.deployer.calls == []
+
+
+def test_stop_when_not_running_is_refused(env):
+    with pytest.raises(AirflowException, match=f"{JOB} is not running; nothing to stop"):
+        env.supervisor().stop(JOB)
+    assert env.flink.mutations() == [] and env.rows() == []
+
+
+def test_start_refuses_a_running_job(env):
+    env.flink.add_job(RUNNING_ID, JOB)
+    with pytest.raises(AirflowException, match="already running; stop it first"):
+        env.supervisor().start(JOB, savepoint_path="file:///savepoints/sp")
+    assert env.deployer.calls == []
+
+
+def test_start_without_known_restore_point_or_path_is_refused(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=OLD_ID, sql_hash="hash-1")  # no checkpoint on disk
+    with pytest.raises(AirflowException, match=f"no savepoint or retained checkpoint known for {JOB}; pass savepoint_path"):
+        env.supervisor().start(JOB, savepoint_path=None)
+    assert env.deployer.calls == []
+    assert [r[1] for r in env.rows()] == ["DEPLOY"]
+
+
+def test_start_from_given_savepoint(env):
+    env.seed("STOP", minutes_ago=5, job_id=OLD_ID, sql_hash="hash-1", savepoint_path="file:///savepoints/newer")
+    result = env.supervisor().start(JOB, savepoint_path="s3://bucket/savepoints/chosen")
+
+    assert result.action == "START"
+    assert env.deployer.calls[0]["restore_from"] == "s3://bucket/savepoints/chosen"
+    assert env.rows()[-1] == (JOB, "START", result.job_id, "hash-1", "s3://bucket/savepoints/chosen",
+                              "s3://bucket/savepoints/chosen")
+
+
+def test_start_without_state_records_reset(env):
+    env.seed("STOP", minutes_ago=5, job_id=OLD_ID, sql_hash="hash-1", savepoint_path="file:///savepoints/sp")
+    env.checkpoint(OLD_ID, 4)
+
+    result = env.supervisor().start(JOB, savepoint_path=None, without_state=True)
+
+    assert result.action == "RESET"
+    call = env.deployer.calls[0]
+    assert call["restore_from"] is None and call["allow_non_restored_state"] is False
+    assert env.rows()[-1] == (JOB, "RESET", result.job_id, "hash-1", None, None)
