@@ -2,7 +2,7 @@
 
     python -m lakehouse.demo prepare   # OLTP schema + reference data in MariaDB
     (airflow dags test streaming_deploy deploys the CDC job in between)
-    python -m lakehouse.demo run       # load, measure insert-to-visible delay, compare ODS with MySQL
+    python -m lakehouse.demo run       # load; insert-to-visible delay in ODS and DWD; ODS and DWS against MariaDB
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.loadgen import LoadGenerator
 from lakehouse.reconcile import wait_until_equal
 from lakehouse.registry import registry
+from lakehouse.truth import DWS_GRAINS, compare_dws
 
 
 def prepare() -> int:
@@ -32,15 +33,14 @@ def prepare() -> int:
 def run(rate: float, duration: float) -> int:
     reg = registry()
     flink, paimon, mysql = FlinkHook(), PaimonHook(), MySqlHook()
-    job = reg.job("ods_delivery_cdc")
-    active = flink.active_jobs_named(job.name)
-    if not active:
-        print(f"demo: job {job.name} is not running; run `airflow dags test streaming_deploy` first", file=sys.stderr)
+    missing = [name for name in reg.jobs if not flink.active_jobs_named(name)]
+    if missing:
+        print(f"demo: not running: {', '.join(missing)}; run `airflow dags test streaming_deploy` first", file=sys.stderr)
         return 1
-    job_id = active[0].job_id
 
     start_key = mysql.get_first("SELECT COALESCE(MAX(order_id), 0) FROM orders")[0]
-    probe = VisibilityProbe(paimon, min_key=start_key).start()
+    ods_probe = VisibilityProbe(paimon, table="ods.ods_orders", min_key=start_key).start()
+    dwd_probe = VisibilityProbe(paimon, table="dwd.dwd_order_fact", min_key=start_key, in_order=False).start()
     print(f"demo: generating {rate:.0f} orders/s for {duration:.0f} s against MariaDB ...")
     stats = LoadGenerator(mysql, rate=rate, seed=int(time.time())).run(duration_s=duration)
     print(
@@ -48,29 +48,41 @@ def run(rate: float, duration: float) -> int:
         f"changes, {stats.subsidies_created} subsidies, {stats.subsidies_deleted} subsidy deletes, "
         f"{stats.dimension_updates} dimension updates"
     )
-    if stats.last_order_id and not probe.wait_for_key(stats.last_order_id, timeout=120):
-        print("demo: the last order did not reach Paimon within 120 s", file=sys.stderr)
-    delays = probe.stop()
+    if stats.last_order_id:
+        ods_probe.wait_for_key(stats.last_order_id, timeout=120)
+        dwd_probe.wait_for_key(stats.last_order_id, timeout=120, count=stats.orders_created)
+    ods_delays, dwd_delays = ods_probe.stop(), dwd_probe.stop()
 
-    ods = reg.mirrored_tables()
-    diffs = wait_until_equal(ods, mysql=mysql, paimon=paimon, timeout=120)
-    cp = flink.checkpoints(job_id)
+    ods_diffs = wait_until_equal(reg.mirrored_tables(), mysql=mysql, paimon=paimon, timeout=120)
+    deadline = time.monotonic() + 120
+    while True:
+        dws_diffs = [compare_dws(t, mysql=mysql, paimon=paimon) for t in DWS_GRAINS]
+        if all(d.equal for d in dws_diffs) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+
     print()
-    print(f"Flink job {job.name} ({job_id}): RUNNING, {cp.completed_count} checkpoints completed, checkpoint interval {job.checkpoint_interval}")
-    print(f"Insert-to-visible delay, MariaDB -> ods.ods_orders (commit of the Paimon snapshot): {delays.summary()}")
+    print(f"{len(reg.jobs)} Flink streaming jobs RUNNING (Flink UI: http://127.0.0.1:8081)")
+    print("Insert-to-visible delay (MariaDB commit -> Paimon snapshot commit), per order:")
+    print(f"  ODS ods.ods_orders         {ods_delays.summary()}")
+    print(f"  DWD dwd.dwd_order_fact     {dwd_delays.summary()}")
     print()
     print(f"{'table':32} {'MySQL rows':>10} {'Paimon rows':>11}  {'match':6} {'snapshot':>8}  snapshot age")
     now = time.time()
-    for d in diffs:
+    for d in ods_diffs:
         snap = paimon.latest_snapshot(d.table)
         age = f"{now - snap.commit_time.timestamp():.1f} s" if snap else "-"
         print(f"{d.table:32} {d.mysql_rows:>10} {d.paimon_rows:>11}  {'yes' if d.equal else 'NO':6} "
               f"{snap.snapshot_id if snap else '-':>8}  {age}")
-    bad = [d for d in diffs if not d.equal]
+    print()
+    print(f"{'DWS table vs metrics computed from MariaDB':44} {'groups':>7}  match")
+    for d in dws_diffs:
+        print(f"{d.table:44} {d.truth_groups:>7}  {'yes' if d.equal else 'NO'}")
+    bad = [d for d in (*ods_diffs, *dws_diffs) if not d.equal]
     for d in bad:
         print("demo: MISMATCH " + d.summary(), file=sys.stderr)
     print()
-    print("Flink UI: http://127.0.0.1:8081   warehouse: " + paimon.catalog_options["warehouse"])
+    print("warehouse: " + paimon.catalog_options["warehouse"] + "   deployment history: ops.streaming_deployments")
     return 1 if bad else 0
 
 
