@@ -110,6 +110,8 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
     tables: dict[str, TableSpec] = {}
     for name, spec in (_load_yaml(tables_file).get("tables") or {}).items():
         where = f"{tables_file.name}: {name}"
+        if not isinstance(spec, dict):
+            raise RegistryError(f"{where}: expected a mapping of settings (layer, ddl, ...), got {spec!r}")
         parts = str(name).split(".")
         if len(parts) != 2 or not all(_IDENT.match(p) for p in parts):
             raise RegistryError(f"{where}: table names are <database>.<table> in lower snake case")
@@ -133,6 +135,8 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
     jobs: dict[str, StreamingJobSpec] = {}
     for name, spec in (_load_yaml(jobs_file).get("jobs") or {}).items():
         where = f"{jobs_file.name}: {name}"
+        if not isinstance(spec, dict):
+            raise RegistryError(f"{where}: expected a mapping of settings (sql, parallelism, ...), got {spec!r}")
         if not _IDENT.match(str(name)):
             raise RegistryError(f"{where}: job names are lower snake case")
         _check_sql_file(where, spec.get("sql", ""))

@@ -179,6 +179,9 @@ class Supervisor:
         """Newest of: the savepoint of the last stop or upgrade, the last job's retained checkpoint."""
         candidates = []
         records = self.history.records(self.pipeline(job))
+        resets = [i for i, r in enumerate(records) if r.action == "RESET"]
+        if resets:  # state from before an operator's reset is never restored
+            records = records[resets[-1]:]
         for r in reversed(records):
             if r.savepoint_path:
                 candidates.append(RestorePoint(r.savepoint_path, "savepoint", r.event_time.timestamp()))

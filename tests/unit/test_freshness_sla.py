@@ -1,7 +1,9 @@
 """table_freshness / check_sla against a fake PaimonHook, with the project's real TableSpecs; DelayStats."""
 from __future__ import annotations
 
+import os
 import random
+import time
 from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
@@ -48,6 +50,20 @@ def spec(name):
     return registry().table(name)
 
 
+@pytest.fixture
+def host_in_new_york():
+    """A host whose local time zone is not UTC: naive Paimon timestamps must still be read as UTC."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
 # ---------------------------------------------------------------------------- the specs used here
 def test_specs_used_are_what_the_tests_assume():
     orders, users, shop_hourly, shops = (spec(n) for n in
@@ -59,7 +75,7 @@ def test_specs_used_are_what_the_tests_assume():
 
 
 # ---------------------------------------------------------------------------- check_sla
-def test_fresh_partitioned_table_passes():
+def test_fresh_partitioned_table_passes(host_in_new_york):  # 20:10 on the 14th in New York
     paimon = FakePaimon(snapshot_age_s=4, data={TODAY: [naive(600), None, naive(30), naive(90)]})
 
     f = check_sla(paimon, spec("ods.ods_orders"), now=NOW)
@@ -95,6 +111,14 @@ def test_unpartitioned_table_reads_the_whole_table():
     f = table_freshness(paimon, spec("ods.ods_users"), now=NOW)
     assert paimon.reads == [("ods.ods_users", None, ("updated_at",))]
     assert f.event_age_s == pytest.approx(10)
+
+
+def test_naive_values_are_utc_whatever_the_host_time_zone(host_in_new_york):
+    assert time.localtime(NOW).tm_gmtoff != 0
+    paimon = FakePaimon(snapshot_age_s=2, data={TODAY: [naive(30)]})
+    f = check_sla(paimon, spec("ods.ods_orders"), now=NOW)
+    assert f.event_age_s == pytest.approx(30)
+    assert f.newest_event == NOW_DT - timedelta(seconds=30)
 
 
 def test_timezone_aware_values_are_not_shifted():

@@ -215,3 +215,12 @@ def test_unreadable_or_malformed_files(tmp_path):
     (tmp_path / "tables.yaml").unlink()
     with pytest.raises(RegistryError, match=r"cannot read .*tables\.yaml"):
         load_registry(tmp_path)
+
+
+def test_entry_that_is_not_a_mapping_is_a_registry_error(tmp_path):
+    from lakehouse.registry import RegistryError, load_registry
+
+    (tmp_path / "tables.yaml").write_text("tables:\n  ods.x:\n")
+    (tmp_path / "streaming_jobs.yaml").write_text("jobs: {}\n")
+    with pytest.raises(RegistryError, match=r"tables.yaml: ods.x: expected a mapping"):
+        load_registry(tmp_path)

@@ -557,3 +557,13 @@ def test_start_without_state_records_reset(env):
     call = env.deployer.calls[0]
     assert call["restore_from"] is None and call["allow_non_restored_state"] is False
     assert env.rows()[-1] == (JOB, "RESET", result.job_id, "hash-1", None, None)
+
+
+def test_state_from_before_an_operator_reset_is_never_restored(env):
+    """A savepoint taken before RESET must not come back; the reset job's own checkpoint may."""
+    env.seed("STOP", minutes_ago=90, job_id=OLD_ID, sql_hash="hash-1", savepoint_path="file:///savepoints/before-reset")
+    env.seed("RESET", minutes_ago=60, job_id="reset-job", sql_hash="hash-1")
+    sup = env.supervisor()
+    assert sup.restore_point(registry().job(JOB)) is None
+    chk = env.checkpoint("reset-job", 3, mtime=NOW - 1800)
+    assert sup.restore_point(registry().job(JOB)).path == chk
