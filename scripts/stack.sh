@@ -90,10 +90,13 @@ CNF
   # The application user owns the OLTP schema; the CDC user only reads the binlog.
   mysql_root <<SQL
 CREATE DATABASE IF NOT EXISTS \`$MYSQL_DATABASE\`;
+CREATE DATABASE IF NOT EXISTS lakehouse_ops;
 CREATE USER IF NOT EXISTS '$MYSQL_APP_USER'@'%' IDENTIFIED BY '$MYSQL_APP_PASSWORD';
 CREATE USER IF NOT EXISTS '$MYSQL_APP_USER'@'localhost' IDENTIFIED BY '$MYSQL_APP_PASSWORD';
 GRANT ALL PRIVILEGES ON \`$MYSQL_DATABASE\`.* TO '$MYSQL_APP_USER'@'%';
 GRANT ALL PRIVILEGES ON \`$MYSQL_DATABASE\`.* TO '$MYSQL_APP_USER'@'localhost';
+GRANT ALL PRIVILEGES ON lakehouse_ops.* TO '$MYSQL_APP_USER'@'%';
+GRANT ALL PRIVILEGES ON lakehouse_ops.* TO '$MYSQL_APP_USER'@'localhost';
 -- Integration tests create throw-away databases named it_*.
 GRANT ALL PRIVILEGES ON \`it\\_%\`.* TO '$MYSQL_APP_USER'@'%';
 GRANT ALL PRIVILEGES ON \`it\\_%\`.* TO '$MYSQL_APP_USER'@'localhost';

@@ -329,11 +329,14 @@ def test_failed_statement_raises_with_root_cause_and_logs_flink_error(fake_flink
     assert str(err).startswith(f"Flink SQL failed: {ROOT}\nStatement: {statement}\n")
     assert err.statement == statement
     assert err.flink_error == "Internal server error.\n" + FLINK_TRACE
-    # the full Flink text (not only the root cause) reaches the task log
+    # the error line carries Flink's exceptions without stack frames; the full text follows at INFO
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
-    assert FLINK_TRACE in errors[0].getMessage()
+    assert ROOT in errors[0].getMessage() and "\tat " not in errors[0].getMessage()
+    full = [r for r in caplog.records if r.levelno == logging.INFO and FLINK_TRACE in r.getMessage()]
+    assert len(full) == 1
     assert "FetchResultsHandler.java:91" in caplog.text
+    assert "FetchResultsHandler.java:91" not in str(err)  # the exception stays readable
 
 
 def test_rejected_submit_raises_flink_sql_error(fake_flink, hook_log, caplog):

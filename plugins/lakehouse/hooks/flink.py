@@ -38,11 +38,30 @@ class FlinkSqlError(AirflowException):
         self.statement = statement
         self.flink_error = flink_error
         excerpt = _one_line(statement, 300)  # masks password/secret options like the log line
-        super().__init__(f"Flink SQL failed: {root_cause(flink_error)}\nStatement: {excerpt}\nFlink error:\n{flink_error}")
+        super().__init__(
+            f"Flink SQL failed: {root_cause(flink_error)}\nStatement: {excerpt}\nFlink error:\n{compact_error(flink_error)}"
+        )
 
 
 class FlinkJobError(AirflowException):
     """A Flink job, savepoint or stop request failed."""
+
+
+_GATEWAY_NOISE = ("SqlGatewayException", "Failed to fetchResults", "SqlExecutionException: Failed to execute the operation",
+                  "Internal server error.", "<Exception on server side:", "End of exception on server side")
+
+
+def compact_error(flink_error: str) -> str:
+    """Flink's error without stack frames and the SQL Gateway's wrapper exceptions: what a reader needs."""
+    keep = []
+    for line in flink_error.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("at ") or (stripped.startswith("...") and stripped.endswith("more")):
+            continue
+        if any(noise in stripped for noise in _GATEWAY_NOISE):
+            continue
+        keep.append(line.rstrip())
+    return "\n".join(keep) or flink_error
 
 
 def root_cause(flink_error: str) -> str:
@@ -228,7 +247,8 @@ class FlinkHook(BaseHook):
                 next_uri = page.get("nextResultUri")
                 uri = next_uri.replace("/v1/", "/v2/", 1) if next_uri else None
         except _HttpError as exc:
-            self.log.error("Flink rejected the statement:\n%s", exc.text)
+            self.log.error("Flink rejected the statement:\n%s", compact_error(exc.text))
+            self.log.info("Flink's full error, with stack frames:\n%s", exc.text)
             raise FlinkSqlError(statement, exc.text) from None
         if job_id:
             self.log.info("submitted Flink job %s", job_id)

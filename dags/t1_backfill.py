@@ -1,0 +1,102 @@
+"""
+### T+1 backfill (on-call)
+
+Rebuilds DWD/DWS partitions for a range of past days from ODS, with the same SQL models as the
+streaming jobs and the daily run. Trigger it with the form:
+
+| field | meaning |
+|---|---|
+| tables | `all`, a layer (`dwd`, `dws`) or individual tables |
+| start_date, end_date | the days to rebuild, inclusive (YYYY-MM-DD); before today |
+| dry_run | only report what would be rebuilt, with the current rows and totals |
+| parallel_days | how many days are rebuilt at the same time (1–4) |
+
+Everything is checked in **validate_request** before any data is touched; a bad request fails
+there with a list of what to fix. Each day takes a lease on its (table, day) partitions, so a
+backfill never overwrites a partition the daily run or another backfill is writing. Published
+`t1-<day>` tags are never moved: a backfill corrects the tables, the tag keeps what was
+published. The report lists, per partition, rows and totals before and after, snapshot ids and
+duration.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from lakehouse.backfill import MAX_PARALLEL_DAYS, table_choices
+
+YESTERDAY = pendulum.now("UTC").subtract(days=1).to_date_string()
+
+
+@dag(
+    dag_id="t1_backfill",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=4,
+    doc_md=__doc__,
+    tags=["batch", "t+1", "backfill", "on-call"],
+    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    params={
+        "tables": Param(["all"], type="array", items={"type": "string", "enum": table_choices()}, title="Tables",
+                        description="all, a layer (dwd, dws) or individual tables. DWD is rebuilt before the DWS "
+                                    "tables that read it."),
+        "start_date": Param(YESTERDAY, type="string", format="date", title="Start date",
+                            description="First day to rebuild (YYYY-MM-DD, UTC)."),
+        "end_date": Param(YESTERDAY, type="string", format="date", title="End date",
+                          description="Last day to rebuild, inclusive; must be before today (today's partition is "
+                                      "still being written by the streaming jobs)."),
+        "dry_run": Param(False, type="boolean", title="Dry run",
+                         description="Report the partitions and their current rows and totals; write nothing."),
+        "parallel_days": Param(1, type="integer", minimum=1, maximum=MAX_PARALLEL_DAYS, title="Days in parallel",
+                               description=f"How many days are rebuilt at the same time (1-{MAX_PARALLEL_DAYS})."),
+    },
+)
+def t1_backfill():
+    @task(retries=0)
+    def validate_request(params=None) -> dict:
+        from lakehouse.backfill import validate_backfill
+
+        request = validate_backfill(params)
+        print(f"backfill {len(request.days)} days x {len(request.tables)} tables, {len(request.lanes())} lanes, "
+              f"dry_run={request.dry_run}: {request.tables}")
+        return {"tables": request.tables, "days": request.days, "dry_run": request.dry_run,
+                "lanes": request.lanes()}
+
+    @task
+    def lanes_of(request: dict) -> list[dict]:
+        return [{"days": days, "tables": request["tables"], "dry_run": request["dry_run"]} for days in request["lanes"]]
+
+    @task(max_active_tis_per_dagrun=MAX_PARALLEL_DAYS)
+    def backfill_lane(lane: dict, run_id=None, map_index=None) -> list[dict]:
+        from lakehouse.hooks.flink import FlinkHook
+        from lakehouse.hooks.mysql import MySqlHook
+        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.leases import LeaseManager
+        from lakehouse.t1 import run_day, select_tables
+
+        flink, paimon, leases = FlinkHook(), PaimonHook(), LeaseManager(MySqlHook("lakehouse_ops"))
+        reports = []
+        for dt in lane["days"]:
+            result = run_day(dt, select_tables(lane["tables"]), holder=f"t1_backfill/{run_id}/{map_index}",
+                             flink=flink, paimon=paimon, leases=leases, dry_run=lane["dry_run"])
+            for report in result.reports:
+                print(report.line())
+                reports.append(report.to_dict())
+        return reports
+
+    @task
+    def report(lane_reports: list[list[dict]]) -> list[dict]:
+        from lakehouse.t1 import format_report
+
+        rows = sorted((r for lane in lane_reports for r in lane), key=lambda r: (r["dt"], r["table"]))
+        print(format_report(rows))
+        return rows
+
+    request = validate_request()
+    report(backfill_lane.expand(lane=lanes_of(request)))
+
+
+t1_backfill()

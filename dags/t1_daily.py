@@ -1,0 +1,94 @@
+"""
+### T+1 daily: recompute yesterday on the streaming tables, verify, publish
+
+One run per day (catchup on). For the run's data interval `dt` (the day that just ended):
+
+1. **wait_for_day** — until ODS holds every change of `dt` (the CDC job's newest binlog time
+   in ODS has passed the end of the day, or the source has nothing newer);
+2. **recompute_day** — under a lease on every (table, `dt`), each DWD/DWS table's partition
+   `dt` is rebuilt by Flink in batch mode with `INSERT OVERWRITE ... PARTITION (dt = ...)` from
+   the same SQL model the streaming job runs (idempotent: a re-run gives the same partition);
+3. **verify** — row counts and totals of the rebuilt partitions against ODS;
+4. **publish** — a Paimon tag `t1-<dt>` on each table at the snapshot the recomputation
+   wrote (a stable T+1 view; an existing tag is never moved), and the tables' Asset events.
+
+A failed verification fails the run before anything is published. Backfills of older days:
+the `t1_backfill` DAG, or `airflow backfill create --dag-id t1_daily`.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import dag, task
+
+from lakehouse.assets import table_asset
+from lakehouse.batch import recomputable_tables
+
+TABLES = recomputable_tables()
+OUTLETS = [table_asset(t) for t in TABLES]
+
+
+@dag(
+    dag_id="t1_daily",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 11, 20, tz="UTC"),
+    catchup=True,
+    max_active_runs=2,
+    doc_md=__doc__,
+    tags=["batch", "t+1", "paimon", "flink"],
+    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2)},
+)
+def t1_daily():
+    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
+    def wait_for_day(data_interval_start=None):
+        from airflow.sdk import PokeReturnValue
+
+        from lakehouse.hooks.flink import FlinkHook
+        from lakehouse.hooks.mysql import MySqlHook
+        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.t1 import day_complete
+
+        dt = data_interval_start.strftime("%Y-%m-%d")
+        done, reason = day_complete(dt, paimon=PaimonHook(), mysql=MySqlHook(), flink=FlinkHook())
+        print(f"{dt}: {reason}")
+        return PokeReturnValue(is_done=done, xcom_value=dt)
+
+    @task
+    def recompute_day(dt: str, run_id=None) -> dict:
+        from lakehouse.hooks.flink import FlinkHook
+        from lakehouse.hooks.mysql import MySqlHook
+        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.leases import LeaseManager
+        from lakehouse.t1 import run_day, select_tables
+
+        result = run_day(dt, select_tables(), holder=f"t1_daily/{run_id}", flink=FlinkHook(), paimon=PaimonHook(),
+                         leases=LeaseManager(MySqlHook("lakehouse_ops")), verify=False)
+        for report in result.reports:
+            print(report.line())
+        return {"dt": dt, "reports": [r.to_dict() for r in result.reports]}
+
+    @task
+    def verify(result: dict) -> dict:
+        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.t1 import reports_from_dicts, verify_day
+
+        for line in verify_day(result["dt"], reports_from_dicts(result["reports"]), paimon=PaimonHook()):
+            print("ok:", line)
+        return result
+
+    @task(outlets=OUTLETS)
+    def publish(result: dict, *, outlet_events=None) -> dict:
+        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.t1 import publish_day, reports_from_dicts
+
+        tagged = publish_day(result["dt"], reports_from_dicts(result["reports"]), paimon=PaimonHook())
+        for asset in OUTLETS:
+            outlet_events[asset].extra = {"dt": result["dt"], "tag_snapshot": tagged.get(asset.name)}
+        print(f"published {result['dt']}: {tagged or 'tags already existed'}")
+        return tagged
+
+    publish(verify(recompute_day(wait_for_day())))
+
+
+t1_daily()

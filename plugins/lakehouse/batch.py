@@ -1,0 +1,176 @@
+"""T+1 recomputation of DWD/DWS partitions on the tables the streaming jobs write.
+
+For one day `dt` and one registered DWD/DWS table, the table's model (sql/models/<table>.sql,
+the same one the streaming job uses) is rendered in batch mode and run on Flink in batch mode as
+
+    INSERT OVERWRITE lakehouse.<db>.<table> PARTITION (dt = '<dt>') SELECT <columns> FROM (<model>)
+
+which replaces exactly that partition, atomically, in one Paimon OVERWRITE commit: running it
+twice gives the same partition (idempotent), and an empty result empties the partition.
+
+Values reach the SQL only after validation: `dt` must be a real calendar day (YYYY-MM-DD) and the
+table must be a registered DWD/DWS table with a model.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from lakehouse.hooks.flink import FlinkHook
+from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.registry import Registry, TableSpec, registry
+from lakehouse.sql_files import load_statements
+from lakehouse.streaming import catalog_statements, sql_context
+
+log = logging.getLogger(__name__)
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Recompute order: DWD before the DWS tables that read it.
+LAYER_ORDER = {"dwd": 0, "dws": 1}
+TAG_PREFIX = "t1-"
+
+
+class BatchError(ValueError):
+    """Bad input to a recomputation (a day that is not a day, a table without a model)."""
+
+
+def parse_day(text: str, *, field: str = "date") -> date:
+    if not isinstance(text, str) or not _DAY.match(text.strip()):
+        raise BatchError(f"{field} {text!r} is not a date in the form YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise BatchError(f"{field} {text!r} is not a calendar day") from None
+
+
+def tag_name(dt: str) -> str:
+    """The Paimon tag that publishes a day's T+1 view (`t1-2026-11-23`)."""
+    return TAG_PREFIX + parse_day(dt).isoformat()
+
+
+def recomputable_tables(reg: Registry | None = None) -> list[TableSpec]:
+    """DWD/DWS tables with a model, in dependency order."""
+    reg = reg or registry()
+    tables = [t for t in reg.tables.values() if t.model and t.layer in LAYER_ORDER]
+    return sorted(tables, key=lambda t: (LAYER_ORDER[t.layer], t.name))
+
+
+def render_overwrite(table: TableSpec, dt: str, *, paimon: PaimonHook) -> list[str]:
+    """Catalog + the INSERT OVERWRITE of one partition, from the table's model in batch mode."""
+    day = parse_day(dt).isoformat()
+    if not table.model or table.partition != "dt":
+        raise BatchError(f"{table.name} has no model partitioned by dt: it cannot be recomputed")
+    columns = [f.name for f in paimon.get_table(table.name).fields if f.name != table.partition]
+    model = load_statements(table.model, {**sql_context(paimon=paimon), "mode": "batch", "dt": day})
+    if len(model) != 1:
+        raise BatchError(f"{table.model} must be a single SELECT")
+    select = ", ".join(f"`{c}`" for c in columns)
+    overwrite = (
+        f"INSERT OVERWRITE lakehouse.{table.database}.{table.table} PARTITION (dt = '{day}')\n"
+        f"SELECT {select} FROM (\n{model[0]}\n) AS recomputed WHERE dt = '{day}'"
+    )
+    return catalog_statements(paimon) + [overwrite]
+
+
+BATCH_SESSION = {
+    "execution.runtime-mode": "batch",
+    "table.dml-sync": "true",  # the statement returns when the batch job has finished
+    "parallelism.default": "2",
+    "table.exec.resource.default-parallelism": "2",
+}
+
+
+@dataclass
+class PartitionStats:
+    rows: int
+    totals: dict
+    snapshot_id: int | None
+
+
+@dataclass
+class PartitionReport:
+    table: str
+    dt: str
+    before: PartitionStats
+    after: PartitionStats | None
+    overwrite_snapshot_id: int | None
+    duration_s: float
+    dry_run: bool = False
+
+    def line(self) -> str:
+        after = self.after
+        return (f"{self.table} dt={self.dt}: rows {self.before.rows} -> {after.rows if after else '-'}, "
+                f"totals {self.before.totals} -> {after.totals if after else '-'}, snapshot "
+                f"{self.before.snapshot_id} -> {self.overwrite_snapshot_id}, {self.duration_s:.1f} s"
+                + (" (dry run)" if self.dry_run else ""))
+
+    def to_dict(self) -> dict:
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+# Columns summed in reports and verification, per table (fixed, not user input).
+TOTAL_COLUMNS = {
+    "dwd.dwd_order_fact": ("amount", "platform_subsidy", "shop_subsidy"),
+    "dws.dws_shop_hourly": ("gmv", "order_count", "subsidy_total"),
+    "dws.dws_shop_daily": ("gmv", "order_count", "subsidy_total"),
+    "dws.dws_city_hourly": ("gmv", "order_count", "subsidy_total"),
+    "dws.dws_city_daily": ("gmv", "order_count", "subsidy_total"),
+    "dws.dws_shop_traffic_hourly": ("pv",),
+}
+
+
+def partition_stats(paimon: PaimonHook, table: str, dt: str, *, snapshot_id: int | None = None) -> PartitionStats:
+    snap = paimon.latest_snapshot(table) if snapshot_id is None else None
+    sid = snapshot_id if snapshot_id is not None else (snap.snapshot_id if snap else None)
+    if sid is None:
+        return PartitionStats(0, {c: 0 for c in TOTAL_COLUMNS.get(table, ())}, None)
+    cols = TOTAL_COLUMNS.get(table, ())
+    data = paimon.read_arrow(table, partition={"dt": dt}, snapshot_id=sid, columns=list(cols) or None)
+    totals = {c: sum((v for v in data.column(c).to_pylist() if v is not None), 0) for c in cols}
+    return PartitionStats(data.num_rows, totals, sid)
+
+
+def recompute_partition(table: TableSpec, dt: str, *, flink: FlinkHook, paimon: PaimonHook,
+                        dry_run: bool = False, timeout: float = 3600) -> PartitionReport:
+    """Overwrite one day of one table from its model; returns what changed."""
+    statements = render_overwrite(table, dt, paimon=paimon)
+    before = partition_stats(paimon, table.name, dt)
+    started = time.monotonic()
+    if dry_run:
+        log.info("dry run, would run:\n%s", statements[-1])
+        return PartitionReport(table.name, dt, before, None, None, 0.0, True)
+    flink.execute_sql(statements, session_config=BATCH_SESSION, result_timeout=timeout)
+    overwrite = overwrite_snapshot_after(paimon, table.name, before.snapshot_id)
+    after = partition_stats(paimon, table.name, dt, snapshot_id=overwrite)
+    report = PartitionReport(table.name, dt, before, after, overwrite, time.monotonic() - started)
+    log.info(report.line())
+    return report
+
+
+def overwrite_snapshot_after(paimon: PaimonHook, table: str, after_id: int | None) -> int | None:
+    """The first OVERWRITE commit after `after_id`: the snapshot the recomputation wrote."""
+    for snap in paimon.list_snapshots(table):
+        if snap.snapshot_id > (after_id or 0) and snap.commit_kind == "OVERWRITE":
+            return snap.snapshot_id
+    latest = paimon.latest_snapshot(table)
+    return latest.snapshot_id if latest else None
+
+
+def day_bounds(dt: str) -> tuple[datetime, datetime]:
+    day = parse_day(dt)
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return start, start + timedelta(days=1)
