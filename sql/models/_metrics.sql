@@ -6,7 +6,11 @@
   CAST(SUM(CASE WHEN status <> 'CANCELLED' THEN platform_subsidy + shop_subsidy ELSE 0 END) AS DECIMAL(18, 2)) AS subsidy_total,
   SUM(CASE WHEN status = 'CANCELLED' THEN 1 ELSE 0 END) AS cancelled_orders,
   SUM(CASE WHEN status = 'DELIVERED' THEN 1 ELSE 0 END) AS delivered_orders,
-  AVG(delivery_minutes) AS avg_delivery_minutes
+  -- The average from exact integer seconds, not AVG over doubles: a sum of doubles depends on
+  -- the order of the rows, and a recomputation must give the same bits every time.
+  CASE WHEN COUNT(delivery_minutes) = 0 THEN CAST(NULL AS DOUBLE)
+       ELSE CAST(SUM(CAST(ROUND(delivery_minutes * 60, 0) AS BIGINT)) AS DOUBLE) / COUNT(delivery_minutes) / 60
+  END AS avg_delivery_minutes
 {%- endmacro %}
 
 {#- The source of a DWS model: the DWD fact, limited to one day in batch mode. -#}
