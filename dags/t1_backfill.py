@@ -27,9 +27,6 @@ from airflow.sdk import Param, dag, task
 
 from lakehouse.backfill import MAX_PARALLEL_DAYS, table_choices
 
-YESTERDAY = pendulum.now("UTC").subtract(days=1).to_date_string()
-
-
 @dag(
     dag_id="t1_backfill",
     schedule=None,
@@ -43,9 +40,10 @@ YESTERDAY = pendulum.now("UTC").subtract(days=1).to_date_string()
         "tables": Param(["all"], type="array", items={"type": "string", "enum": table_choices()}, title="Tables",
                         description="all, a layer (dwd, dws) or individual tables. DWD is rebuilt before the DWS "
                                     "tables that read it."),
-        "start_date": Param(YESTERDAY, type="string", format="date", title="Start date",
-                            description="First day to rebuild (YYYY-MM-DD, UTC)."),
-        "end_date": Param(YESTERDAY, type="string", format="date", title="End date",
+        # No computed default (yesterday): a value that changes daily would make a new DAG version every day.
+        "start_date": Param(None, type=["null", "string"], format="date", title="Start date",
+                            description="First day to rebuild (YYYY-MM-DD, UTC), e.g. yesterday."),
+        "end_date": Param(None, type=["null", "string"], format="date", title="End date",
                           description="Last day to rebuild, inclusive; must be before today (today's partition is "
                                       "still being written by the streaming jobs)."),
         "dry_run": Param(False, type="boolean", title="Dry run",

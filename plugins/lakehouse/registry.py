@@ -52,6 +52,7 @@ class StreamingJobSpec:
     checkpoint_max_age_s: float = 120.0
     state_ttl: str | None = None
     vars: dict = field(default_factory=dict, hash=False, compare=False)
+    on_restore_failure: str = "fail"  # fail | reset (restart without state when a restore fails)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,12 @@ def parse_duration(text: str, where: str) -> float:
     if not m:
         raise RegistryError(f"{where}: {text!r} is not a duration like '10s', '2min' or '36h'")
     return int(m.group(1)) * {"ms": 0.001, "s": 1, "min": 60, "h": 3600}[m.group(2)]
+
+
+def _restore_policy(value: str, where: str) -> str:
+    if value not in ("fail", "reset"):
+        raise RegistryError(f"{where}: on_restore_failure must be fail or reset, got {value!r}")
+    return value
 
 
 def _check_sql_file(where: str, relative: str) -> None:
@@ -161,6 +168,7 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
             checkpoint_max_age_s=parse_duration(spec.get("checkpoint_max_age", "2min"), where),
             state_ttl=spec.get("state_ttl"),
             vars=dict(spec.get("vars") or {}),
+            on_restore_failure=_restore_policy(spec.get("on_restore_failure", "fail"), where),
         )
     return Registry(tables=tables, jobs=jobs)
 

@@ -9,6 +9,8 @@ history (the Paimon table ops.streaming_deployments, which on-call can read):
 - restarting, no TaskManager -> start one when the connection says how (standalone clusters);
 - SQL or settings changed (content hash differs from the deployed one)
                          -> stop with a savepoint, redeploy from it (UPGRADE);
+- a restore that fails (state that no longer fits the changed SQL) -> for jobs configured
+                            `on_restore_failure: reset`, restart without state (RESET);
 - checkpoints stale or failing -> raise StreamingJobUnhealthy with the job's exception.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import datetime, timezone
 
 from airflow.sdk.exceptions import AirflowException
 
-from lakehouse.hooks.flink import FlinkHook, JobStatus, root_cause
+from lakehouse.hooks.flink import FlinkHook, FlinkJobError, JobStatus, root_cause
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.registry import Registry, StreamingJobSpec, registry
@@ -197,12 +199,34 @@ class Supervisor:
     def deploy(self, job: StreamingJobSpec, action: str, *, restore_from: str | None, allow_non_restored_state=False,
                savepoint_path: str | None = None, detail: str = "") -> SupervisionResult:
         digest = job_sql_hash(job, paimon=self.paimon, cdc=self.cdc)
-        d = deploy_job(job.name, flink=self.flink, paimon=self.paimon, cdc=self.cdc, reg=self.reg,
-                       restore_from=restore_from, pipeline_name=self.pipeline(job),
-                       allow_non_restored_state=allow_non_restored_state)
+        try:
+            d = deploy_job(job.name, flink=self.flink, paimon=self.paimon, cdc=self.cdc, reg=self.reg,
+                           restore_from=restore_from, pipeline_name=self.pipeline(job),
+                           allow_non_restored_state=allow_non_restored_state)
+        except FlinkJobError as exc:
+            if not restore_from or job.on_restore_failure != "reset":
+                raise
+            return self._reset_after_failed_restore(job, digest, restore_from, exc)
         self._record(job, action, job_id=d.job_id, sql_hash=digest, restored_from=restore_from,
                      savepoint_path=savepoint_path, detail=detail)
         return SupervisionResult(job.name, action, d.job_id, detail)
+
+    def _reset_after_failed_restore(self, job: StreamingJobSpec, digest: str, restore_from: str,
+                                    exc: FlinkJobError) -> SupervisionResult:
+        """The SQL changed in a way its old state does not fit (say, another aggregate): start clean.
+
+        Safe for this job by configuration (`on_restore_failure: reset`): its sinks are primary-key
+        tables and its sources, without state, read their whole input again."""
+        cause = root_cause(str(exc))
+        log.warning("%s could not restore from %s (%s): restarting without state", job.name, restore_from, cause)
+        for running in self.flink.active_jobs_named(self.pipeline(job)):
+            self.flink.cancel_job(running.job_id)
+            self.flink.wait_for_job_state(running.job_id, {"CANCELED"}, timeout=120)
+        d = deploy_job(job.name, flink=self.flink, paimon=self.paimon, cdc=self.cdc, reg=self.reg,
+                       pipeline_name=self.pipeline(job))
+        detail = f"restore from {restore_from} failed ({cause[:300]}); restarted without state"
+        self._record(job, "RESET", job_id=d.job_id, sql_hash=digest, restored_from=None, detail=detail)
+        return SupervisionResult(job.name, "RESET", d.job_id, detail)
 
     # ------------------------------------------------------------------ the decision
     def supervise(self, job_name: str) -> SupervisionResult:

@@ -296,14 +296,15 @@ class FlinkHook(BaseHook):
     def wait_for_job_state(
         self, job_id: str, states: Iterable[str], *, timeout: float = 120.0, poll: float = 1.0
     ) -> JobStatus:
-        """Wait until the job reaches one of `states`; a job that fails instead raises with its exception."""
+        """Wait until the job reaches one of `states`; a job that fails or restarts instead raises with its exception."""
         wanted = set(states)
         deadline = time.monotonic() + timeout
         while True:
             status = self.job_status(job_id)
             if status.state in wanted:
                 return status
-            if status.state in TERMINAL_JOB_STATES:
+            failed = status.state in TERMINAL_JOB_STATES or (status.state == "RESTARTING" and "RESTARTING" not in wanted)
+            if failed:
                 cause = self.job_exception(job_id) or "no exception recorded"
                 raise FlinkJobError(f"Flink job {status.name} ({job_id}) is {status.state}: {root_cause(cause)}\n{cause}")
             if time.monotonic() > deadline:
