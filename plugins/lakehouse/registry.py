@@ -173,6 +173,17 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
     return Registry(tables=tables, jobs=jobs)
 
 
+def pipeline_prefix() -> str:
+    """Prefix of every Flink pipeline name of this deployment (env LAKEHOUSE_PIPELINE_PREFIX, default
+    none): lets a second deployment (tests, blue/green) share a Flink cluster with the first."""
+    import os
+
+    prefix = os.environ.get("LAKEHOUSE_PIPELINE_PREFIX", "")
+    if prefix and not _IDENT.match(prefix.rstrip("_") or "x"):
+        raise RegistryError(f"LAKEHOUSE_PIPELINE_PREFIX {prefix!r} must be lower snake case")
+    return prefix
+
+
 @lru_cache(maxsize=1)
 def registry() -> Registry:
     """The project's registry, loaded once per process."""

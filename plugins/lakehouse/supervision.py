@@ -26,6 +26,7 @@ from lakehouse.hooks.flink import FlinkHook, FlinkJobError, JobStatus, root_caus
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.registry import Registry, StreamingJobSpec, registry
+from lakehouse.registry import pipeline_prefix as pipeline_prefix_from_env
 from lakehouse.streaming import CDC_CONN_ID, deploy_job, job_sql_hash
 
 log = logging.getLogger(__name__)
@@ -159,14 +160,14 @@ class Supervisor:
         paimon: PaimonHook | None = None,
         cdc: MySqlHook | None = None,
         reg: Registry | None = None,
-        pipeline_prefix: str = "",
+        pipeline_prefix: str | None = None,
         now=time.time,
     ):
         self.flink = flink or FlinkHook()
         self.paimon = paimon or PaimonHook()
         self.cdc = cdc or MySqlHook(CDC_CONN_ID)
         self.reg = reg or registry()
-        self.prefix = pipeline_prefix
+        self.prefix = pipeline_prefix if pipeline_prefix is not None else pipeline_prefix_from_env()
         self.history = DeploymentHistory(self.paimon)
         self.now = now
 

@@ -19,7 +19,7 @@ from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.leases import LeaseManager
-from lakehouse.registry import TableSpec, registry
+from lakehouse.registry import TableSpec, pipeline_prefix, registry
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,9 @@ def day_complete(dt: str, *, paimon: PaimonHook, mysql: MySqlHook, flink: FlinkH
     as caught up once ODS holds its last change.
     """
     _, day_end = day_bounds(dt)
-    if not flink.active_jobs_named(CDC_JOB):
-        return False, f"{CDC_JOB} is not running"
+    cdc_job = pipeline_prefix() + CDC_JOB
+    if not flink.active_jobs_named(cdc_job):
+        return False, f"{cdc_job} is not running"
     reasons = []
     for table, (source, column) in DAY_SOURCES.items():
         newest_source = mysql.get_first(f"SELECT MAX(`{column}`) FROM `{source}`")[0]  # fixed names
