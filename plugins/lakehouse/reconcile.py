@@ -20,26 +20,56 @@ _COLUMN = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 @dataclass
-class TableDiff:
+class KeyedDiff:
+    """Differences between an expected and an actual keyed data set."""
+
     table: str
-    mysql_rows: int
-    paimon_rows: int
+    expected_count: int
+    actual_count: int
     missing: list[Any] = field(default_factory=list)
     extra: list[Any] = field(default_factory=list)
     changed: list[tuple[Any, tuple, tuple]] = field(default_factory=list)
+    labels = ("expected", "actual", "rows")
 
     @property
     def equal(self) -> bool:
         return not (self.missing or self.extra or self.changed)
 
     def summary(self, sample: int = 5) -> str:
+        want, got, unit = self.labels
         if self.equal:
-            return f"{self.table}: equal ({self.mysql_rows} rows)"
+            return f"{self.table}: equal ({self.expected_count} {unit})"
         return (
-            f"{self.table}: MySQL {self.mysql_rows} rows, Paimon {self.paimon_rows}; "
+            f"{self.table}: {want} {self.expected_count} {unit}, {got} {self.actual_count}; "
             f"{len(self.missing)} missing (e.g. {self.missing[:sample]}), {len(self.extra)} extra "
             f"(e.g. {self.extra[:sample]}), {len(self.changed)} changed (e.g. {self.changed[:sample]})"
         )
+
+
+def diff_keyed(diff: KeyedDiff, expected: dict, actual: dict, same=lambda a, b: a == b) -> KeyedDiff:
+    """Fill `diff` with the keys missing from `actual`, extra in it, and changed (by `same`, per value)."""
+    for key, values in expected.items():
+        got = actual.get(key)
+        if got is None:
+            diff.missing.append(key)
+        elif len(got) != len(values) or not all(same(a, b) for a, b in zip(values, got)):
+            diff.changed.append((key, values, got))
+    diff.extra.extend(k for k in actual if k not in expected)
+    return diff
+
+
+class TableDiff(KeyedDiff):
+    """An ODS table against its MySQL source, row by row."""
+
+    labels = ("MySQL", "Paimon", "rows")
+
+    @property
+    def mysql_rows(self) -> int:
+        return self.expected_count
+
+    @property
+    def paimon_rows(self) -> int:
+        return self.actual_count
 
 
 def compare_ods_table(spec: TableSpec, *, mysql: MySqlHook, paimon: PaimonHook) -> TableDiff:
@@ -68,14 +98,7 @@ def compare_ods_table(spec: TableSpec, *, mysql: MySqlHook, paimon: PaimonHook) 
     diff = TableDiff(spec.name, len(mysql_rows), len(paimon_rows))
     if len(actual) != len(paimon_rows):
         diff.extra.append(f"{len(paimon_rows) - len(actual)} duplicate keys")
-    for key, values in expected.items():
-        got = actual.get(key)
-        if got is None:
-            diff.missing.append(key)
-        elif got != values:
-            diff.changed.append((key, values, got))
-    diff.extra.extend(k for k in actual if k not in expected)
-    return diff
+    return diff_keyed(diff, expected, actual)
 
 
 def wait_until_equal(

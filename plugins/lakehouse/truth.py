@@ -6,12 +6,11 @@ and Paimon, so a test that compares the two catches a wrong model, a lost change
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.reconcile import KeyedDiff, diff_keyed
 
 VALID = "o.amount > 0 AND o.status IN ('CREATED', 'ACCEPTED', 'PICKED_UP', 'DELIVERED', 'CANCELLED')"
 
@@ -44,24 +43,18 @@ def dws_truth_sql(table: str) -> str:
     """
 
 
-@dataclass
-class MetricDiff:
-    table: str
-    truth_groups: int
-    lake_groups: int
-    missing: list[Any] = field(default_factory=list)
-    extra: list[Any] = field(default_factory=list)
-    changed: list[tuple[Any, tuple, tuple]] = field(default_factory=list)
+class MetricDiff(KeyedDiff):
+    """A DWS table against the same metrics computed from MySQL, group by group."""
+
+    labels = ("truth", "lake", "groups")
 
     @property
-    def equal(self) -> bool:
-        return not (self.missing or self.extra or self.changed)
+    def truth_groups(self) -> int:
+        return self.expected_count
 
-    def summary(self, sample: int = 3) -> str:
-        if self.equal:
-            return f"{self.table}: equal ({self.truth_groups} groups)"
-        return (f"{self.table}: truth {self.truth_groups} groups, lake {self.lake_groups}; missing {self.missing[:sample]}, "
-                f"extra {self.extra[:sample]}, changed {self.changed[:sample]}")
+    @property
+    def lake_groups(self) -> int:
+        return self.actual_count
 
 
 def _same(a, b) -> bool:
@@ -87,12 +80,4 @@ def compare_dws(table: str, *, mysql: MySqlHook, paimon: PaimonHook) -> MetricDi
     lake = {}
     for i in range(arrow.num_rows):
         lake[(cols["dt"][i], *(cols[k][i] for k in key_cols))] = tuple(cols[m][i] for m in METRICS)
-    diff = MetricDiff(table, len(truth), len(lake))
-    for key, expected in truth.items():
-        got = lake.get(key)
-        if got is None:
-            diff.missing.append(key)
-        elif not all(_same(a, b) for a, b in zip(expected, got)):
-            diff.changed.append((key, expected, got))
-    diff.extra = [k for k in lake if k not in truth]
-    return diff
+    return diff_keyed(MetricDiff(table, len(truth), len(lake)), truth, lake, _same)
