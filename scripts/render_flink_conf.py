@@ -27,7 +27,7 @@ conf = {
     "env.pid.dir": f"{home}",
     "jobmanager.bind-host": "127.0.0.1",
     "jobmanager.rpc.address": "localhost",
-    "jobmanager.rpc.port": 6123,
+    "jobmanager.rpc.port": int(env["FLINK_RPC_PORT"]),
     "jobmanager.memory.process.size": env["FLINK_JM_MEMORY"],
     "jobmanager.execution.failover-strategy": "region",
     "taskmanager.bind-host": "127.0.0.1",

@@ -158,7 +158,7 @@ flink_up() {
     info "Flink already running: http://127.0.0.1:$FLINK_REST_PORT"
   else
     require_free_port "$FLINK_REST_PORT" "the Flink JobManager REST API"
-    require_free_port 6123 "the Flink JobManager RPC"
+    require_free_port "$FLINK_RPC_PORT" "the Flink JobManager RPC"
     flink_home_build
     mkdir -p "$CHECKPOINT_DIR" "$SAVEPOINT_DIR" "$WAREHOUSE"
     info "starting Flink session cluster ($FLINK_TM_SLOTS slots, TM ${FLINK_TM_MEMORY}) on http://127.0.0.1:$FLINK_REST_PORT"
