@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import CronDataIntervalTimetable, dag, task
 
 from lakehouse.assets import table_asset
 from lakehouse.batch import recomputable_tables
@@ -31,7 +31,10 @@ OUTLETS = [table_asset(t) for t in TABLES]
 
 @dag(
     dag_id="t1_daily",
-    schedule="@daily",
+    # A run per day interval [dt, dt + 1 day), run after it ends. Not "@daily": in Airflow 3 that is a
+    # CronTriggerTimetable, whose run at midnight has a zero-length interval starting at that midnight,
+    # so the run (and a backfill including today) would recompute and publish the day just begun.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 20, tz="UTC"),
     catchup=True,
     max_active_runs=2,

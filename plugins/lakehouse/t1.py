@@ -6,7 +6,7 @@ ranges, never moves a published tag).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timezone
 from decimal import Decimal
 
@@ -147,12 +147,46 @@ def run_day(dt: str, tables: list[TableSpec], *, holder: str, flink: FlinkHook, 
     leases.acquire_waiting([t.name for t in tables], dt, holder, timeout=lease_wait_s)
     try:
         for table in tables:
-            result.reports.append(recompute_partition(table, dt, flink=flink, paimon=paimon, dry_run=dry_run))
+            report = recompute_partition(table, dt, flink=flink, paimon=paimon, dry_run=dry_run)
+            result.reports.append(report if dry_run else _with_own_overwrite(report, paimon=paimon))
         if verify and not dry_run:
             result.checks = verify_day(dt, result.reports, paimon=paimon)
     finally:
         leases.release(holder, dt)
     return result
+
+
+def overwrite_of_day(paimon: PaimonHook, table: str, dt: str, after_id: int | None) -> int | None:
+    """The OVERWRITE commit after snapshot `after_id` that rewrote partition dt = `dt`, if any.
+
+    Other days of the same table may be recomputed at the same time (t1_daily runs, backfill runs
+    and lanes in parallel), each committing its own OVERWRITE: the first one after `after_id` is
+    not necessarily this day's. The commit's delta manifest names the partitions it wrote."""
+    from pypaimon.manifest.manifest_file_manager import ManifestFileManager
+    from pypaimon.manifest.manifest_list_manager import ManifestListManager
+
+    handle = paimon.get_table(table)
+    keys = list(handle.partition_keys)
+    snapshots, lists, files = handle.snapshot_manager(), ManifestListManager(handle), ManifestFileManager(handle)
+    for snap in paimon.list_snapshots(table):
+        if snap.snapshot_id <= (after_id or 0) or snap.commit_kind != "OVERWRITE":
+            continue
+        for meta in lists.read_delta(snapshots.get_snapshot_by_id(snap.snapshot_id)):
+            if any(dict(zip(keys, entry.partition.values)).get("dt") == dt for entry in files.read(meta.file_name)):
+                return snap.snapshot_id
+    return None
+
+
+def _with_own_overwrite(report: PartitionReport, *, paimon: PaimonHook) -> PartitionReport:
+    """The report, attributed to the OVERWRITE snapshot that rewrote its day (see overwrite_of_day).
+
+    Without one (an empty result over an empty partition commits nothing), it is left as it is."""
+    own = overwrite_of_day(paimon, report.table, report.dt, report.before.snapshot_id)
+    if own is None or own == report.overwrite_snapshot_id:
+        return report
+    log.info("%s dt=%s: the recomputation's OVERWRITE is snapshot %s, not %s (another day's)", report.table,
+             report.dt, own, report.overwrite_snapshot_id)
+    return replace(report, overwrite_snapshot_id=own, after=partition_stats(paimon, report.table, report.dt, snapshot_id=own))
 
 
 def stats_now(tables: list[TableSpec], dt: str, *, paimon: PaimonHook) -> dict:
