@@ -39,7 +39,9 @@ export PYTHONPATH="$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
 
 # Airflow connections for the hooks, in URI form; a deployment sets its own.
 # taskmanager_start_command: how supervision restarts a lost TaskManager of this standalone cluster.
-export AIRFLOW_CONN_FLINK_DEFAULT="${AIRFLOW_CONN_FLINK_DEFAULT:-{\"conn_type\": \"flink\", \"host\": \"127.0.0.1\", \"port\": $FLINK_REST_PORT, \"extra\": {\"sql_gateway_port\": $SQL_GATEWAY_PORT, \"taskmanager_start_command\": \"$FLINK_HOME/bin/taskmanager.sh start\"}}}"
+_flink_conn_default="{\"conn_type\": \"flink\", \"host\": \"127.0.0.1\", \"port\": $FLINK_REST_PORT, \"extra\": {\"sql_gateway_port\": $SQL_GATEWAY_PORT, \"taskmanager_start_command\": \"$FLINK_HOME/bin/taskmanager.sh start\"}}"
+# The JSON default lives in a variable: a literal `}` inside ${VAR:-...} would end the expansion early.
+export AIRFLOW_CONN_FLINK_DEFAULT="${AIRFLOW_CONN_FLINK_DEFAULT:-$_flink_conn_default}"
 export AIRFLOW_CONN_MYSQL_SOURCE="${AIRFLOW_CONN_MYSQL_SOURCE:-mysql://$MYSQL_APP_USER:$MYSQL_APP_PASSWORD@127.0.0.1:$MYSQL_PORT/$MYSQL_DATABASE}"
 export AIRFLOW_CONN_MYSQL_CDC="${AIRFLOW_CONN_MYSQL_CDC:-mysql://$MYSQL_CDC_USER:$MYSQL_CDC_PASSWORD@127.0.0.1:$MYSQL_PORT/$MYSQL_DATABASE?server_id_base=5400}"
 # Leases of the T+1 and backfill runs (lakehouse.leases): any MySQL database the workers share.

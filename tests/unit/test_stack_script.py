@@ -57,3 +57,15 @@ def test_missing_java_is_named(tmp_path):
 def test_unknown_command_prints_usage(tmp_path):
     out = run_stack(["sideways"], {}, tmp_path)
     assert out.returncode == 1 and "usage:" in out.stderr
+
+
+def test_env_sh_can_be_sourced_twice(tmp_path):
+    """Re-sourcing must not corrupt the JSON Flink connection (scripts re-source env.sh)."""
+    script = f"export LAKEHOUSE_HOME={tmp_path}; source {ROOT}/scripts/env.sh; a=$AIRFLOW_CONN_FLINK_DEFAULT; " \
+             f"source {ROOT}/scripts/env.sh; [ \"$a\" = \"$AIRFLOW_CONN_FLINK_DEFAULT\" ] && echo \"$a\""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=30)
+    import json
+
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["extra"]["sql_gateway_port"] == 8083
