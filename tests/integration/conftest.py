@@ -36,45 +36,81 @@ def stack():
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def it_env(stack, tmp_path_factory):
-    """Connections for a throw-away source database and warehouse; yields the hooks."""
-    from lakehouse.hooks.flink import FlinkHook
-    from lakehouse.hooks.mysql import MySqlHook
-    from lakehouse.hooks.paimon import PaimonHook
+class ItEnv:
+    """Hooks on one throw-away MySQL database and Paimon warehouse, and the Flink jobs to cancel."""
 
+    def __init__(self, conn_prefix: str, db: str, warehouse):
+        from lakehouse.hooks.flink import FlinkHook
+        from lakehouse.hooks.mysql import MySqlHook
+        from lakehouse.hooks.paimon import PaimonHook
+
+        self.db, self.warehouse = db, warehouse
+        self.mysql = MySqlHook(f"{conn_prefix}_mysql")
+        self.cdc = MySqlHook(f"{conn_prefix}_mysql_cdc")
+        self.paimon = PaimonHook(f"{conn_prefix}_paimon")
+        self.flink = FlinkHook()
+        self.job_names: list[str] = []
+
+
+def _admin_connection():
+    import pymysql
+
+    return pymysql.connect(host="127.0.0.1", port=int(os.environ.get("MYSQL_PORT", 3306)),
+                           user=os.environ.get("MYSQL_APP_USER", "app"),
+                           password=os.environ.get("MYSQL_APP_PASSWORD", "app"), autocommit=True)
+
+
+def _open_env(conn_prefix: str, warehouse, server_id_base: int) -> ItEnv:
+    """Create database it_<pid>_<rand>, seed dimensions, and point Airflow connections at it.
+
+    Distinct `conn_prefix` and `server_id_base` let two environments run CDC jobs side by side
+    (MySQL refuses two binlog clients with one server id).
+    """
     port = int(os.environ.get("MYSQL_PORT", 3306))
     db = f"it_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    warehouse = tmp_path_factory.mktemp("warehouse")
     user, pw = os.environ.get("MYSQL_APP_USER", "app"), os.environ.get("MYSQL_APP_PASSWORD", "app")
     cdc_user, cdc_pw = os.environ.get("MYSQL_CDC_USER", "flink_cdc"), os.environ.get("MYSQL_CDC_PASSWORD", "flink_cdc")
-    os.environ["AIRFLOW_CONN_IT_MYSQL"] = f"mysql://{user}:{pw}@127.0.0.1:{port}/{db}"
-    os.environ["AIRFLOW_CONN_IT_MYSQL_CDC"] = f"mysql://{cdc_user}:{cdc_pw}@127.0.0.1:{port}/{db}?server_id_base=5600"
-    os.environ["AIRFLOW_CONN_IT_PAIMON"] = f"paimon://?warehouse={warehouse}"
+    conn_var = f"AIRFLOW_CONN_{conn_prefix.upper()}"
+    os.environ[f"{conn_var}_MYSQL"] = f"mysql://{user}:{pw}@127.0.0.1:{port}/{db}"
+    os.environ[f"{conn_var}_MYSQL_CDC"] = (f"mysql://{cdc_user}:{cdc_pw}@127.0.0.1:{port}/{db}"
+                                           f"?server_id_base={server_id_base}")
+    os.environ[f"{conn_var}_PAIMON"] = f"paimon://?warehouse={warehouse}"
     os.environ.setdefault("AIRFLOW_CONN_FLINK_DEFAULT",
                           f"flink://127.0.0.1:{os.environ.get('FLINK_REST_PORT', 8081)}/?sql_gateway_port={os.environ.get('SQL_GATEWAY_PORT', 8083)}")
 
-    admin = MySqlHook("it_mysql")
     # The database does not exist yet: create it through a connection without a default schema.
-    import pymysql
-
-    conn = pymysql.connect(host="127.0.0.1", port=port, user=user, password=pw, autocommit=True)
+    conn = _admin_connection()
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{db}`")
     conn.close()
-    oltp.create_schema(admin)
-    oltp.seed_dimensions(admin, users=300, shops=50, riders=60)
+    env = ItEnv(conn_prefix, db, warehouse)
+    oltp.create_schema(env.mysql)
+    oltp.seed_dimensions(env.mysql, users=300, shops=50, riders=60)
+    return env
 
-    env = type("ItEnv", (), {})()
-    env.db, env.warehouse = db, warehouse
-    env.mysql, env.cdc, env.paimon, env.flink = admin, MySqlHook("it_mysql_cdc"), PaimonHook("it_paimon"), FlinkHook()
-    env.job_names = []
-    yield env
 
+def _close_env(env: ItEnv) -> None:
     for name in env.job_names:
         for job in env.flink.active_jobs_named(name):
             env.flink.cancel_job(job.job_id)
-    conn = pymysql.connect(host="127.0.0.1", port=port, user=user, password=pw, autocommit=True)
+    conn = _admin_connection()
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+        cur.execute(f"DROP DATABASE IF EXISTS `{env.db}`")
     conn.close()
+
+
+@pytest.fixture(scope="session")
+def it_env(stack, tmp_path_factory):
+    """The session's shared source database and warehouse (connections it_mysql, it_mysql_cdc, it_paimon)."""
+    env = _open_env("it", tmp_path_factory.mktemp("warehouse"), server_id_base=5600)
+    yield env
+    _close_env(env)
+
+
+@pytest.fixture(scope="module")
+def isolated_env(stack, tmp_path_factory):
+    """A module's own source database and warehouse, for tests that need a job started from nothing
+    while the session's shared pipelines keep running (connections itx_mysql, itx_mysql_cdc, itx_paimon)."""
+    env = _open_env("itx", tmp_path_factory.mktemp("isolated_warehouse"), server_id_base=5700)
+    yield env
+    _close_env(env)

@@ -17,7 +17,7 @@ from lakehouse.streaming import create_tables, deploy_job
 pytestmark = pytest.mark.integration
 
 JOB = "ods_delivery_cdc"
-PIPELINE = "it_ods_delivery_cdc"
+PIPELINE = "itx_ods_delivery_cdc"  # not it_: the session's shared pipelines may run beside it
 
 
 def ods_tables():
@@ -36,8 +36,8 @@ def appended_records(env, table: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def ods_job(it_env):
-    env = it_env
+def ods_job(isolated_env):
+    env = isolated_env
     # Rows that exist before the job starts arrive through the CDC snapshot phase ...
     LoadGenerator(env.mysql, rate=100, seed=1).run(duration_s=4)
     create_tables(ods_tables(), flink=env.flink, paimon=env.paimon)
@@ -47,8 +47,8 @@ def ods_job(it_env):
     return deployment
 
 
-def test_inserts_updates_and_deletes_reach_ods_exactly(it_env, ods_job):
-    env = it_env
+def test_inserts_updates_and_deletes_reach_ods_exactly(isolated_env, ods_job):
+    env = isolated_env
     # ... and later ones through the binlog.
     stats = LoadGenerator(env.mysql, rate=100, seed=2).run(duration_s=8)
     assert stats.orders_created >= 700 and stats.status_updates > 0 and stats.subsidies_deleted > 0
@@ -71,9 +71,9 @@ def test_inserts_updates_and_deletes_reach_ods_exactly(it_env, ods_job):
     assert (orders["dt"] == orders["created_at"].dt.strftime("%Y-%m-%d")).all()
 
 
-def test_restart_from_retained_checkpoint_loses_and_doubles_nothing(it_env, ods_job):
+def test_restart_from_retained_checkpoint_loses_and_doubles_nothing(isolated_env, ods_job):
     """Cancel mid-load, write more (across a binlog rotation) while the job is down, restore from the checkpoint."""
-    env = it_env
+    env = isolated_env
     flink = env.flink
     job_id = flink.active_jobs_named(PIPELINE)[0].job_id
 
