@@ -66,7 +66,7 @@ def t1_daily():
         from lakehouse.t1 import run_day, select_tables
 
         result = run_day(dt, select_tables(), holder=f"t1_daily/{run_id}", flink=FlinkHook(), paimon=PaimonHook(),
-                         leases=LeaseManager(MySqlHook("lakehouse_ops")), verify=False)
+                         leases=LeaseManager(MySqlHook("lakehouse_ops")), verify=False, keep_pins=True)
         for report in result.reports:
             print(report.line())
         return {"dt": dt, "reports": [r.to_dict() for r in result.reports]}

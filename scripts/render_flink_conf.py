@@ -10,6 +10,8 @@ env = os.environ
 home = env["LAKEHOUSE_HOME"]
 conf = {
     "env.java.opts.all": (
+        # Paimon procedures parse times such as older_than in the JVM's zone: make it UTC, as Airflow is.
+        "-Duser.timezone=UTC "
         "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED "
         "--add-opens=java.base/java.lang=ALL-UNNAMED --add-opens=java.base/java.net=ALL-UNNAMED "
         "--add-opens=java.base/java.io=ALL-UNNAMED --add-opens=java.base/java.nio=ALL-UNNAMED "

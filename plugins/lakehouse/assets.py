@@ -15,6 +15,3 @@ def table_asset(table: TableSpec | str) -> Asset:
     database, table_name = name.split(".", 1)
     return Asset(name=name, uri=f"paimon://lakehouse/{database}/{table_name}", group="paimon")
 
-
-def all_table_assets() -> dict[str, Asset]:
-    return {name: table_asset(name) for name in registry().tables}

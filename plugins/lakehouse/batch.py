@@ -144,30 +144,81 @@ def partition_stats(paimon: PaimonHook, table: str, dt: str, *, snapshot_id: int
     return PartitionStats(data.num_rows, totals, sid)
 
 
+class SourceRaced(BatchError):
+    """A source partition kept changing while it was recomputed."""
+
+
 def recompute_partition(table: TableSpec, dt: str, *, flink: FlinkHook, paimon: PaimonHook,
-                        dry_run: bool = False, timeout: float = 3600) -> PartitionReport:
-    """Overwrite one day of one table from its model; returns what changed."""
+                        dry_run: bool = False, timeout: float = 3600, max_attempts: int = 3) -> PartitionReport:
+    """Overwrite one day of one table from its model; returns what changed.
+
+    The streaming job keeps applying late changes of that day to the same partition. A change that
+    reached a source partition after the batch job read it, and that the streaming job wrote
+    before the OVERWRITE committed, would be replaced by the older recomputed row. So after the
+    commit we look for source commits to the day between our read and our OVERWRITE; if there
+    are any, the partition is recomputed again (a change committed after the OVERWRITE is applied
+    on top of it by the streaming job, as usual). A day that keeps changing for `max_attempts`
+    recomputations fails the task, naming the source commits.
+    """
     statements = render_overwrite(table, dt, paimon=paimon)
     before = partition_stats(paimon, table.name, dt)
     started = time.monotonic()
     if dry_run:
         log.info("dry run, would run:\n%s", statements[-1])
         return PartitionReport(table.name, dt, before, None, None, 0.0, True)
-    flink.execute_sql(statements, session_config=BATCH_SESSION, result_timeout=timeout)
-    overwrite = overwrite_snapshot_after(paimon, table.name, before.snapshot_id)
+    sources = [s.name for s in registry().partitioned_inputs(table.name)]
+    after_id = before.snapshot_id
+    for attempt in range(1, max_attempts + 1):
+        read_from = {s: _latest_id(paimon, s) for s in sources}  # the batch job reads at or after these
+        flink.execute_sql(statements, session_config=BATCH_SESSION, result_timeout=timeout)
+        overwrite = overwrite_snapshot_after(paimon, table.name, after_id, dt)
+        raced = _source_commits_before(paimon, read_from, dt, table.name, overwrite)
+        if not raced:
+            break
+        after_id = overwrite
+        message = (f"{table.name} dt={dt}: sources changed while it was recomputed "
+                   f"({', '.join(f'{s} snapshots {ids}' for s, ids in raced.items())})")
+        if attempt == max_attempts:
+            raise SourceRaced(f"{message}; gave up after {max_attempts} recomputations. Late changes to this day "
+                              "are still arriving: retry the task once the day is quiet.")
+        log.warning("%s; recomputing again (attempt %d of %d) so no streamed change is replaced",
+                    message, attempt + 1, max_attempts)
     after = partition_stats(paimon, table.name, dt, snapshot_id=overwrite)
     report = PartitionReport(table.name, dt, before, after, overwrite, time.monotonic() - started)
     log.info(report.line())
     return report
 
 
-def overwrite_snapshot_after(paimon: PaimonHook, table: str, after_id: int | None) -> int | None:
-    """The first OVERWRITE commit after `after_id`: the snapshot the recomputation wrote."""
-    for snap in paimon.list_snapshots(table):
-        if snap.snapshot_id > (after_id or 0) and snap.commit_kind == "OVERWRITE":
-            return snap.snapshot_id
-    latest = paimon.latest_snapshot(table)
-    return latest.snapshot_id if latest else None
+def _latest_id(paimon: PaimonHook, table: str) -> int | None:
+    snap = paimon.latest_snapshot(table)
+    return snap.snapshot_id if snap else None
+
+
+def _source_commits_before(paimon: PaimonHook, read_from: dict, dt: str, table: str, overwrite_id: int | None) -> dict:
+    """Source commits to `dt` after the read marks and no later than the OVERWRITE of `table`."""
+    if overwrite_id is None or not read_from:
+        return {}
+    overwrite_time = paimon.get_snapshot(table, overwrite_id).commit_time
+    raced = {}
+    for source, mark in read_from.items():
+        early = [i for i in paimon.commits_to_partition(source, {"dt": dt}, after_snapshot_id=mark)
+                 if paimon.get_snapshot(source, i).commit_time <= overwrite_time]
+        if early:
+            raced[source] = early
+    return raced
+
+
+def overwrite_snapshot_after(paimon: PaimonHook, table: str, after_id: int | None, dt: str) -> int | None:
+    """The OVERWRITE commit after `after_id` that rewrote partition `dt`: the snapshot this recomputation wrote.
+
+    Other days of the same table may be recomputed at the same time (t1_daily runs, backfill runs
+    and lanes in parallel), each committing its own OVERWRITE, so the first one after `after_id`
+    is not necessarily this day's. Without one (an empty result over an empty partition commits
+    nothing): the latest snapshot."""
+    ids = paimon.commits_to_partition(table, {"dt": dt}, after_snapshot_id=after_id, kinds=("OVERWRITE",))
+    if ids:
+        return ids[0]
+    return _latest_id(paimon, table)
 
 
 def day_bounds(dt: str) -> tuple[datetime, datetime]:

@@ -20,11 +20,11 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from lakehouse.hooks.mysql import MySqlHook
-from lakehouse.oltp import CITIES
+from lakehouse.oltp import CITIES, SUBSIDY_PAYERS
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ class LoadGenerator:
                            self.rng.choice(CITIES), "CREATED", amount, ts))
             events.append((order_id, "CREATED", None, ts))
             if self.rng.random() < 0.6:
-                payer = self.rng.choice(("PLATFORM", "SHOP"))
+                payer = self.rng.choice(SUBSIDY_PAYERS)
                 subsidies.append((order_id, payer, min(amount, Decimal(self.rng.randint(100, 800)) / 100), ts))
             self.open_orders.append(_OpenOrder(order_id, "CREATED", now + self.rng.uniform(*self.step_seconds)))
         cur.executemany(

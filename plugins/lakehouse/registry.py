@@ -76,6 +76,16 @@ class Registry:
     def tables_in_layer(self, layer: str) -> list[TableSpec]:
         return [t for t in self.tables.values() if t.layer == layer]
 
+    def partitioned_inputs(self, name: str) -> list[TableSpec]:
+        """Registered tables partitioned like `name` that the streaming job writing `name` reads.
+
+        A recomputation of one partition of `name` reads the same partition of these (dimension
+        tables, unpartitioned, are read whole and are not included)."""
+        target = self.table(name)
+        inputs = {ref for job in self.jobs.values() if name in job.downstream for ref in job.upstream}
+        return [self.tables[ref] for ref in sorted(inputs)
+                if ref in self.tables and target.partition and self.tables[ref].partition == target.partition]
+
     def mirrored_tables(self) -> list[TableSpec]:
         """ODS tables that mirror a MySQL table (and can be compared with it row by row)."""
         return [t for t in self.tables.values() if t.layer == "ods" and t.source]

@@ -6,30 +6,27 @@ ranges, never moves a published tag).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timezone
 from decimal import Decimal
 
 from airflow.sdk.exceptions import AirflowException
 
 from lakehouse.batch import (
-    PartitionReport, day_bounds, parse_day, partition_stats, recompute_partition, recomputable_tables, tag_name,
+    PartitionReport, day_bounds, parse_day, recompute_partition, recomputable_tables, tag_name,
 )
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.leases import LeaseManager
-from lakehouse.registry import TableSpec, pipeline_prefix, registry
+from lakehouse.oltp import ORDER_STATUSES
+from lakehouse.registry import TableSpec, pipeline_prefix
 
 log = logging.getLogger(__name__)
 
 CDC_JOB = "ods_delivery_cdc"
 # ODS tables a day's recomputation reads, with the source column that dates a change.
 DAY_SOURCES = {"ods.ods_orders": ("orders", "updated_at"), "ods.ods_order_subsidies": ("order_subsidies", "updated_at")}
-
-
-class DayNotComplete(AirflowException):
-    pass
 
 
 class VerificationFailed(AirflowException):
@@ -89,7 +86,7 @@ def verify_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -
     ods = paimon.read_arrow("ods.ods_orders", partition={"dt": dt}, columns=["amount", "status"])
     statuses = ods.column("status").to_pylist()
     amounts = ods.column("amount").to_pylist()
-    valid = [a is not None and a > 0 and s in ("CREATED", "ACCEPTED", "PICKED_UP", "DELIVERED", "CANCELLED")
+    valid = [a is not None and a > 0 and s in ORDER_STATUSES
              for a, s in zip(amounts, statuses)]
     valid_count = sum(valid)
     valid_amount = _sum(ods, "amount", valid)
@@ -117,7 +114,8 @@ def verify_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -
 
 
 def publish_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -> dict[str, int]:
-    """Tag each recomputed table at the snapshot the recomputation wrote. An existing tag is left as published."""
+    """Tag each recomputed table at the snapshot the recomputation wrote, then release its pin.
+    An existing tag is left as published."""
     name = tag_name(dt)
     tagged = {}
     for r in reports:
@@ -128,6 +126,7 @@ def publish_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) 
             continue
         paimon.create_tag(r.table, name, snapshot_id=r.overwrite_snapshot_id)
         tagged[r.table] = r.overwrite_snapshot_id
+    release_pins(dt, reports, paimon=paimon)  # the tag keeps the snapshot's files from now on
     return tagged
 
 
@@ -139,62 +138,41 @@ def select_tables(names: list[str] | None = None) -> list[TableSpec]:
     return tables
 
 
+def pin_holder(dt: str) -> str:
+    """Who pins the snapshots a day's recomputation wrote, until they are verified and tagged."""
+    return f"t1-{parse_day(dt).isoformat()}"
+
+
 def run_day(dt: str, tables: list[TableSpec], *, holder: str, flink: FlinkHook, paimon: PaimonHook,
-            leases: LeaseManager, dry_run: bool = False, verify: bool = True, lease_wait_s: float = 600) -> DayResult:
-    """Lease, recompute in dependency order, verify, release. Publishing is the caller's choice."""
+            leases: LeaseManager, dry_run: bool = False, verify: bool = True, lease_wait_s: float = 600,
+            keep_pins: bool = False) -> DayResult:
+    """Lease, recompute in dependency order, verify, release. Publishing is the caller's choice.
+
+    Each OVERWRITE snapshot is pinned (a Paimon consumer) so that snapshot expiry cannot remove it
+    while it is verified and tagged; with keep_pins the pins outlive this call and publish_day
+    releases them (t1_daily verifies and publishes in later tasks)."""
     parse_day(dt)
     result = DayResult(dt)
     leases.acquire_waiting([t.name for t in tables], dt, holder, timeout=lease_wait_s)
     try:
         for table in tables:
             report = recompute_partition(table, dt, flink=flink, paimon=paimon, dry_run=dry_run)
-            result.reports.append(report if dry_run else _with_own_overwrite(report, paimon=paimon))
+            if report.overwrite_snapshot_id is not None:
+                paimon.pin_snapshot(table.name, report.overwrite_snapshot_id, holder=pin_holder(dt))
+            result.reports.append(report)
         if verify and not dry_run:
             result.checks = verify_day(dt, result.reports, paimon=paimon)
     finally:
         leases.release(holder, dt)
+        if not keep_pins:
+            release_pins(dt, result.reports, paimon=paimon)
     return result
 
 
-def overwrite_of_day(paimon: PaimonHook, table: str, dt: str, after_id: int | None) -> int | None:
-    """The OVERWRITE commit after snapshot `after_id` that rewrote partition dt = `dt`, if any.
-
-    Other days of the same table may be recomputed at the same time (t1_daily runs, backfill runs
-    and lanes in parallel), each committing its own OVERWRITE: the first one after `after_id` is
-    not necessarily this day's. The commit's delta manifest names the partitions it wrote."""
-    from pypaimon.manifest.manifest_file_manager import ManifestFileManager
-    from pypaimon.manifest.manifest_list_manager import ManifestListManager
-
-    handle = paimon.get_table(table)
-    keys = list(handle.partition_keys)
-    snapshots, lists, files = handle.snapshot_manager(), ManifestListManager(handle), ManifestFileManager(handle)
-    for snap in paimon.list_snapshots(table):
-        if snap.snapshot_id <= (after_id or 0) or snap.commit_kind != "OVERWRITE":
-            continue
-        for meta in lists.read_delta(snapshots.get_snapshot_by_id(snap.snapshot_id)):
-            if any(dict(zip(keys, entry.partition.values)).get("dt") == dt for entry in files.read(meta.file_name)):
-                return snap.snapshot_id
-    return None
-
-
-def _with_own_overwrite(report: PartitionReport, *, paimon: PaimonHook) -> PartitionReport:
-    """The report, attributed to the OVERWRITE snapshot that rewrote its day (see overwrite_of_day).
-
-    Without one (an empty result over an empty partition commits nothing), it is left as it is."""
-    own = overwrite_of_day(paimon, report.table, report.dt, report.before.snapshot_id)
-    if own is None or own == report.overwrite_snapshot_id:
-        return report
-    log.info("%s dt=%s: the recomputation's OVERWRITE is snapshot %s, not %s (another day's)", report.table,
-             report.dt, own, report.overwrite_snapshot_id)
-    return replace(report, overwrite_snapshot_id=own, after=partition_stats(paimon, report.table, report.dt, snapshot_id=own))
-
-
-def stats_now(tables: list[TableSpec], dt: str, *, paimon: PaimonHook) -> dict:
-    return {t.name: partition_stats(paimon, t.name, dt).__dict__ for t in tables}
-
-
-def all_tables() -> list[TableSpec]:
-    return recomputable_tables(registry())
+def release_pins(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -> None:
+    for r in reports:
+        if r.overwrite_snapshot_id is not None:
+            paimon.unpin(r.table, holder=pin_holder(dt))
 
 
 def reports_from_dicts(rows: list[dict]) -> list[PartitionReport]:

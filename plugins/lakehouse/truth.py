@@ -10,9 +10,10 @@ from decimal import Decimal
 
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.oltp import ORDER_STATUSES
 from lakehouse.reconcile import KeyedDiff, diff_keyed
 
-VALID = "o.amount > 0 AND o.status IN ('CREATED', 'ACCEPTED', 'PICKED_UP', 'DELIVERED', 'CANCELLED')"
+VALID = "o.amount > 0 AND o.status IN (" + ", ".join(f"'{s}'" for s in ORDER_STATUSES) + ")"
 
 # grain -> (key expression, key column names in the DWS table); fixed text, not user input.
 DWS_GRAINS: dict[str, tuple[str, tuple[str, ...]]] = {

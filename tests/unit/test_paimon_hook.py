@@ -222,3 +222,44 @@ def test_missing_snapshot_or_tag(orders):
         hook.read_arrow(TABLE, tag="release-1")
     with pytest.raises(ValueError, match="snapshot_id or tag, not both"):
         hook.read_arrow(TABLE, snapshot_id=1, tag="x")
+
+
+def test_commits_to_partition_names_the_snapshots_that_wrote_it(orders):
+    hook = PaimonHook(CONN_ID)
+    table = hook.get_table(TABLE)
+    _write(table, [{"order_id": 4, "dt": "2024-01-03", "status": "new"}])  # snapshot 3: another day only
+    assert hook.commits_to_partition(TABLE, {"dt": "2024-01-01"}, after_snapshot_id=None) == [1, 2]
+    assert hook.commits_to_partition(TABLE, {"dt": "2024-01-01"}, after_snapshot_id=1) == [2]
+    assert hook.commits_to_partition(TABLE, {"dt": "2024-01-03"}, after_snapshot_id=0) == [3]
+    assert hook.commits_to_partition(TABLE, {"dt": "2024-01-02"}, after_snapshot_id=2) == []
+    assert hook.commits_to_partition(TABLE, {"dt": "2024-01-01"}, after_snapshot_id=None, kinds=("OVERWRITE",)) == []
+    assert hook.get_snapshot(TABLE, 3).snapshot_id == 3 and hook.get_snapshot(TABLE, 99) is None
+    with pytest.raises(PaimonError, match=r"not partitioned by \['city'\]"):
+        hook.commits_to_partition(TABLE, {"city": "x"}, after_snapshot_id=None)
+
+
+def test_pins_are_consumers_that_lapse(orders):
+    hook = PaimonHook(CONN_ID)
+    consumer_id = hook.pin_snapshot(TABLE, 1, holder="t1-2024-01-01", ttl_s=60)
+    assert hook.consumers(TABLE) == {consumer_id: 1}  # what Paimon's expiry honours
+    (pinned, until), = hook.pins(TABLE).values()
+    assert pinned == 1 and 50 < (until - datetime.now(timezone.utc)).total_seconds() <= 60
+    assert hook.expire_pins(TABLE) == []
+    assert hook.expire_pins(TABLE, now=datetime.now(timezone.utc) + timedelta(minutes=2)) == [consumer_id]
+    assert hook.consumers(TABLE) == {}
+    hook.pin_snapshot(TABLE, 2, holder="t1-2024-01-01")
+    assert hook.unpin(TABLE, holder="t1-2024-01-01") == 1 and hook.pins(TABLE) == {}
+    with pytest.raises(PaimonError, match="pin holder"):
+        hook.pin_snapshot(TABLE, 2, holder="../escape")
+
+
+def test_data_files_and_snapshot_delta(orders):
+    hook = PaimonHook(CONN_ID)
+    files = hook.data_files(TABLE)
+    assert {tuple(f.partition.items()) for f in files} == {(("dt", "2024-01-01"),), (("dt", "2024-01-02"),)}
+    assert all(f.size > 0 for f in files) and sum(f.rows for f in files) == 4
+    assert len(hook.data_files(TABLE, snapshot_id=1)) == 2
+    delta = hook.snapshot_delta(TABLE, 2)
+    assert (delta.commit_kind, delta.added_files, delta.deleted_files) == ("APPEND", 2, 0)
+    assert delta.added_bytes == sum(f.size for f in files) - sum(f.size for f in hook.data_files(TABLE, snapshot_id=1))
+    assert hook.snapshot_ids(TABLE) == [1, 2]

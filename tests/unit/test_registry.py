@@ -224,3 +224,10 @@ def test_entry_that_is_not_a_mapping_is_a_registry_error(tmp_path):
     (tmp_path / "streaming_jobs.yaml").write_text("jobs: {}\n")
     with pytest.raises(RegistryError, match=r"tables.yaml: ods.x: expected a mapping"):
         load_registry(tmp_path)
+
+
+def test_partitioned_inputs_are_what_a_day_recomputation_reads():
+    reg = registry()
+    assert [t.name for t in reg.partitioned_inputs("dwd.dwd_order_fact")] == ["ods.ods_order_subsidies", "ods.ods_orders"]
+    assert [t.name for t in reg.partitioned_inputs("dws.dws_city_daily")] == ["dwd.dwd_order_fact"]
+    assert reg.partitioned_inputs("ods.ods_shops") == []  # unpartitioned: nothing is recomputed per day

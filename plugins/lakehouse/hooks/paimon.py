@@ -10,6 +10,7 @@ history, run reports), which no Flink job touches: `append_rows` refuses any oth
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -40,6 +41,31 @@ class SnapshotInfo:
     watermark: int | None
     delta_record_count: int | None = None  # records this commit added (before merging by key)
     changelog_record_count: int | None = None
+
+
+PIN_PREFIX = "pin-"
+_PIN_HOLDER = re.compile(r"^[A-Za-z0-9_.]+(-[A-Za-z0-9_.]+)*$")
+_PIN_ID = re.compile(r"^pin-(.+)-until-(\d+)$")
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str
+    partition: dict
+    bucket: int
+    size: int
+    level: int
+    rows: int
+
+
+@dataclass
+class DeltaStats:
+    snapshot_id: int
+    commit_kind: str
+    added_files: int = 0
+    added_bytes: int = 0
+    deleted_files: int = 0
+    deleted_bytes: int = 0
 
 
 class PaimonHook(BaseHook):
@@ -127,17 +153,135 @@ class PaimonHook(BaseHook):
         snap = self.get_table(identifier).snapshot_manager().get_latest_snapshot()
         return _snapshot_info(snap) if snap else None
 
+    def get_snapshot(self, identifier: str, snapshot_id: int) -> SnapshotInfo | None:
+        """One snapshot, or None when it never existed or has expired."""
+        snap = self.get_table(identifier).snapshot_manager().get_snapshot_by_id(snapshot_id)
+        return _snapshot_info(snap) if snap else None
+
     def list_snapshots(self, identifier: str) -> list[SnapshotInfo]:
+        """The snapshots still on storage, oldest first (expired ones are gone from the listing)."""
+        return [_snapshot_info(s) for s in self.get_table(identifier).snapshot_manager().list_snapshots()]
+
+    def snapshot_ids(self, identifier: str) -> list[int]:
+        """Ids of the snapshots on storage, from the directory listing alone (no snapshot file read)."""
         manager = self.get_table(identifier).snapshot_manager()
-        latest = manager.get_latest_snapshot()
-        if latest is None:
+        if not manager.file_io.exists(manager.snapshot_dir):
             return []
-        out = []
-        for sid in range(1, latest.id + 1):
-            snap = manager.get_snapshot_by_id(sid)
-            if snap is not None:  # expired snapshots leave gaps
-                out.append(_snapshot_info(snap))
+        names = (info.path.rstrip("/").rsplit("/", 1)[-1] for info in manager.file_io.list_status(manager.snapshot_dir) or [])
+        return sorted(int(n[len("snapshot-"):]) for n in names if n.startswith("snapshot-") and n[9:].isdigit())
+
+    def commits_to_partition(self, identifier: str, partition: dict[str, str], *, after_snapshot_id: int | None,
+                             kinds: Sequence[str] = ("APPEND", "OVERWRITE")) -> list[int]:
+        """Snapshots after `after_snapshot_id` whose commit wrote files into `partition`, oldest first.
+
+        A snapshot's delta manifests name the partition of every file it added or deleted, so this
+        reads metadata only, no data. COMPACT commits rewrite files without changing content and
+        are left out by default.
+        """
+        from pypaimon.manifest.manifest_file_manager import ManifestFileManager
+        from pypaimon.manifest.manifest_list_manager import ManifestListManager
+
+        table = self.get_table(identifier)
+        keys = list(table.partition_keys)
+        unknown = set(partition) - set(keys)
+        if unknown:
+            raise PaimonError(f"{identifier} is not partitioned by {sorted(unknown)} (partition keys: {keys})")
+        snapshots, lists, files = table.snapshot_manager(), ManifestListManager(table), ManifestFileManager(table)
+        latest = snapshots.get_latest_snapshot()
+        found = []
+        for sid in range((after_snapshot_id or 0) + 1, (latest.id + 1) if latest else 0):
+            snap = snapshots.get_snapshot_by_id(sid)
+            if snap is None or str(snap.commit_kind) not in kinds:
+                continue
+            for meta in lists.read_delta(snap):
+                if any(all(str(dict(zip(keys, e.partition.values)).get(k)) == str(v) for k, v in partition.items())
+                       for e in files.read(meta.file_name)):
+                    found.append(sid)
+                    break
+        return found
+
+    def data_files(self, identifier: str, *, snapshot_id: int | None = None) -> list[DataFile]:
+        """Every data file the latest (or given) snapshot reads, with its partition, bucket and size."""
+        table = self.get_table(identifier)
+        if snapshot_id is not None:
+            table = table.copy({"scan.snapshot-id": str(snapshot_id)})
+        if table.snapshot_manager().get_latest_snapshot() is None:
+            return []
+        keys = list(table.partition_keys)
+        seen: dict[str, DataFile] = {}
+        for split in table.new_read_builder().new_scan().plan().splits():
+            partition = {k: str(v) for k, v in zip(keys, split.partition.values)} if keys else {}
+            for f in split.files:
+                seen[f.file_name] = DataFile(f.file_name, partition, split.bucket, f.file_size, f.level, f.row_count)
+        return list(seen.values())
+
+    def snapshot_delta(self, identifier: str, snapshot_id: int) -> DeltaStats:
+        """Files and bytes one commit added and deleted (its delta manifests; metadata only)."""
+        from pypaimon.manifest.manifest_file_manager import ManifestFileManager
+        from pypaimon.manifest.manifest_list_manager import ManifestListManager
+
+        table = self.get_table(identifier)
+        snap = table.snapshot_manager().get_snapshot_by_id(snapshot_id)
+        if snap is None:
+            raise PaimonError(f"{identifier} has no snapshot {snapshot_id} (expired or never written)")
+        stats = DeltaStats(snapshot_id, str(snap.commit_kind))
+        files = ManifestFileManager(table)
+        for meta in ManifestListManager(table).read_delta(snap):
+            for entry in files.read(meta.file_name):
+                if entry.kind == 0:
+                    stats.added_files += 1
+                    stats.added_bytes += entry.file.file_size
+                else:
+                    stats.deleted_files += 1
+                    stats.deleted_bytes += entry.file.file_size
+        return stats
+
+    # ------------------------------------------------------------------ consumers and pins
+    def consumers(self, identifier: str) -> dict[str, int]:
+        """Consumer id -> the next snapshot it will read. Snapshot expiry keeps every snapshot from
+        the smallest of these on (Paimon's ConsumerManager, in the writers' and the procedures')."""
+        return self.get_table(identifier).consumer_manager().consumers()
+
+    def pin_snapshot(self, identifier: str, snapshot_id: int, *, holder: str, ttl_s: float = 6 * 3600) -> str:
+        """Keep `snapshot_id` and every later snapshot from expiry while `holder` reads it.
+
+        A pin is a Paimon consumer (metadata, not a commit): every expiry honours it, the writers'
+        automatic one included. Its id carries its end time, so a crashed holder's pin is removed
+        by the maintenance DAG once it has passed (expire_pins). Returns the consumer id."""
+        from pypaimon.consumer.consumer import Consumer
+
+        if not _PIN_HOLDER.match(holder):
+            raise PaimonError(f"pin holder {holder!r} must match {_PIN_HOLDER.pattern}")
+        until = int(datetime.now(timezone.utc).timestamp() + ttl_s)
+        consumer_id = f"{PIN_PREFIX}{holder}-until-{until}"
+        self.get_table(identifier).consumer_manager().reset_consumer(consumer_id, Consumer(int(snapshot_id)))
+        return consumer_id
+
+    def unpin(self, identifier: str, *, holder: str) -> int:
+        """Remove the holder's pins; returns how many there were."""
+        manager = self.get_table(identifier).consumer_manager()
+        ids = [c for c in manager.consumers() if c.startswith(f"{PIN_PREFIX}{holder}-until-")]
+        for consumer_id in ids:
+            manager.delete_consumer(consumer_id)
+        return len(ids)
+
+    def pins(self, identifier: str) -> dict[str, tuple[int, datetime]]:
+        """Pin consumer id -> (pinned snapshot, end time)."""
+        out = {}
+        for consumer_id, next_snapshot in self.consumers(identifier).items():
+            m = _PIN_ID.match(consumer_id)
+            if m:
+                out[consumer_id] = (next_snapshot, datetime.fromtimestamp(int(m.group(2)), tz=timezone.utc))
         return out
+
+    def expire_pins(self, identifier: str, *, now: datetime | None = None) -> list[str]:
+        """Remove pins whose end time has passed (their holder crashed or forgot to unpin)."""
+        now = now or datetime.now(timezone.utc)
+        manager = self.get_table(identifier).consumer_manager()
+        gone = [c for c, (_, until) in self.pins(identifier).items() if until < now]
+        for consumer_id in gone:
+            manager.delete_consumer(consumer_id)
+        return gone
 
     def list_tags(self, identifier: str) -> list[str]:
         return sorted(self.get_table(identifier).list_tags())
