@@ -8,6 +8,7 @@ One run per day (catchup on). For the run's data interval `dt` (the day that jus
 2. **recompute_day** — under a lease on every (table, `dt`), each DWD/DWS table's partition
    `dt` is rebuilt by Flink in batch mode with `INSERT OVERWRITE ... PARTITION (dt = ...)` from
    the same SQL model the streaming job runs (idempotent: a re-run gives the same partition);
+   the snapshot each overwrite wrote is pinned against expiry until it is tagged;
 3. **verify** — row counts and totals of the rebuilt partitions against ODS;
 4. **publish** — a Paimon tag `t1-<dt>` on each table at the snapshot the recomputation
    wrote (a stable T+1 view; an existing tag is never moved), and the tables' Asset events.

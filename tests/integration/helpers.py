@@ -1,7 +1,12 @@
 """Helpers shared by the integration tests."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 from lakehouse.supervision import Supervisor
 from lakehouse.truth import DWS_GRAINS, compare_dws
@@ -33,3 +38,25 @@ def supervise_until(sup: Supervisor, jobs, *, want=("OK",), timeout=240):
             return seen
         assert time.monotonic() < deadline, f"supervision did not settle: {seen}"
         time.sleep(5)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def backdated_clock(day: str):
+    """Wall-clock time moved to 10:00 UTC of `day`: load for a past day, arriving now."""
+    start = datetime.now(timezone.utc)
+    base = datetime.fromisoformat(day).replace(hour=10)
+    return lambda: base + (datetime.now(timezone.utc) - start)
+
+
+def airflow_cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """The `airflow` CLI with the default connections pointed at this session's database and warehouse."""
+    overrides = {
+        "AIRFLOW_CONN_PAIMON_DEFAULT": os.environ["AIRFLOW_CONN_IT_PAIMON"],
+        "AIRFLOW_CONN_MYSQL_SOURCE": os.environ["AIRFLOW_CONN_IT_MYSQL"],
+        "AIRFLOW_CONN_LAKEHOUSE_OPS": os.environ["AIRFLOW_CONN_IT_MYSQL"],
+        "PYTHONPATH": str(ROOT / "plugins"),
+    }
+    return subprocess.run([str(Path(sys.executable).parent / "airflow"), *args], capture_output=True, text=True,
+                          env={**os.environ, **overrides}, timeout=timeout, cwd=ROOT)

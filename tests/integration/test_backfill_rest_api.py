@@ -28,7 +28,7 @@ from lakehouse.loadgen import LoadGenerator
 from lakehouse.registry import registry
 from lakehouse.streaming import catalog_statements, create_tables
 from lakehouse.supervision import Supervisor
-from tests.integration.helpers import ORDER_JOBS, PREFIX, supervise_until, wait_dws_equals_truth
+from tests.integration.helpers import ORDER_JOBS, PREFIX, backdated_clock, supervise_until, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration
 
@@ -45,13 +45,6 @@ YESTERDAY, TWO_DAYS_AGO = (TODAY - timedelta(days=1)).isoformat(), (TODAY - time
 DAILY_DAYS = ((TODAY - timedelta(days=4)).isoformat(), (TODAY - timedelta(days=3)).isoformat())
 EVENTS_PER_DAY = 48  # user events the test writes to ODS for each of DAILY_DAYS
 RUN_TIMEOUT_S = 300
-
-
-def backdated_clock(day: str):
-    """Wall-clock time moved to 10:00 UTC of `day`: load for a past day, arriving now (as in test_t1_batch)."""
-    start = datetime.now(timezone.utc)
-    base = datetime.fromisoformat(day).replace(hour=10)
-    return lambda: base + (datetime.now(timezone.utc) - start)
 
 
 def _free_port() -> int:

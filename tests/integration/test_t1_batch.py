@@ -6,11 +6,8 @@ the default connections pointed at this session's throw-away database and wareho
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -21,35 +18,17 @@ from lakehouse.registry import registry
 from lakehouse.streaming import create_tables
 from lakehouse.supervision import Supervisor
 from lakehouse.t1 import publish_day, run_day, select_tables
-from tests.integration.helpers import ORDER_JOBS, PREFIX, supervise_until, wait_dws_equals_truth
+from tests.integration.helpers import (ORDER_JOBS, PREFIX, airflow_cli, backdated_clock, supervise_until,
+                                      wait_dws_equals_truth)
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 TODAY = datetime.now(timezone.utc).date()
 D1, D2 = (TODAY - timedelta(days=2)).isoformat(), (TODAY - timedelta(days=1)).isoformat()
 
 
-def backdated_clock(day: str):
-    """Wall-clock time moved to 10:00 UTC of `day`: load for a past day, arriving now."""
-    start = datetime.now(timezone.utc)
-    base = datetime.fromisoformat(day).replace(hour=10)
-    return lambda: base + (datetime.now(timezone.utc) - start)
-
-
-def airflow(*args: str, env) -> subprocess.CompletedProcess:
-    overrides = {
-        "AIRFLOW_CONN_PAIMON_DEFAULT": os.environ["AIRFLOW_CONN_IT_PAIMON"],
-        "AIRFLOW_CONN_MYSQL_SOURCE": os.environ["AIRFLOW_CONN_IT_MYSQL"],
-        "AIRFLOW_CONN_LAKEHOUSE_OPS": os.environ["AIRFLOW_CONN_IT_MYSQL"],
-        "PYTHONPATH": str(ROOT / "plugins"),
-    }
-    return subprocess.run([str(Path(sys.executable).parent / "airflow"), *args], capture_output=True, text=True,
-                          env={**os.environ, **overrides}, timeout=1800, cwd=ROOT)
-
-
 def backfill(conf: dict, env) -> subprocess.CompletedProcess:
-    return airflow("dags", "test", "t1_backfill", "-c", json.dumps(conf), env=env)
+    return airflow_cli("dags", "test", "t1_backfill", "-c", json.dumps(conf))
 
 
 def table_rows(env, table: str, day: str) -> list[tuple]:
