@@ -5,9 +5,10 @@ In a separate warehouse (.stack/bench-warehouse, the user's tables are not touch
      primary-key table with ODS's settings (2 buckets, changelog-producer input) for
      `--seconds`, committing every `--checkpoint` seconds, as the CDC job writes ODS. The
      writers compact as in production (Paimon's universal compaction);
-  2. the partition is read with pypaimon (merged view, median of 3) and counted;
+  2. the partition is read with pypaimon (merged view, median of 3), and aggregated by a Flink
+     batch query (COUNT, SUM; one run, including job submission);
   3. the maintenance compaction of that closed day runs (lakehouse.maintenance, sys.compact full);
-  4. the partition is read again.
+  4. the partition is read both ways again.
 Write amplification = bytes written by compaction / bytes ingested, from each snapshot's
 delta manifests (APPEND = ingested, COMPACT = rewritten), for the writers' own compaction and
 for the full compaction.
@@ -75,6 +76,13 @@ def main() -> int:
             times.append(time.perf_counter() - t0)
         return statistics.median(times), n
 
+    def flink_scan() -> float:
+        """A plain Flink batch aggregate over the partition (JVM reader, merge on read)."""
+        t0 = time.perf_counter()
+        flink.execute_sql(catalog + [f"SELECT COUNT(*), SUM(amount) FROM lakehouse.{TABLE} WHERE dt = '{DAY}'"],
+                          session_config={"execution.runtime-mode": "batch", "parallelism.default": "2"})
+        return time.perf_counter() - t0
+
     def amplification() -> dict:
         totals = {"APPEND": 0, "COMPACT": 0}
         for sid in paimon.snapshot_ids(TABLE):
@@ -84,6 +92,7 @@ def main() -> int:
 
     before_files = m.measure(paimon, TABLE)
     read_before, rows_before = read_partition()
+    flink_before = flink_scan()
     ingest = amplification()
 
     t0 = time.perf_counter()
@@ -92,6 +101,7 @@ def main() -> int:
     compact_s = time.perf_counter() - t0
     after_files = m.measure(paimon, TABLE)
     read_after, rows_after = read_partition()
+    flink_after = flink_scan()
     total = amplification()
     full_compaction_bytes = total["COMPACT"] - ingest["COMPACT"]
 
@@ -103,6 +113,7 @@ def main() -> int:
         "bytes_before": before_files.total_bytes, "bytes_after": after_files.total_bytes,
         "read_s_before": round(read_before, 3), "read_s_after": round(read_after, 3),
         "read_speedup": round(read_before / read_after, 2) if read_after else None,
+        "flink_scan_s_before": round(flink_before, 2), "flink_scan_s_after": round(flink_after, 2),
         "full_compaction_s": round(compact_s, 1),
         "ingested_bytes": ingest["APPEND"],
         "writer_compaction_bytes": ingest["COMPACT"],
