@@ -64,8 +64,9 @@ def test_env_sh_can_be_sourced_twice(tmp_path):
     script = f"export LAKEHOUSE_HOME={tmp_path}; source {ROOT}/scripts/env.sh; a=$AIRFLOW_CONN_FLINK_DEFAULT; " \
              f"source {ROOT}/scripts/env.sh; [ \"$a\" = \"$AIRFLOW_CONN_FLINK_DEFAULT\" ] && echo \"$a\""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    env["SQL_GATEWAY_PORT"] = "18183"  # whatever the caller's ports, the value must survive re-sourcing
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=30)
     import json
 
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["extra"]["sql_gateway_port"] == 8083
+    assert json.loads(out.stdout)["extra"]["sql_gateway_port"] == 18183
