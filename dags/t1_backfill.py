@@ -16,7 +16,8 @@ there with a list of what to fix. Each day takes a lease on its (table, day) par
 backfill never overwrites a partition the daily run or another backfill is writing. Published
 `t1-<day>` tags are never moved: a backfill corrects the tables, the tag keeps what was
 published. The report lists, per partition, rows and totals before and after, snapshot ids and
-duration.
+duration. Each rebuilt day is audited with the Great Expectations suites (`expectations/`) at the
+snapshots the backfill wrote; a lane with a failed critical expectation fails, listing each.
 """
 from __future__ import annotations
 
@@ -75,14 +76,25 @@ def t1_backfill():
         from lakehouse.leases import LeaseManager
         from lakehouse.t1 import run_day, select_tables
 
+        from lakehouse.quality import QualityGateFailed, audit_day
+
         flink, paimon, leases = FlinkHook(), PaimonHook(), LeaseManager(MySqlHook("lakehouse_ops"))
-        reports = []
+        reports, gate_failures = [], []
         for dt in lane["days"]:
             result = run_day(dt, select_tables(lane["tables"]), holder=f"t1_backfill/{run_id}/{map_index}",
                              flink=flink, paimon=paimon, leases=leases, dry_run=lane["dry_run"])
             for report in result.reports:
                 print(report.line())
                 reports.append(report.to_dict())
+            if lane["dry_run"]:
+                continue
+            try:  # audit every day of the lane, then fail with all of them
+                for audit in audit_day(dt, result.reports, paimon=paimon, mysql=MySqlHook(), run_id=f"{run_id}/{dt}"):
+                    print("\n".join(audit.lines()))
+            except QualityGateFailed as exc:
+                gate_failures.append(str(exc))
+        if gate_failures:
+            raise QualityGateFailed("\n".join(gate_failures))
         return reports
 
     @task

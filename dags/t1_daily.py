@@ -10,10 +10,14 @@ One run per day (catchup on). For the run's data interval `dt` (the day that jus
    the same SQL model the streaming job runs (idempotent: a re-run gives the same partition);
    the snapshot each overwrite wrote is pinned against expiry until it is tagged;
 3. **verify** — row counts and totals of the rebuilt partitions against ODS;
-4. **publish** — a Paimon tag `t1-<dt>` on each table at the snapshot the recomputation
+4. **audit** — the Great Expectations suites (`expectations/`) on the day's ODS partitions and on
+   each rebuilt partition at the snapshot its recomputation wrote; a failed critical expectation
+   fails here, listing each with its observed value and sample keys, and the breaking rows are
+   copied to `ops.dq_quarantine`;
+5. **publish** — a Paimon tag `t1-<dt>` on each table at the snapshot the recomputation
    wrote (a stable T+1 view; an existing tag is never moved), and the tables' Asset events.
 
-A failed verification fails the run before anything is published. Backfills of older days:
+A failed verification or audit fails the run before anything is published. Backfills of older days:
 the `t1_backfill` DAG, or `airflow backfill create --dag-id t1_daily`.
 """
 from __future__ import annotations
@@ -81,6 +85,18 @@ def t1_daily():
             print("ok:", line)
         return result
 
+    @task(retries=0)  # a failed gate is not transient: fix the data, then clear the run
+    def audit(result: dict, run_id=None) -> dict:
+        from lakehouse.hooks.mysql import MySqlHook
+        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.quality import audit_day
+        from lakehouse.t1 import reports_from_dicts
+
+        reports = reports_from_dicts(result["reports"])
+        for report in audit_day(result["dt"], reports, paimon=PaimonHook(), mysql=MySqlHook(), run_id=run_id):
+            print("\n".join(report.lines()))
+        return result
+
     @task(outlets=OUTLETS)
     def publish(result: dict, *, outlet_events=None) -> dict:
         from lakehouse.hooks.paimon import PaimonHook
@@ -92,7 +108,7 @@ def t1_daily():
         print(f"published {result['dt']}: {tagged or 'tags already existed'}")
         return tagged
 
-    publish(verify(recompute_day(wait_for_day())))
+    publish(audit(verify(recompute_day(wait_for_day()))))
 
 
 t1_daily()

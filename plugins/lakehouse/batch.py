@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -100,6 +100,10 @@ class PartitionReport:
     overwrite_snapshot_id: int | None
     duration_s: float
     dry_run: bool = False
+    # Latest snapshot of each partitioned input when the recomputation that was kept started.
+    # No input commit touched the day between these and the OVERWRITE (recompute_partition checks),
+    # so the day of each input at these snapshots is exactly what the recomputation read.
+    source_snapshots: dict = field(default_factory=dict)
 
     def line(self) -> str:
         after = self.after
@@ -184,7 +188,8 @@ def recompute_partition(table: TableSpec, dt: str, *, flink: FlinkHook, paimon: 
         log.warning("%s; recomputing again (attempt %d of %d) so no streamed change is replaced",
                     message, attempt + 1, max_attempts)
     after = partition_stats(paimon, table.name, dt, snapshot_id=overwrite)
-    report = PartitionReport(table.name, dt, before, after, overwrite, time.monotonic() - started)
+    report = PartitionReport(table.name, dt, before, after, overwrite, time.monotonic() - started,
+                             source_snapshots=read_from)
     log.info(report.line())
     return report
 

@@ -184,7 +184,7 @@ def reports_from_dicts(rows: list[dict]) -> list[PartitionReport]:
         before = PartitionStats(**r["before"])
         after = PartitionStats(**r["after"]) if r.get("after") else None
         out.append(PartitionReport(r["table"], r["dt"], before, after, r["overwrite_snapshot_id"], r["duration_s"],
-                                   r.get("dry_run", False)))
+                                   r.get("dry_run", False), r.get("source_snapshots") or {}))
     return out
 
 

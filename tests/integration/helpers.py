@@ -50,9 +50,11 @@ def backdated_clock(day: str):
     return lambda: base + (datetime.now(timezone.utc) - start)
 
 
-def airflow_cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """The `airflow` CLI with the default connections pointed at this session's database and warehouse."""
+def airflow_cli(*args: str, timeout: float = 1800, **env: str) -> subprocess.CompletedProcess:
+    """The `airflow` CLI with the default connections pointed at this session's database and warehouse
+    (and the given environment variables)."""
     overrides = {
+        **env,
         "AIRFLOW_CONN_PAIMON_DEFAULT": os.environ["AIRFLOW_CONN_IT_PAIMON"],
         "AIRFLOW_CONN_MYSQL_SOURCE": os.environ["AIRFLOW_CONN_IT_MYSQL"],
         "AIRFLOW_CONN_LAKEHOUSE_OPS": os.environ["AIRFLOW_CONN_IT_MYSQL"],
