@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import time
 from pathlib import Path
+
+from _warehouse import fresh_bench_warehouse  # bench/ is on sys.path when a bench runs
 
 DAY = "2026-11-20"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -28,10 +29,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench warehouse afterwards")
     args = parser.parse_args()
 
-    warehouse = Path(os.environ["LAKEHOUSE_HOME"]) / "bench-warehouse"
-    shutil.rmtree(warehouse, ignore_errors=True)
-    warehouse.mkdir(parents=True)
-    os.environ["AIRFLOW_CONN_PAIMON_BENCH"] = json.dumps({"conn_type": "paimon", "extra": {"warehouse": str(warehouse)}})
+    warehouse = fresh_bench_warehouse("paimon_bench")
 
     from lakehouse.batch import BATCH_SESSION
     from lakehouse.hooks.flink import FlinkHook

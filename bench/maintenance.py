@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _warehouse import fresh_bench_warehouse  # bench/ is on sys.path when a bench runs
 
 DAY = "2026-11-20"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,10 +39,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=int, default=5, help="checkpoint interval, seconds")
     args = parser.parse_args()
 
-    warehouse = Path(os.environ["LAKEHOUSE_HOME"]) / "bench-warehouse"
-    shutil.rmtree(warehouse, ignore_errors=True)
-    warehouse.mkdir(parents=True)
-    os.environ["AIRFLOW_CONN_PAIMON_DEFAULT"] = json.dumps({"conn_type": "paimon", "extra": {"warehouse": str(warehouse)}})
+    warehouse = fresh_bench_warehouse("paimon_default")
 
     from lakehouse import maintenance as m
     from lakehouse.hooks.flink import FlinkHook

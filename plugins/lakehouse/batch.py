@@ -203,11 +203,18 @@ def _source_commits_before(paimon: PaimonHook, read_from: dict, dt: str, table: 
     """Source commits to `dt` after the read marks and no later than the OVERWRITE of `table`."""
     if overwrite_id is None or not read_from:
         return {}
-    overwrite_time = paimon.get_snapshot(table, overwrite_id).commit_time
+    overwrite = paimon.get_snapshot(table, overwrite_id)
+    if overwrite is None:  # expired already: nothing to compare with; count every later commit as a race
+        overwrite_time = None
+    else:
+        overwrite_time = overwrite.commit_time
     raced = {}
     for source, mark in read_from.items():
-        early = [i for i in paimon.commits_to_partition(source, {"dt": dt}, after_snapshot_id=mark)
-                 if paimon.get_snapshot(source, i).commit_time <= overwrite_time]
+        early = []
+        for i in paimon.commits_to_partition(source, {"dt": dt}, after_snapshot_id=mark):
+            commit = paimon.get_snapshot(source, i)
+            if overwrite_time is None or commit is None or commit.commit_time <= overwrite_time:
+                early.append(i)
         if early:
             raced[source] = early
     return raced

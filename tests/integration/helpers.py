@@ -26,6 +26,20 @@ def wait_dws_equals_truth(env, timeout=240):
     return diffs
 
 
+def start_order_pipeline(env):
+    """Deploy this session's it_ order pipeline, or adopt it when another module already runs it.
+
+    Returns the Supervisor and what each supervision round did per job."""
+    from lakehouse.registry import registry
+    from lakehouse.streaming import create_tables
+
+    reg = registry()
+    create_tables(list(reg.tables.values()), flink=env.flink, paimon=env.paimon)
+    sup = Supervisor(flink=env.flink, paimon=env.paimon, cdc=env.cdc, reg=reg, pipeline_prefix=PREFIX)
+    env.job_names.extend(PREFIX + j for j in ORDER_JOBS if PREFIX + j not in env.job_names)
+    return sup, supervise_until(sup, ORDER_JOBS)
+
+
 def supervise_until(sup: Supervisor, jobs, *, want=("OK",), timeout=240):
     """Run supervision rounds (as the DAG does every 2 minutes) until every job reports `want`."""
     deadline = time.monotonic() + timeout

@@ -27,8 +27,7 @@ from lakehouse.batch import BATCH_SESSION, recomputable_tables, tag_name
 from lakehouse.loadgen import LoadGenerator
 from lakehouse.registry import registry
 from lakehouse.streaming import catalog_statements, create_tables
-from lakehouse.supervision import Supervisor
-from tests.integration.helpers import ORDER_JOBS, PREFIX, backdated_clock, supervise_until, wait_dws_equals_truth
+from tests.integration.helpers import PREFIX, backdated_clock, start_order_pipeline, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration
 
@@ -368,11 +367,7 @@ def daily_days(it_env):
 
     Deploys the it_ order pipeline, or adopts it when another module of the session already runs it."""
     env = it_env
-    reg = registry()
-    create_tables(list(reg.tables.values()), flink=env.flink, paimon=env.paimon)
-    sup = Supervisor(flink=env.flink, paimon=env.paimon, cdc=env.cdc, reg=reg, pipeline_prefix=PREFIX)
-    env.job_names.extend(PREFIX + j for j in ORDER_JOBS if PREFIX + j not in env.job_names)
-    supervise_until(sup, ORDER_JOBS)
+    start_order_pipeline(env)
     for i, day in enumerate(DAILY_DAYS):
         LoadGenerator(env.mysql, rate=100, seed=60 + i, clock=backdated_clock(day)).run(duration_s=5)
     _write_past_user_events(env)

@@ -21,10 +21,8 @@ import pytest
 from lakehouse import maintenance as m
 from lakehouse.leases import LeaseManager
 from lakehouse.loadgen import LoadGenerator
-from lakehouse.registry import registry
-from lakehouse.streaming import catalog_statements, create_tables
-from lakehouse.supervision import Supervisor
-from tests.integration.helpers import (ORDER_JOBS, PREFIX, airflow_cli, backdated_clock, supervise_until,
+from lakehouse.streaming import catalog_statements
+from tests.integration.helpers import (ORDER_JOBS, PREFIX, airflow_cli, backdated_clock, start_order_pipeline,
                                       wait_dws_equals_truth)
 
 pytestmark = pytest.mark.integration
@@ -47,11 +45,7 @@ def day_files(env, table: str) -> int:
 def closed_day(it_env):
     """The live order pipeline with a past day loaded in bursts, each spread over several checkpoints."""
     env = it_env
-    reg = registry()
-    create_tables(list(reg.tables.values()), flink=env.flink, paimon=env.paimon)
-    sup = Supervisor(flink=env.flink, paimon=env.paimon, cdc=env.cdc, reg=reg, pipeline_prefix=PREFIX)
-    env.job_names.extend(PREFIX + j for j in ORDER_JOBS)
-    supervise_until(sup, ORDER_JOBS)
+    start_order_pipeline(env)
     for burst in range(3):
         LoadGenerator(env.mysql, rate=100, seed=70 + burst, clock=backdated_clock(DAY)).run(duration_s=4)
         time.sleep(6)  # a checkpoint (5 s) between bursts: a new file per bucket each time

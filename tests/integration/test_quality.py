@@ -16,11 +16,7 @@ import pytest
 from lakehouse.batch import recomputable_tables, tag_name
 from lakehouse.loadgen import LoadGenerator
 from lakehouse.quality import QUARANTINE_TABLE, RESULTS_TABLE
-from lakehouse.registry import registry
-from lakehouse.streaming import create_tables
-from lakehouse.supervision import Supervisor
-from tests.integration.helpers import (ORDER_JOBS, PREFIX, airflow_cli, backdated_clock, supervise_until,
-                                      wait_dws_equals_truth)
+from tests.integration.helpers import PREFIX, airflow_cli, backdated_clock, start_order_pipeline, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration
 
@@ -43,11 +39,7 @@ def run_daily(day: str, docs):
 def days(it_env):
     """A clean day, and a day with one row of each bad kind among good ones, through the live pipeline."""
     env = it_env
-    reg = registry()
-    create_tables(list(reg.tables.values()), flink=env.flink, paimon=env.paimon)
-    sup = Supervisor(flink=env.flink, paimon=env.paimon, cdc=env.cdc, reg=reg, pipeline_prefix=PREFIX)
-    env.job_names.extend(PREFIX + j for j in ORDER_JOBS)
-    supervise_until(sup, ORDER_JOBS)
+    start_order_pipeline(env)
     for seed, day in ((90, CLEAN_DAY), (91, BAD_DAY)):
         LoadGenerator(env.mysql, rate=50, seed=seed, clock=backdated_clock(day)).run(duration_s=4)
     ts = f"{BAD_DAY} 12:00:00"

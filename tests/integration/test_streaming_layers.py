@@ -9,11 +9,10 @@ import time
 import pytest
 
 from lakehouse.loadgen import LoadGenerator
-from lakehouse.registry import Registry, registry
+from lakehouse.registry import Registry
 from lakehouse.paths import SQL_DIR
 from lakehouse.supervision import Supervisor
-from lakehouse.streaming import create_tables
-from tests.integration.helpers import ORDER_JOBS, PREFIX, supervise_until, wait_dws_equals_truth
+from tests.integration.helpers import ORDER_JOBS, PREFIX, start_order_pipeline, supervise_until, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration
 
@@ -33,12 +32,7 @@ def taskmanager_pids() -> list[int]:
 
 @pytest.fixture(scope="module")
 def supervised(it_env):
-    env = it_env
-    reg = registry()
-    create_tables(list(reg.tables.values()), flink=env.flink, paimon=env.paimon)
-    sup = Supervisor(flink=env.flink, paimon=env.paimon, cdc=env.cdc, reg=reg, pipeline_prefix=PREFIX)
-    env.job_names.extend(PREFIX + j for j in ORDER_JOBS)
-    actions = supervise_until(sup, ORDER_JOBS, want=("OK",))
+    sup, actions = start_order_pipeline(it_env)
     assert all(a[0] in ("DEPLOY", "ADOPT", "RESTORE", "OK") for a in actions.values()), actions
     return sup
 

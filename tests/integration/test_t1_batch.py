@@ -14,12 +14,8 @@ import pytest
 from lakehouse.batch import recomputable_tables, tag_name
 from lakehouse.leases import LeaseHeld, LeaseManager
 from lakehouse.loadgen import LoadGenerator
-from lakehouse.registry import registry
-from lakehouse.streaming import create_tables
-from lakehouse.supervision import Supervisor
 from lakehouse.t1 import publish_day, run_day, select_tables
-from tests.integration.helpers import (ORDER_JOBS, PREFIX, airflow_cli, backdated_clock, supervise_until,
-                                      wait_dws_equals_truth)
+from tests.integration.helpers import airflow_cli, backdated_clock, start_order_pipeline, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration
 
@@ -56,11 +52,7 @@ def snapshot_ids(env) -> dict:
 @pytest.fixture(scope="module")
 def past_days(it_env):
     env = it_env
-    reg = registry()
-    create_tables(list(reg.tables.values()), flink=env.flink, paimon=env.paimon)
-    sup = Supervisor(flink=env.flink, paimon=env.paimon, cdc=env.cdc, reg=reg, pipeline_prefix=PREFIX)
-    env.job_names.extend(PREFIX + j for j in ORDER_JOBS)
-    supervise_until(sup, ORDER_JOBS)
+    start_order_pipeline(env)
     for i, day in enumerate((D1, D2)):
         LoadGenerator(env.mysql, rate=100, seed=40 + i, clock=backdated_clock(day)).run(duration_s=6)
     wait_dws_equals_truth(env)
