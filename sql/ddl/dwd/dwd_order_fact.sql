@@ -1,6 +1,11 @@
 -- DWD order fact: one row per valid order (model: sql/models/dwd_order_fact.sql).
--- changelog-producer=lookup: Paimon produces a complete changelog (-U/+U) when it commits, so
--- the DWS jobs that stream from this table aggregate updates and retractions correctly.
+-- changelog-producer=input: the changelog the DWS jobs stream from is the DWD job's own output
+-- (the lookup join passes ODS's -U/+U through, the subsidy join retracts), so their aggregation
+-- state sees every change exactly once whatever the table holds. Not `lookup`: it derives the
+-- changelog by comparing each write with the table's content, and a T+1 INSERT OVERWRITE of a
+-- past day changes that content behind the streaming job's back: a late change the overwrite
+-- already holds would then produce no changelog, and the DWS state would miss it for good.
+-- (Streaming readers skip OVERWRITE snapshots: the recomputation never reaches the DWS jobs.)
 CREATE TABLE IF NOT EXISTS lakehouse.dwd.dwd_order_fact (
   order_id          BIGINT         NOT NULL,
   user_id           BIGINT         NOT NULL,
@@ -27,7 +32,7 @@ CREATE TABLE IF NOT EXISTS lakehouse.dwd.dwd_order_fact (
 ) PARTITIONED BY (dt) WITH (
   'continuous.discovery-interval' = '2s',
   'bucket' = '2',
-  'changelog-producer' = 'lookup',
+  'changelog-producer' = 'input',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',
   'partition.timestamp-pattern' = '$dt'
 )
