@@ -15,7 +15,9 @@ One run per day (catchup on). For the run's data interval `dt` (the day that jus
    fails here, listing each with its observed value and sample keys, and the breaking rows are
    copied to `ops.dq_quarantine`;
 5. **publish** — a Paimon tag `t1-<dt>` on each table at the snapshot the recomputation
-   wrote (a stable T+1 view; an existing tag is never moved), and the tables' Asset events.
+   wrote (a stable T+1 view; an existing tag is never moved), and the tables' Asset events;
+6. **refresh_serving** — the StarRocks materialized views over those tables, for that day
+   (skipped where StarRocks is not deployed).
 
 A failed verification or audit fails the run before anything is published. Backfills of older days:
 the `t1_backfill` DAG, or `airflow backfill create --dag-id t1_daily`.
@@ -108,7 +110,25 @@ def t1_daily():
         print(f"published {result['dt']}: {tagged or 'tags already existed'}")
         return tagged
 
-    publish(audit(verify(recompute_day(wait_for_day()))))
+    @task
+    def refresh_serving(result: dict) -> list[str]:
+        """StarRocks materialized views over the published tables, refreshed for the day (skipped
+        where StarRocks is not deployed: no `starrocks_default` connection)."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from lakehouse.serving import refresh_after_publish, serving_configured
+
+        if not serving_configured():
+            raise AirflowSkipException("no starrocks_default connection: StarRocks serving is not deployed here")
+        from lakehouse.hooks.starrocks import StarRocksHook
+
+        tables = [r["table"] for r in result["reports"] if r["overwrite_snapshot_id"]]
+        refreshed = refresh_after_publish(result["dt"], tables, starrocks=StarRocksHook())
+        print(f"refreshed for {result['dt']}: {refreshed or 'no view reads these tables'}")
+        return refreshed
+
+    checked = audit(verify(recompute_day(wait_for_day())))
+    publish(checked) >> refresh_serving(checked)
 
 
 t1_daily()

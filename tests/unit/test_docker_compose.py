@@ -42,7 +42,7 @@ def is_secret_name(name: str) -> bool:
 
 
 # Services that run once and exit (the others run for good).
-ONE_SHOT = {"airflow-init", "minio-init"}
+ONE_SHOT = {"airflow-init", "minio-init", "starrocks-init"}
 # The Airflow 3 components (as in Airflow's official compose file) and what each one runs.
 AIRFLOW_SERVICES = {
     "airflow-init": None,
@@ -53,6 +53,7 @@ AIRFLOW_SERVICES = {
 }
 EXPECTED_SERVICES = set(AIRFLOW_SERVICES) | {
     "postgres", "mysql", "minio", "minio-init", "flink-jobmanager", "flink-taskmanager", "flink-sql-gateway",
+    "starrocks-fe", "starrocks-init", "starrocks-be",
 }
 # Project directories the Airflow containers need next to each other (plugins/lakehouse/paths.py).
 AIRFLOW_PROJECT_MOUNTS = {"dags", "plugins", "sql", "config", "expectations"}
@@ -834,12 +835,14 @@ def test_airflow_connections_reach_the_compose_services(resolved, filled_env, mo
     from lakehouse.hooks.flink import FlinkHook
     from lakehouse.hooks.mysql import MySqlHook
     from lakehouse.hooks.paimon import PaimonHook
+    from lakehouse.hooks.starrocks import StarRocksHook
 
     services = resolved["services"]
     env = environment(services["airflow-scheduler"])
     conns = {key: value for key, value in env.items() if key.startswith("AIRFLOW_CONN_")}
     assert set(conns) >= {
         "AIRFLOW_CONN_FLINK_DEFAULT", "AIRFLOW_CONN_MYSQL_SOURCE", "AIRFLOW_CONN_MYSQL_CDC", "AIRFLOW_CONN_PAIMON_DEFAULT",
+        "AIRFLOW_CONN_STARROCKS_DEFAULT",
     }
     for key, value in conns.items():
         monkeypatch.setenv(key, value)
@@ -866,6 +869,52 @@ def test_airflow_connections_reach_the_compose_services(resolved, filled_env, mo
     assert urlsplit(options["s3.endpoint"]).hostname == "minio"
     assert options["s3.access-key"] == filled_env["MINIO_ROOT_USER"]
     assert options["s3.secret-key"] == filled_env["MINIO_ROOT_PASSWORD"]
+
+    starrocks = StarRocksHook().connection_params()
+    assert (starrocks["host"], starrocks["port"]) == ("starrocks-fe", 9030)
+    assert (starrocks["user"], starrocks["password"]) == (filled_env["STARROCKS_USER"], filled_env["STARROCKS_PASSWORD"])
+    init_env = environment(services["starrocks-init"])
+    assert (init_env["STARROCKS_USER"], init_env["STARROCKS_PASSWORD"]) == (starrocks["user"], starrocks["password"]), (
+        "starrocks-init must create the user the Airflow connection logs in as"
+    )
+
+
+STARROCKS_IMAGE = re.compile(r"starrocks/(fe|be)-ubuntu:(3\.\d+\.\d+)")
+
+
+def test_starrocks_fe_and_be_run_one_3x_version(raw):
+    """StarRocks FE and BE are the official images of one 3.x release; the BE registers with the FE."""
+    services = raw["services"]
+    versions = {}
+    for name, role in (("starrocks-fe", "fe"), ("starrocks-init", "fe"), ("starrocks-be", "be")):
+        m = STARROCKS_IMAGE.fullmatch(str(services[name].get("image", "")))
+        assert m and m.group(1) == role, f"{name} must run starrocks/{role}-ubuntu:<3.x.y>, got {services[name].get('image')}"
+        versions[name] = m.group(2)
+    assert len(set(versions.values())) == 1, f"StarRocks FE and BE versions differ: {versions}"
+    fe, be = services["starrocks-fe"], services["starrocks-be"]
+    assert fe.get("hostname") == "starrocks-fe" and be.get("hostname") == "starrocks-be", (
+        "with HOST_TYPE=FQDN the FE and BE register by hostname, which must resolve: the service name"
+    )
+    assert command_line(fe["command"]).endswith("fe_entrypoint.sh starrocks-fe")
+    assert command_line(be["command"]).endswith("be_entrypoint.sh starrocks-fe"), "the BE must register with the FE"
+    assert {target for _, _, target in volume_mounts(fe)} == {"/opt/starrocks/fe/meta"}
+    assert {target for _, _, target in volume_mounts(be)} == {"/opt/starrocks/be/storage"}
+    assert be["depends_on"]["starrocks-fe"]["condition"] == "service_healthy"
+    assert be["depends_on"]["starrocks-init"]["condition"] == "service_completed_successfully"
+    assert services["starrocks-init"]["depends_on"]["starrocks-fe"]["condition"] == "service_healthy"
+    assert any(str(port).endswith(":9030") for port in fe.get("ports") or []), "the FE query port is not published"
+    # The BE logs in as root (be_entrypoint.sh) with the password starrocks-init gave root.
+    assert environment(be)["MYSQL_PWD"] == environment(services["starrocks-init"])["STARROCKS_ROOT_PASSWORD"]
+    # With the LocalExecutor the scheduler runs the refresh tasks: it waits for StarRocks like for Flink.
+    assert services["airflow-scheduler"]["depends_on"]["starrocks-be"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", sorted(AIRFLOW_SERVICES))
+def test_airflow_services_get_the_starrocks_connection(raw, name):
+    env = environment(raw["services"][name])
+    conn = env.get("AIRFLOW_CONN_STARROCKS_DEFAULT", "")
+    assert conn, f"{name} has no AIRFLOW_CONN_STARROCKS_DEFAULT"
+    assert '"host": "starrocks-fe"' in conn and '"port": 9030' in conn
 
 
 def _compose_cli() -> list[str] | None:

@@ -1,1 +1,1 @@
-"""One hook per external system: Flink (REST + SQL Gateway), Paimon (pypaimon), MySQL (pymysql)."""
+"""One hook per external system: Flink (REST + SQL Gateway), Paimon (pypaimon), MySQL (pymysql), StarRocks (pymysql)."""

@@ -1,7 +1,8 @@
-"""MySQL hook on pymysql, for the OLTP source (MariaDB locally) and later StarRocks' MySQL protocol.
+"""MySQL hook on pymysql, for the OLTP source (MariaDB locally) and any server on the MySQL protocol.
 
 The connection (default `mysql_source`) is a plain MySQL URI. Values are always bound as
-parameters; identifiers never come from user input.
+parameters; identifiers never come from user input. StarRocks speaks the same protocol:
+`lakehouse.hooks.starrocks.StarRocksHook` is this hook with other defaults (class attributes below).
 """
 from __future__ import annotations
 
@@ -26,15 +27,24 @@ class MySqlHook(BaseHook):
     conn_type = "mysql"
     hook_name = "MySQL / MariaDB (pymysql)"
 
+    # What a subclass for another server on the MySQL protocol changes.
+    server_name = "MySQL"
+    default_port = 3306
+    conn_example = "mysql://app:app@127.0.0.1:3306/delivery"
+    unavailable_error: type[MySqlUnavailableError] = MySqlUnavailableError
+    unavailable_hint = "Locally: `make up`."
+    # False for servers without multi-statement transactions: autocommit, no COMMIT/ROLLBACK sent.
+    transactional = True
+
     def __init__(self, mysql_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mysql_conn_id = mysql_conn_id
 
     def connection_params(self) -> dict[str, Any]:
-        conn = get_connection(self.mysql_conn_id, example="mysql://app:app@127.0.0.1:3306/delivery")
+        conn = get_connection(self.mysql_conn_id, example=self.conn_example)
         return {
             "host": conn.host or "127.0.0.1",
-            "port": int(conn.port or 3306),
+            "port": int(conn.port or self.default_port),
             "user": conn.login,
             "password": conn.password or "",
             "database": conn.schema or None,
@@ -52,26 +62,29 @@ class MySqlHook(BaseHook):
                 user=params["user"],
                 password=params["password"],
                 database=params["database"],
-                autocommit=False,
+                autocommit=not self.transactional,
                 charset="utf8mb4",
                 connect_timeout=10,
             )
         except pymysql.err.OperationalError as exc:
-            raise MySqlUnavailableError(
-                f"cannot connect to MySQL at {params['host']}:{params['port']} as {params['user']!r} "
-                f"(connection '{self.mysql_conn_id}'): {exc.args[-1] if exc.args else exc}. Locally: `make up`."
+            raise self.unavailable_error(
+                f"cannot connect to {self.server_name} at {params['host']}:{params['port']} as {params['user']!r} "
+                f"(connection '{self.mysql_conn_id}'): {exc.args[-1] if exc.args else exc}. {self.unavailable_hint}"
             ) from exc
 
     @contextmanager
     def cursor(self) -> Iterator[Any]:
-        """A cursor in a transaction that commits on success and rolls back on error."""
+        """A cursor in a transaction that commits on success and rolls back on error
+        (on a non-transactional server each statement stands on its own)."""
         conn = self.get_conn()
         try:
             with conn.cursor() as cur:
                 yield cur
-            conn.commit()
+            if self.transactional:
+                conn.commit()
         except BaseException:
-            conn.rollback()
+            if self.transactional:
+                conn.rollback()
             raise
         finally:
             conn.close()
@@ -86,7 +99,8 @@ class MySqlHook(BaseHook):
         return rows[0] if rows else None
 
     def run_script(self, statements: Sequence[str]) -> None:
-        """Run statements in one transaction (DDL in MySQL commits implicitly)."""
+        """Run statements in order on one connection, in one transaction where the server has
+        them (DDL in MySQL commits implicitly); the first failure stops the rest."""
         with self.cursor() as cur:
             for statement in statements:
                 cur.execute(statement)
