@@ -1,13 +1,22 @@
 """
 ### Deploy the streaming jobs
 
-Creates the registered Paimon tables (`config/tables.yaml`, `CREATE TABLE IF NOT EXISTS`) and
-submits every registered streaming job (`config/streaming_jobs.yaml`) to the Flink session
-cluster through the SQL Gateway, then waits until each job runs and has completed a checkpoint.
+Creates the registered Paimon tables (`config/tables.yaml`, `CREATE TABLE IF NOT EXISTS`, through
+the SQL Gateway of `flink_default`), then deploys every registered streaming job
+(`config/streaming_jobs.yaml`) to the target named by `LAKEHOUSE_DEPLOYMENT_TARGET`:
 
-Idempotent: a job already running under its name is left alone, so re-running this DAG is safe.
+- `session` (default): submitted to the Flink session cluster through the SQL Gateway; each task
+  waits until its job runs and has completed a checkpoint. A job already running under its name
+  is left alone.
+- `kubernetes`: one Flink Kubernetes Operator resource per job (a `FlinkDeployment` in
+  application mode, a `FlinkSessionJob` in session mode; `LAKEHOUSE_K8S_*` settings), created
+  with the provider's `FlinkKubernetesOperator`. An existing resource gets the new spec, which
+  the operator applies as a savepoint upgrade when it changed (docs/KUBERNETES.md).
 
-Connections: `flink_default`, `paimon_default`, `mysql_cdc` (the binlog reader's credentials).
+Idempotent either way, so re-running this DAG is safe.
+
+Connections: `flink_default`, `paimon_default`, `mysql_cdc` (the binlog reader's credentials);
+for `kubernetes` also the Kubernetes connection (`LAKEHOUSE_K8S_CONN_ID`, default `kubernetes_default`).
 """
 from __future__ import annotations
 
@@ -16,9 +25,11 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
+from lakehouse.kubernetes import deployment_target
 from lakehouse.registry import registry
 
 REGISTRY = registry()  # reads config/*.yaml from the repo; no network at parse time
+TARGET = deployment_target()  # env LAKEHOUSE_DEPLOYMENT_TARGET; a bad value fails the parse with its name
 
 
 @dag(
@@ -28,7 +39,7 @@ REGISTRY = registry()  # reads config/*.yaml from the repo; no network at parse 
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
-    tags=["streaming", "flink", "paimon"],
+    tags=["streaming", "flink", "paimon"] + (["kubernetes"] if TARGET == "kubernetes" else []),
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
 )
 def streaming_deploy():
@@ -42,6 +53,25 @@ def streaming_deploy():
         return create(list(REGISTRY.tables.values()), flink=FlinkHook(), paimon=PaimonHook())
 
     tables = create_tables()
+    if TARGET == "kubernetes":
+        # Settings are checked now (a typo fails the parse); the manifests are rendered when the tasks
+        # run. The provider's operator module loads the Kubernetes client but contacts no cluster.
+        from lakehouse.kubernetes import KubernetesSettings
+        from lakehouse.kubernetes_deploy import FlinkJobResourceOperator, FlinkSessionClusterOperator
+
+        settings = KubernetesSettings.from_env()
+        upstream = tables
+        if settings.mode == "session":
+            upstream = tables >> FlinkSessionClusterOperator(
+                task_id="deploy_session_cluster", settings=settings,
+                doc_md=f"The session FlinkDeployment `{settings.session_cluster}` that runs the jobs.",
+            )
+        for job in REGISTRY.jobs.values():
+            upstream >> FlinkJobResourceOperator(
+                task_id=f"deploy_{job.name}", job_name=job.name, settings=settings, doc_md=job.description,
+            )
+        return
+
     for job in REGISTRY.jobs.values():
 
         @task(task_id=f"deploy_{job.name}", doc_md=job.description)
