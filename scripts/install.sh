@@ -62,13 +62,21 @@ if [[ ! -x "$FLINK_DIST/pyflink/bin/start-cluster.sh" ]] || [[ ! -f "$FLINK_DIST
 fi
 
 # 4. Connector jars --------------------------------------------------------------------------
+# Every dependency of flink/pom.xml, none listed here: a change to the pom changes the stamp, so
+# an existing install fetches again. Fetched beside the old set and swapped in, so a failed mvn
+# leaves the jars a running cluster uses in place.
 jar_stamp="$JARS_DIR/.pom.sha"
 want=$(sha256sum "$ROOT/flink/pom.xml" | cut -c1-16)
 if [[ "$(cat "$jar_stamp" 2>/dev/null)" != "$want" ]]; then
   info "fetching connector jars with Maven (flink/pom.xml)"
-  rm -rf "$JARS_DIR"
+  rm -rf "$JARS_DIR.new"
   mvn -q -B -f "$ROOT/flink/pom.xml" dependency:copy-dependencies -DexcludeTransitive=true \
-    -DoutputDirectory="$JARS_DIR" >"$STACK_LOGS/mvn.log" 2>&1 || die "mvn could not fetch the jars; see $STACK_LOGS/mvn.log"
-  echo "$want" > "$jar_stamp"
+    -DoutputDirectory="$JARS_DIR.new" >"$STACK_LOGS/mvn.log" 2>&1 || die "mvn could not fetch the jars; see $STACK_LOGS/mvn.log"
+  echo "$want" > "$JARS_DIR.new/.pom.sha"
+  rm -rf "$JARS_DIR" && mv "$JARS_DIR.new" "$JARS_DIR"
+  # stack.sh links the jars into Flink's lib/ when it starts the cluster: a running one keeps the old set.
+  if curl -fsS --max-time 3 "http://127.0.0.1:$FLINK_REST_PORT/overview" >/dev/null 2>&1; then
+    info "Flink is running with the connector jars of before: restart it to load the new ones (make down && make up)"
+  fi
 fi
 info "ready: $(ls "$JARS_DIR"/*.jar | wc -l) connector jars, Flink $FLINK_VERSION, $("$VENV/bin/python" --version)"

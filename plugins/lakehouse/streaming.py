@@ -29,7 +29,14 @@ class Deployment:
 
 def sql_context(*, paimon: PaimonHook, cdc: MySqlHook | None = None) -> dict[str, Any]:
     """Variables for the SQL templates, taken from Airflow connections."""
-    context: dict[str, Any] = {"paimon": {"warehouse_uri": paimon.warehouse_uri}}
+    context: dict[str, Any] = {
+        "paimon": {
+            "warehouse_uri": paimon.warehouse_uri,
+            # The other catalog options (S3 endpoint and keys for an s3:// warehouse; none for a
+            # local one) as (name, value) pairs quoted for a SQL string literal.
+            "catalog_options": [(_sql_quote(k), _sql_quote(v)) for k, v in paimon.flink_catalog_options.items()],
+        }
+    }
     if cdc is not None:
         params = cdc.connection_params()
         context["mysql"] = {
@@ -42,6 +49,11 @@ def sql_context(*, paimon: PaimonHook, cdc: MySqlHook | None = None) -> dict[str
             "server_id_base": int(params["extra"].get("server_id_base", 5400)),
         }
     return context
+
+
+def _sql_quote(value: str) -> str:
+    """The text of a SQL string literal: a quote is doubled (a key or secret may contain one)."""
+    return str(value).replace("'", "''")
 
 
 def catalog_statements(paimon: PaimonHook) -> list[str]:

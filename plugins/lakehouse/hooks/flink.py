@@ -38,8 +38,10 @@ class FlinkSqlError(AirflowException):
         self.statement = statement
         self.flink_error = flink_error
         excerpt = _one_line(statement, 300)  # masks password/secret options like the log line
+        # Flink's error may quote options of the statement too (it hides most secrets itself).
         super().__init__(
-            f"Flink SQL failed: {root_cause(flink_error)}\nStatement: {excerpt}\nFlink error:\n{compact_error(flink_error)}"
+            f"Flink SQL failed: {_mask_secrets(root_cause(flink_error))}\nStatement: {excerpt}\n"
+            f"Flink error:\n{_mask_secrets(compact_error(flink_error))}"
         )
 
 
@@ -247,8 +249,8 @@ class FlinkHook(BaseHook):
                 next_uri = page.get("nextResultUri")
                 uri = next_uri.replace("/v1/", "/v2/", 1) if next_uri else None
         except _HttpError as exc:
-            self.log.error("Flink rejected the statement:\n%s", compact_error(exc.text))
-            self.log.info("Flink's full error, with stack frames:\n%s", exc.text)
+            self.log.error("Flink rejected the statement:\n%s", _mask_secrets(compact_error(exc.text)))
+            self.log.info("Flink's full error, with stack frames:\n%s", _mask_secrets(exc.text))
             raise FlinkSqlError(statement, exc.text) from None
         if job_id:
             self.log.info("submitted Flink job %s", job_id)
@@ -408,10 +410,17 @@ class _HttpError(Exception):
         self.text = text
 
 
-_SECRET_OPTION = re.compile(r"('(?:[\w.-]*password|[\w.-]*secret[\w.-]*)'\s*=\s*)'(?:[^']|'')*'", re.I)
+# Options whose value is masked in what the hook logs: passwords, secrets (e.g. 's3.secret-key' of
+# the Paimon catalog on S3) and tokens (e.g. 's3.session-token').
+_SECRET_OPTION = re.compile(r"('(?:[\w.-]*password|[\w.-]*secret[\w.-]*|[\w.-]*token[\w.-]*)'\s*=\s*)'(?:[^']|'')*'", re.I)
+
+
+def _mask_secrets(text: str) -> str:
+    """`'<password/secret/token option>' = '...'` with the value replaced by '****'."""
+    return _SECRET_OPTION.sub(r"\1'****'", text)
 
 
 def _one_line(text: str, limit: int) -> str:
-    """One log line for a statement, with password and secret options masked."""
-    flat = _SECRET_OPTION.sub(r"\1'****'", " ".join(text.split()))
+    """One log line for a statement, with password, secret and token options masked."""
+    flat = _mask_secrets(" ".join(text.split()))
     return flat if len(flat) <= limit else flat[:limit] + " ..."

@@ -2,7 +2,11 @@
 
 Backed by pypaimon's catalog. The connection (default `paimon_default`) carries the warehouse
 in its extras (`warehouse`: a local path, `file://` or `s3://` URI) plus any other catalog
-option (for example `s3.endpoint`).
+option. One connection serves both engines: for an S3-compatible store (MinIO) the extras
+`s3.endpoint`, `s3.access-key`, `s3.secret-key` and `s3.path.style.access` are read under these
+names by Flink's Paimon catalog (paimon-s3, Hadoop S3A) and by pypaimon 2.1 (pyarrow's S3
+file system) alike; `flink_catalog_options` and `pypaimon_options` are what each engine gets
+(docs/OBJECT_STORAGE.md).
 
 Flink owns every table a Flink job writes, and pypaimon commits do not coordinate with Flink's
 committer. So the hook writes only tags and the control plane's own `ops.*` tables (deployment
@@ -26,6 +30,17 @@ if TYPE_CHECKING:
 
 
 OPS_DATABASE = "ops"
+
+# pypaimon 2.1's own spellings of the S3 options (pypaimon.common.options.config.S3Options) ->
+# the names Paimon's Java S3 file system (paimon-s3) reads. pypaimon reads both spellings, Flink
+# only the second: a connection written either way works for both engines.
+_PYPAIMON_S3_TO_PAIMON = {
+    "fs.s3.endpoint": "s3.endpoint",
+    "fs.s3.accessKeyId": "s3.access-key",
+    "fs.s3.accessKeySecret": "s3.secret-key",
+}
+# Extras the hook itself turns into catalog options (Flink's catalog 'type' is always 'paimon').
+_NOT_PASSED_TO_FLINK = frozenset({"warehouse", "type"})
 
 
 class PaimonError(AirflowException):
@@ -86,6 +101,15 @@ class PaimonHook(BaseHook):
         options = {k: str(v) for k, v in conn.extra_dejson.items()}
         if not options.get("warehouse"):
             raise PaimonError(f"connection '{self.paimon_conn_id}' has no 'warehouse' extra (a path or URI).")
+        # Paimon's S3 file system in Flink is only used with both keys; with one of them Flink
+        # would silently fall back to its own file systems while pypaimon used the key.
+        has_key = any(k in options for k in ("s3.access-key", "fs.s3.accessKeyId"))
+        has_secret = any(k in options for k in ("s3.secret-key", "fs.s3.accessKeySecret"))
+        if has_key != has_secret:
+            raise PaimonError(
+                f"connection '{self.paimon_conn_id}' sets only one of 's3.access-key' and 's3.secret-key': "
+                "give both, or neither to use the machine's AWS credentials"
+            )
         return options
 
     @property
@@ -94,11 +118,38 @@ class PaimonHook(BaseHook):
         wh = self.catalog_options["warehouse"]
         return wh if "://" in wh else "file://" + wh
 
+    @property
+    def flink_catalog_options(self) -> dict[str, str]:
+        """Options of Flink's `CREATE CATALOG ... WITH (...)` besides 'type' and 'warehouse',
+        sorted by name: every other extra of the connection, pypaimon-only S3 names translated.
+
+        Empty for a local warehouse, so its catalog statement stays `type` + `warehouse`. For an
+        s3:// warehouse these carry the endpoint and keys to Paimon's S3 file system (the
+        paimon-s3 jar on the cluster); FlinkHook masks the secret in what it logs.
+        """
+        options = {k: v for k, v in self.catalog_options.items() if k not in _NOT_PASSED_TO_FLINK}
+        for pypaimon_key, paimon_key in _PYPAIMON_S3_TO_PAIMON.items():
+            if pypaimon_key in options:
+                value = options.pop(pypaimon_key)
+                options.setdefault(paimon_key, value)
+        return dict(sorted(options.items()))
+
+    @property
+    def pypaimon_options(self) -> dict[str, str]:
+        """The options pypaimon's catalog is created with: the connection's extras, plus pypaimon's
+        own `fs.s3.*` names for the S3 endpoint and keys (the pyarrow file IO reads either
+        spelling; other pypaimon readers only the `fs.s3.*` one). Unchanged for a local warehouse."""
+        options = dict(self.catalog_options)
+        for pypaimon_key, paimon_key in _PYPAIMON_S3_TO_PAIMON.items():
+            if paimon_key in options:
+                options.setdefault(pypaimon_key, options[paimon_key])
+        return options
+
     @cached_property
     def catalog(self):
         from pypaimon import CatalogFactory
 
-        return CatalogFactory.create(self.catalog_options)
+        return CatalogFactory.create(self.pypaimon_options)
 
     def get_table(self, identifier: str):
         """A table by `database.table`; a missing one raises PaimonError naming it."""
