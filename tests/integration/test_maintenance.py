@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 UTC = timezone.utc
 DAY = (datetime.now(UTC).date() - timedelta(days=5)).isoformat()  # other modules use the 4 days after it
 BATCH = {"execution.runtime-mode": "batch", "table.dml-sync": "true"}
+COMPACTED = ["ods.ods_orders", "ods.ods_order_status_events"]  # ODS tables of the live pipeline, 2 buckets each
 
 
 def rows(env, table: str, **kwargs) -> list[tuple]:
@@ -46,9 +47,14 @@ def closed_day(it_env):
     """The live order pipeline with a past day loaded in bursts, each spread over several checkpoints."""
     env = it_env
     start_order_pipeline(env)
-    for burst in range(3):
+    # Bursts of load for the closed day, a checkpoint (5 s) apart: each leaves new files per bucket,
+    # until the writers' own compaction (which merges at 5 sorted runs) has left more than one file
+    # per bucket in at least one ODS table (the test needs something to compact).
+    for burst in range(8):
         LoadGenerator(env.mysql, rate=100, seed=70 + burst, clock=backdated_clock(DAY)).run(duration_s=4)
-        time.sleep(6)  # a checkpoint (5 s) between bursts: a new file per bucket each time
+        time.sleep(6)
+        if burst >= 2 and any(day_files(env, t) > m.measure(env.paimon, t).buckets for t in COMPACTED):
+            break
     wait_dws_equals_truth(env)
     return env
 
@@ -56,12 +62,12 @@ def closed_day(it_env):
 def test_compaction_of_a_closed_day_leaves_a_file_per_bucket_and_the_same_rows(closed_day):
     env = closed_day
     policies = m.load_policies()
-    tables = ["ods.ods_orders", "ods.ods_order_status_events"]
+    tables = COMPACTED
     before = {t: rows(env, t, partition={"dt": DAY}) for t in tables}
     files_before = {t: day_files(env, t) for t in tables}
     buckets = {t: m.measure(env.paimon, t).buckets for t in tables}
-    assert files_before["ods.ods_orders"] > buckets["ods.ods_orders"], (
-        f"precondition: dt={DAY} of ods.ods_orders should hold several files per bucket, has {files_before}")
+    assert any(files_before[t] > buckets[t] for t in tables), (
+        f"precondition: dt={DAY} should hold more files than buckets in one of {tables}: {files_before}, {buckets}")
     leases = LeaseManager(env.mysql)
     for table in tables:
         report = m.maintain_table(policies[table], ["compaction"], flink=env.flink, paimon=env.paimon, leases=leases,
