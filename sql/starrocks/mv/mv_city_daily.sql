@@ -3,6 +3,7 @@
     REFRESH DEFERRED MANUAL: nothing is computed at creation nor on a schedule; the T+1 run
     refreshes the day it has just published (sql/starrocks/refresh.sql). Metric definitions
     (gmv and subsidies exclude cancelled orders): sql/models/_metrics.sql. -#}
+{% from 'starrocks/mv/_kpis.sql' import order_kpis -%}
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{ view }}
 COMMENT "Order KPIs per city and day (T+1, from dws.dws_city_daily)"
 PARTITION BY str2date(dt, '%Y-%m-%d')
@@ -15,13 +16,5 @@ AS
 SELECT
   dt,
   city,
-  gmv,
-  subsidy_total,
-  gmv - subsidy_total AS net_gmv,
-  order_count,
-  cancelled_orders,
-  delivered_orders,
-  gmv / NULLIF(order_count - cancelled_orders, 0) AS avg_order_value,
-  cancelled_orders / NULLIF(order_count, 0) AS cancel_rate,
-  avg_delivery_minutes
+  {{ order_kpis() }}
 FROM {{ source('dws.dws_city_daily') }}

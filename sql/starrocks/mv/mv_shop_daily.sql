@@ -1,5 +1,6 @@
 {#- Dashboard: order KPIs per shop and day, from dws.dws_shop_daily (same columns as
     mv_city_daily, per shop). Refreshed per published day, see mv_city_daily.sql. -#}
+{% from 'starrocks/mv/_kpis.sql' import order_kpis -%}
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{ view }}
 COMMENT "Order KPIs per shop and day (T+1, from dws.dws_shop_daily)"
 PARTITION BY str2date(dt, '%Y-%m-%d')
@@ -12,13 +13,5 @@ AS
 SELECT
   dt,
   shop_id,
-  gmv,
-  subsidy_total,
-  gmv - subsidy_total AS net_gmv,
-  order_count,
-  cancelled_orders,
-  delivered_orders,
-  gmv / NULLIF(order_count - cancelled_orders, 0) AS avg_order_value,
-  cancelled_orders / NULLIF(order_count, 0) AS cancel_rate,
-  avg_delivery_minutes
+  {{ order_kpis() }}
 FROM {{ source('dws.dws_shop_daily') }}
