@@ -12,15 +12,12 @@ and prints rows/s for each and the ratio, which is the overhead of our orchestra
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
-from pathlib import Path
 
-from _warehouse import fresh_bench_warehouse  # bench/ is on sys.path when a bench runs
+from _common import fresh_bench_warehouse, save_results  # bench/ is on sys.path when a bench runs
 
 DAY = "2026-11-20"
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> int:
@@ -95,11 +92,8 @@ def main() -> int:
         print(f"         {table:30} {secs:6.1f} s")
     print(f"bench: DWD recompute {dwd_s:.1f} s = {rows / dwd_s:,.0f} orders/s; ratio DWD recompute / plain scan = "
           f"{dwd_s / scan_s:.1f}x; whole day / plain scan = {t1_s / scan_s:.1f}x")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"backfill-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps({"orders": rows, "generate_s": gen_s, "scan_s": scan_s, "t1_day_s": t1_s,
-                               "per_table_s": per_table, "checks": result.checks}, indent=2))
-    print(f"bench: results in {out}")
+    save_results("backfill", {"orders": rows, "generate_s": gen_s, "scan_s": scan_s, "t1_day_s": t1_s,
+                              "per_table_s": per_table, "checks": result.checks})
     if not args.keep:
         shutil.rmtree(warehouse, ignore_errors=True)
     return 0

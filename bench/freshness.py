@@ -15,11 +15,11 @@ the run, and the time to drain after the load stops), and writes JSON to bench/r
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
 from datetime import timezone
-from pathlib import Path
+
+from _common import save_results  # bench/ is on sys.path when a bench runs
 
 from lakehouse.freshness import DelayStats, VisibilityProbe
 from lakehouse.hooks.flink import FlinkHook
@@ -29,7 +29,6 @@ from lakehouse.loadgen import LoadGenerator
 from lakehouse.registry import registry
 from lakehouse.supervision import Supervisor
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class CountProbe(threading.Thread):
@@ -172,10 +171,8 @@ def main() -> int:
             print(f"{l['layer']:22} {l['n']:>7} {l['p50']:>6.1f} {l['p95']:>6.1f} {l['p99']:>6.1f} {l['max']:>6.1f} "
                   f"{l['p99_first_third']:>5.1f}/{l['p99_last_third']:<6.1f} {str(l['drain_s']):>6} {l['bounded']}")
         time.sleep(15)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"freshness-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(json.dumps(runs, indent=2, default=str))
-    print(f"\nbench: results in {out}")
+    print()
+    save_results("freshness", runs)
     return 0
 
 

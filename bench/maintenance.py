@@ -22,12 +22,10 @@ import json
 import statistics
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
-from _warehouse import fresh_bench_warehouse  # bench/ is on sys.path when a bench runs
+from _common import fresh_bench_warehouse, save_results  # bench/ is on sys.path when a bench runs
 
 DAY = "2026-11-20"
-RESULTS = Path(__file__).resolve().parent / "results"
 TABLE = "bench.upserts"
 
 
@@ -120,8 +118,7 @@ def main() -> int:
     }
     assert rows_before == rows_after, f"compaction changed the row count: {rows_before} -> {rows_after}"
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "maintenance.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_results("maintenance", result)
     return 0
 
 

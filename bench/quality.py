@@ -18,10 +18,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _warehouse import fresh_bench_warehouse  # bench/ is on sys.path when a bench runs
+from _common import fresh_bench_warehouse, save_results  # bench/ is on sys.path when a bench runs
 
 DAY = "2026-11-20"
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> int:
@@ -101,8 +100,7 @@ def main() -> int:
                                                sorted(per_expectation.items(), key=lambda kv: -kv[1])},
     }
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "quality.json").write_text(json.dumps(result, indent=2) + "\n")
+    save_results("quality", result)
     return 0
 
 
