@@ -303,6 +303,11 @@ def _sum(data, column: str, mask=None) -> float:
     return float(sum(float(v) for v, keep in zip(values, mask or [True] * len(values)) if keep and v is not None))
 
 
+def known_shop_ids(paimon: PaimonHook) -> list[int]:
+    """The shops DWD's referential-integrity expectation accepts: every shop in ODS."""
+    return sorted(set(paimon.read_arrow("ods.ods_shops", columns=["shop_id"]).column(0).to_pylist()))
+
+
 def closed_day_parameters(table: str, dt: str, *, paimon: PaimonHook, mysql,
                           read_snapshots: dict[str, int | None] | None = None) -> dict:
     """Reconciliation values for a closed day: MariaDB's row counts for ODS, DWD's totals for DWS,
@@ -320,8 +325,7 @@ def closed_day_parameters(table: str, dt: str, *, paimon: PaimonHook, mysql,
         params["source_rows"] = int(mysql.get_first(
             f"SELECT COUNT(*) FROM `{source}` WHERE `{column}` >= %s AND `{column}` < %s", (start, end))[0])
     elif table == "dwd.dwd_order_fact":
-        shops = paimon.read_arrow("ods.ods_shops", columns=["shop_id"]).column(0).to_pylist()
-        params["known_shop_ids"] = sorted(set(shops))
+        params["known_shop_ids"] = known_shop_ids(paimon)
     elif table == "dws.dws_shop_traffic_hourly":
         events = paimon.read_arrow("ods.ods_user_events", partition={"dt": dt}, columns=["event_id"],
                                    snapshot_id=read.get("ods.ods_user_events")).num_rows
@@ -492,7 +496,7 @@ def check_streaming_tables(tables: list[str], *, paimon: PaimonHook, today: str,
         dt = today if spec.partition == "dt" else None
         params = day_parameters(today)
         if table == "dwd.dwd_order_fact":
-            params["known_shop_ids"] = sorted(set(paimon.read_arrow("ods.ods_shops", columns=["shop_id"]).column(0).to_pylist()))
+            params["known_shop_ids"] = known_shop_ids(paimon)
         reports.append(audit_table(table, dt=dt, snapshot_id=None, paimon=paimon, parameters=params, run_id=run_id,
                                    quarantine=False))
     record_results(paimon, reports)
