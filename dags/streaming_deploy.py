@@ -5,9 +5,14 @@ Creates the registered Paimon tables (`config/tables.yaml`, `CREATE TABLE IF NOT
 the SQL Gateway of `flink_default`), then deploys every registered streaming job
 (`config/streaming_jobs.yaml`) to the target named by `LAKEHOUSE_DEPLOYMENT_TARGET`:
 
-- `session` (default): submitted to the Flink session cluster through the SQL Gateway; each task
-  waits until its job runs and has completed a checkpoint. A job already running under its name
-  is left alone.
+- `session` (default): each task makes the same decision as `streaming_supervision`
+  (`lakehouse.supervision.Supervisor.supervise`): a job that is not running is restored from its
+  newest savepoint or retained checkpoint, and submitted without state only when it has neither
+  (its first deployment); a running job is left alone, or upgraded through a savepoint when its
+  SQL changed; a job an operator stopped stays stopped. Each start waits until the job runs and
+  has completed a checkpoint, and is recorded in `ops.streaming_deployments`. So after
+  `make down` / `make up` the jobs resume where they were: the CDC job does not read the whole
+  database again and nothing downstream counts an order twice.
 - `kubernetes`: one Flink Kubernetes Operator resource per job (a `FlinkDeployment` in
   application mode, a `FlinkSessionJob` in session mode; `LAKEHOUSE_K8S_*` settings), created
   with the provider's `FlinkKubernetesOperator`. An existing resource gets the new spec, which
@@ -76,10 +81,11 @@ def streaming_deploy():
 
         @task(task_id=f"deploy_{job.name}", doc_md=job.description)
         def deploy(job_name: str = job.name) -> dict:
-            from lakehouse.streaming import deploy_job
+            from lakehouse.supervision import Supervisor
 
-            d = deploy_job(job_name)
-            return {"job_name": d.job_name, "job_id": d.job_id, "already_running": d.already_running}
+            result = Supervisor().supervise(job_name)
+            print(f"{job_name}: {result.action} job_id={result.job_id} {result.detail}")
+            return result.__dict__
 
         tables >> deploy()
 

@@ -66,13 +66,13 @@ def backdated_clock(day: str):
 
 def airflow_cli(*args: str, timeout: float = 1800, **env: str) -> subprocess.CompletedProcess:
     """The `airflow` CLI with the default connections pointed at this session's database and warehouse
-    (and the given environment variables)."""
+    (the given environment variables win over both)."""
+    session = {"AIRFLOW_CONN_PAIMON_DEFAULT": "AIRFLOW_CONN_IT_PAIMON", "AIRFLOW_CONN_MYSQL_SOURCE": "AIRFLOW_CONN_IT_MYSQL",
+               "AIRFLOW_CONN_LAKEHOUSE_OPS": "AIRFLOW_CONN_IT_MYSQL"}
     overrides = {
-        **env,
-        "AIRFLOW_CONN_PAIMON_DEFAULT": os.environ["AIRFLOW_CONN_IT_PAIMON"],
-        "AIRFLOW_CONN_MYSQL_SOURCE": os.environ["AIRFLOW_CONN_IT_MYSQL"],
-        "AIRFLOW_CONN_LAKEHOUSE_OPS": os.environ["AIRFLOW_CONN_IT_MYSQL"],
+        **{name: os.environ[var] for name, var in session.items() if var in os.environ},
         "PYTHONPATH": str(ROOT / "plugins"),
+        **env,
     }
     return subprocess.run([str(Path(sys.executable).parent / "airflow"), *args], capture_output=True, text=True,
                           env={**os.environ, **overrides}, timeout=timeout, cwd=ROOT)

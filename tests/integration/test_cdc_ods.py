@@ -4,6 +4,7 @@ Truth is MariaDB: every ODS table is compared row by row, by key, with its sourc
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -13,6 +14,8 @@ from lakehouse.loadgen import LoadGenerator
 from lakehouse.reconcile import wait_until_equal
 from lakehouse.registry import registry
 from lakehouse.streaming import create_tables, deploy_job
+
+from .helpers import airflow_cli
 
 pytestmark = pytest.mark.integration
 
@@ -101,5 +104,42 @@ def test_restart_from_retained_checkpoint_loses_and_doubles_nothing(isolated_env
     # Nothing doubled: status events are insert-only at the source, so the records Paimon's writer
     # committed (before merging by key) must equal the source rows one for one. A replay of the
     # binlog after the checkpoint would commit some events twice.
+    truth = env.mysql.get_first("SELECT COUNT(*) FROM order_status_events")[0]
+    assert appended_records(env, "ods.ods_order_status_events") == truth
+
+
+def deploy_task(env) -> str:
+    """Run the streaming_deploy DAG's task for the CDC job through the Airflow CLI, on this module's
+    database and warehouse, under the itx_ pipeline name; returns what the task printed."""
+    out = airflow_cli(
+        "tasks", "test", "streaming_deploy", f"deploy_{JOB}", "2026-11-25",
+        LAKEHOUSE_PIPELINE_PREFIX="itx_",
+        AIRFLOW_CONN_PAIMON_DEFAULT=os.environ["AIRFLOW_CONN_ITX_PAIMON"],
+        AIRFLOW_CONN_MYSQL_CDC=os.environ["AIRFLOW_CONN_ITX_MYSQL_CDC"],
+        AIRFLOW_CONN_MYSQL_SOURCE=os.environ["AIRFLOW_CONN_ITX_MYSQL"],
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout + out.stderr
+
+
+def test_deploy_dag_resumes_a_lost_job_from_its_checkpoint(isolated_env, ods_job):
+    """After the cluster lost the job (`make down`, a crash), `streaming_deploy` restores it from its
+    retained checkpoint: the binlog is read on from where the job was, not the database again."""
+    env = isolated_env
+    assert f"{JOB}: ADOPT" in deploy_task(env)  # the running job, deployed without the DAG, is adopted
+    job_id = env.flink.active_jobs_named(PIPELINE)[0].job_id
+    env.flink.wait_for_checkpoint(job_id, after_id=env.flink.checkpoints(job_id).checkpoint_id or 0, timeout=60)
+    env.flink.cancel_job(job_id)
+    env.flink.wait_for_job_state(job_id, {"CANCELED"}, timeout=60)
+    stats = LoadGenerator(env.mysql, rate=100, seed=4).run(duration_s=4)
+    assert stats.orders_created > 200
+
+    printed = deploy_task(env)
+    assert f"{JOB}: RESTORE" in printed and "from checkpoint" in printed, printed[-2000:]
+    restored = env.flink.active_jobs_named(PIPELINE)
+    assert len(restored) == 1 and restored[0].job_id != job_id
+    assert_ods_equals_mysql(env)
+    # A deployment without state would take a new CDC snapshot and commit every status event again.
     truth = env.mysql.get_first("SELECT COUNT(*) FROM order_status_events")[0]
     assert appended_records(env, "ods.ods_order_status_events") == truth
