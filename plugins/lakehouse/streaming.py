@@ -5,6 +5,7 @@ The DAGs call these functions; tests and `make demo` call them too, so there is 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -60,15 +61,67 @@ def catalog_statements(paimon: PaimonHook) -> list[str]:
     return load_statements("catalog.sql", sql_context(paimon=paimon))
 
 
+class TableDriftError(RuntimeError):
+    """An existing table differs from its DDL in an option Paimon cannot change in place."""
+
+
+# Options that decide where rows live or how they merge: changing them needs a rewrite of the
+# table (a new table and a backfill), never an ALTER behind running jobs.
+FIXED_TABLE_OPTIONS = frozenset({"bucket", "bucket-key", "merge-engine", "sequence.field", "primary-key", "partition"})
+_WITH_CLAUSE = re.compile(r"\)\s*WITH\s*\((?P<body>.*)\)\s*$", re.S | re.I)
+_OPTION = re.compile(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'")
+
+
+def declared_options(create_statement: str) -> dict[str, str]:
+    """The `WITH (...)` options of a rendered CREATE TABLE statement."""
+    match = _WITH_CLAUSE.search(create_statement)
+    if not match:
+        return {}
+    return {k.replace("''", "'"): v.replace("''", "'") for k, v in _OPTION.findall(match.group("body"))}
+
+
+def option_drift(declared: dict[str, str], actual: dict[str, str]) -> dict[str, tuple[str | None, str]]:
+    """Declared options the table does not have (option -> (table's value, declared value))."""
+    return {k: (actual.get(k), v) for k, v in sorted(declared.items()) if actual.get(k) != v}
+
+
 def create_tables(tables: list[TableSpec], *, flink: FlinkHook, paimon: PaimonHook) -> list[str]:
-    """Create the databases and tables (IF NOT EXISTS) through Flink, which owns them."""
+    """Create the databases and tables (IF NOT EXISTS) through Flink, which owns them.
+
+    A table that already exists keeps its content; options its DDL now declares differently
+    (say `changelog-producer`, after a change of design) are applied with `ALTER TABLE ... SET`,
+    so an old warehouse does not silently run on old settings. Jobs writing the table use the new
+    value from their next start. A drift in an option that decides the layout
+    (FIXED_TABLE_OPTIONS) fails with the table, the option and both values, and nothing altered.
+    """
     context = sql_context(paimon=paimon)
     statements = catalog_statements(paimon)
     for database in sorted({t.database for t in tables}):
         statements.append(f"CREATE DATABASE IF NOT EXISTS lakehouse.`{database}`")
+    declared: dict[str, dict[str, str]] = {}
     for table in tables:
-        statements.extend(load_statements(table.ddl, context))
+        ddl = load_statements(table.ddl, context)
+        statements.extend(ddl)
+        declared[table.name] = {k: v for stmt in ddl if re.match(r"\s*CREATE\s+TABLE", stmt, re.I)
+                                for k, v in declared_options(stmt).items()}
     flink.execute_sql(statements)
+
+    alters, fixed = [], []
+    for table in tables:
+        drift = option_drift(declared[table.name], dict(paimon.get_table(table.name).table_schema.options))
+        if not drift:
+            continue
+        fixed += [f"{table.name}: '{k}' is {old!r}, the DDL says {new!r}" for k, (old, new) in drift.items()
+                  if k in FIXED_TABLE_OPTIONS]
+        changes = ", ".join(f"'{_sql_quote(k)}' = '{_sql_quote(new)}'" for k, (_, new) in drift.items())
+        alters.append(f"ALTER TABLE lakehouse.`{table.database}`.`{table.table}` SET ({changes})")
+        log.warning("%s: options differ from its DDL, altering: %s", table.name,
+                    "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in drift.items()))
+    if fixed:
+        raise TableDriftError("existing tables differ from their DDL in options that cannot be altered in place "
+                              "(recreate the table and backfill it):\n  " + "\n  ".join(fixed))
+    if alters:
+        flink.execute_sql(catalog_statements(paimon) + alters)
     return [t.name for t in tables]
 
 
