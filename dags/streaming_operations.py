@@ -9,6 +9,12 @@ Trigger with the form to act on one streaming job:
 | `start_from_savepoint` | start from `savepoint_path`, or from the newest known savepoint / retained checkpoint when empty |
 | `restart_without_state` | stop (with a savepoint, kept for the record) and start with no state: sources re-read from the beginning. Type the job name in `confirm` |
 
+A job restarted without state writes its whole output again. The jobs that stream that output
+as a changelog would count it twice, so they restart without state with it, reading from the
+first snapshot the restarted job writes: resetting `ods_delivery_cdc` also resets
+`dwd_order_fact` and the four order DWS jobs; resetting `dwd_order_fact` resets those four.
+`validate_request` lists them (`also_reset`) before anything is touched.
+
 Every action is recorded in `ops.streaming_deployments`. Parameters are checked before anything
 is touched: a bad request fails in `validate_request` and changes nothing.
 """
@@ -44,7 +50,8 @@ ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state
                                             "(file:// or s3://). Empty: the newest one known."),
         "confirm": Param("", type="string", title="Confirm restart without state",
                          description="For restart_without_state only: type the job name. The job's state "
-                                     "(source offsets, aggregates) is discarded."),
+                                     "(source offsets, aggregates) is discarded, and that of the jobs "
+                                     "downstream that would otherwise count its replayed output twice."),
     },
 )
 def streaming_operations():
@@ -52,15 +59,19 @@ def streaming_operations():
     def validate_request(params=None) -> dict:
         from lakehouse.operations import validate_operation
 
-        return validate_operation(params).__dict__
+        request = validate_operation(params)
+        if request.also_reset:
+            print(f"{request.job}: restarting without state also restarts, without state: {', '.join(request.also_reset)}")
+        return request.__dict__
 
     @task(retries=0)
     def run_operation(request: dict) -> dict:
         from lakehouse.operations import OperationRequest, run_operation as run
 
-        result = run(OperationRequest(**request))
-        print(f"{result.job_name}: {result.action} job_id={result.job_id} {result.detail}")
-        return result.__dict__
+        results = run(OperationRequest(**request))
+        for result in results:
+            print(f"{result.job_name}: {result.action} job_id={result.job_id} {result.detail}")
+        return [result.__dict__ for result in results]
 
     run_operation(validate_request())
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from airflow.sdk.exceptions import AirflowException
@@ -23,6 +23,8 @@ class OperationRequest:
     job: str
     action: str
     savepoint_path: str | None = None
+    # restart_without_state: the downstream jobs restarted without state with it (Registry.reset_cascade)
+    also_reset: list[str] = field(default_factory=list)
 
 
 def validate_operation(params: Mapping[str, Any]) -> OperationRequest:
@@ -43,15 +45,15 @@ def validate_operation(params: Mapping[str, Any]) -> OperationRequest:
         problems.append(f"restart_without_state discards the job's state: type the job name {job!r} in confirm")
     if problems:
         raise InvalidOperationRequest("Nothing was changed. Fix the request: " + "; ".join(problems))
-    return OperationRequest(job=job, action=action, savepoint_path=path)
+    also = [c.name for c, _ in registry().reset_cascade(job)] if action == "restart_without_state" else []
+    return OperationRequest(job=job, action=action, savepoint_path=path, also_reset=also)
 
 
-def run_operation(request: OperationRequest, *, supervisor: Supervisor | None = None) -> SupervisionResult:
+def run_operation(request: OperationRequest, *, supervisor: Supervisor | None = None) -> list[SupervisionResult]:
+    """Carry out a validated request; one result per job started or stopped."""
     sup = supervisor or Supervisor()
     if request.action == "stop_with_savepoint":
-        return sup.stop(request.job)
+        return [sup.stop(request.job)]
     if request.action == "start_from_savepoint":
-        return sup.start(request.job, savepoint_path=request.savepoint_path)
-    if sup.flink.active_jobs_named(sup.pipeline(sup.reg.job(request.job))):
-        sup.stop(request.job)
-    return sup.start(request.job, savepoint_path=None, without_state=True)
+        return [sup.start(request.job, savepoint_path=request.savepoint_path)]
+    return sup.reset(request.job)

@@ -13,6 +13,7 @@ from pathlib import Path
 from lakehouse.paths import CONFIG_DIR, SQL_DIR
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+_CHANGELOG_PRODUCER = re.compile(r"'changelog-producer'\s*=\s*'([a-z-]+)'", re.I)
 
 
 class RegistryError(ValueError):
@@ -36,6 +37,21 @@ class TableSpec:
         return self.name.split(".", 1)[0]
 
     @property
+    def changelog_producer(self) -> str:
+        """The table's `changelog-producer` as its DDL declares it (Paimon's default: none)."""
+        match = _CHANGELOG_PRODUCER.search((SQL_DIR / self.ddl).read_text())
+        return match.group(1).lower() if match else "none"
+
+    @property
+    def changelog_is_idempotent(self) -> bool:
+        """Whether rows written again with the same values leave no trace in the changelog.
+
+        `lookup` and `full-compaction` derive the changelog from the table's content, so a writer
+        that replays what the table already holds emits nothing new. With `input` or `none` the
+        changelog is whatever the writer wrote: a replay reaches the readers a second time."""
+        return self.changelog_producer in ("lookup", "full-compaction")
+
+    @property
     def table(self) -> str:
         return self.name.split(".", 1)[1]
 
@@ -53,6 +69,13 @@ class StreamingJobSpec:
     state_ttl: str | None = None
     vars: dict = field(default_factory=dict, hash=False, compare=False)
     on_restore_failure: str = "fail"  # fail | reset (restart without state when a restore fails)
+    lookup: tuple[str, ...] = field(default_factory=tuple)  # upstream tables read by lookup join, not streamed
+    reset_replays: bool = True  # restarted without state, the job writes its whole output again
+
+    @property
+    def streamed(self) -> tuple[str, ...]:
+        """Registered upstream tables the job reads as a changelog stream (not by lookup)."""
+        return tuple(t for t in self.upstream if not t.startswith("mysql:") and t not in self.lookup)
 
 
 @dataclass(frozen=True)
@@ -86,6 +109,32 @@ class Registry:
         return [self.tables[ref] for ref in sorted(inputs)
                 if ref in self.tables and target.partition and self.tables[ref].partition == target.partition]
 
+    def reset_cascade(self, name: str) -> list[tuple[StreamingJobSpec, tuple[str, ...]]]:
+        """The jobs that must restart without state with `name`, and the tables each must read anew.
+
+        A job restarted without state writes its whole output again (a CDC job takes a new
+        snapshot, a Paimon-reading job re-reads its input). Into a table whose changelog is the
+        writer's own output (`input`), that replay reaches every job streaming the table as new
+        rows: their aggregates would count everything twice. Those jobs restart without state too,
+        reading the replayed tables from the first snapshot the restarted writer commits, so they
+        see every row exactly once; and so on downstream. A table with an idempotent changelog
+        (`lookup`) stops the cascade. Returned in the order to start them, upstream first."""
+        job = self.job(name)
+        replayed = {t for t in job.downstream if not self.tables[t].changelog_is_idempotent} if job.reset_replays else set()
+        cascade: list[tuple[StreamingJobSpec, tuple[str, ...]]] = []
+        changed = True
+        while changed:
+            changed = False
+            for consumer in self.jobs.values():
+                if consumer.name == name or any(c.name == consumer.name for c, _ in cascade):
+                    continue
+                reads = tuple(t for t in consumer.streamed if t in replayed)
+                if reads:
+                    cascade.append((consumer, reads))
+                    replayed |= {t for t in consumer.downstream if not self.tables[t].changelog_is_idempotent}
+                    changed = True
+        return cascade
+
     def mirrored_tables(self) -> list[TableSpec]:
         """ODS tables that mirror a MySQL table (and can be compared with it row by row)."""
         return [t for t in self.tables.values() if t.layer == "ods" and t.source]
@@ -114,6 +163,12 @@ def parse_duration(text: str, where: str) -> float:
 def _restore_policy(value: str, where: str) -> str:
     if value not in ("fail", "reset"):
         raise RegistryError(f"{where}: on_restore_failure must be fail or reset, got {value!r}")
+    return value
+
+
+def _flag(value, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise RegistryError(f"{where} must be true or false, got {value!r}")
     return value
 
 
@@ -179,7 +234,12 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
             state_ttl=spec.get("state_ttl"),
             vars=dict(spec.get("vars") or {}),
             on_restore_failure=_restore_policy(spec.get("on_restore_failure", "fail"), where),
+            lookup=tuple(spec.get("lookup") or ()),
+            reset_replays=_flag(spec.get("reset_replays", True), f"{where}: reset_replays"),
         )
+        stray = set(jobs[name].lookup) - set(jobs[name].upstream)
+        if stray:
+            raise RegistryError(f"{where}: lookup tables {sorted(stray)} are not in its upstream")
     return Registry(tables=tables, jobs=jobs)
 
 

@@ -126,8 +126,15 @@ def create_tables(tables: list[TableSpec], *, flink: FlinkHook, paimon: PaimonHo
 
 
 def job_session_config(
-    job: StreamingJobSpec, *, restore_from: str | None = None, allow_non_restored_state: bool = False
+    job: StreamingJobSpec, *, restore_from: str | None = None, allow_non_restored_state: bool = False,
+    read_from_snapshots: dict[str, int] | None = None,
 ) -> dict[str, str]:
+    """Flink settings of one submission of a job.
+
+    `read_from_snapshots` (table -> snapshot id) makes a job started without state read those
+    tables' changelog from that snapshot on, instead of a full read of the latest snapshot
+    (Paimon's per-table dynamic options `paimon.<catalog>.<db>.<table>.scan.mode`). A restored job
+    reads on from the positions in its state and ignores them."""
     config = {
         "pipeline.name": job.name,
         "execution.runtime-mode": "streaming",
@@ -141,6 +148,9 @@ def job_session_config(
     }
     if job.state_ttl:
         config["table.exec.state.ttl"] = job.state_ttl
+    for table, snapshot_id in sorted((read_from_snapshots or {}).items()):
+        config[f"paimon.lakehouse.{table}.scan.mode"] = "from-snapshot"
+        config[f"paimon.lakehouse.{table}.scan.snapshot-id"] = str(int(snapshot_id))
     if restore_from:
         config["execution.savepoint.path"] = restore_from
         if allow_non_restored_state:
@@ -176,6 +186,7 @@ def deploy_job(
     wait_for_checkpoint: bool = True,
     pipeline_name: str | None = None,
     allow_non_restored_state: bool = False,
+    read_from_snapshots: dict[str, int] | None = None,
 ) -> Deployment:
     """Submit a registered streaming job unless it already runs; wait until it runs and checkpoints.
 
@@ -194,7 +205,8 @@ def deploy_job(
         log.info("job %s already active as %s (%s); nothing to do", job.name, active[0].job_id, active[0].state)
         return Deployment(job.name, active[0].job_id, True, None)
     statements = render_job(job, paimon=paimon, cdc=cdc)
-    config = job_session_config(job, restore_from=restore_from, allow_non_restored_state=allow_non_restored_state)
+    config = job_session_config(job, restore_from=restore_from, allow_non_restored_state=allow_non_restored_state,
+                                read_from_snapshots=read_from_snapshots)
     results = flink.execute_sql(statements, session_config=config)
     job_ids = [r.job_id for r in results if r.job_id]
     if not job_ids:

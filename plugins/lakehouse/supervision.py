@@ -198,15 +198,26 @@ class Supervisor:
         return max(candidates, key=lambda c: c.taken_at) if candidates else None
 
     def deploy(self, job: StreamingJobSpec, action: str, *, restore_from: str | None, allow_non_restored_state=False,
-               savepoint_path: str | None = None, detail: str = "") -> SupervisionResult:
+               savepoint_path: str | None = None, detail: str = "",
+               read_from_snapshots: dict[str, int] | None = None) -> SupervisionResult:
         digest = job_sql_hash(job, paimon=self.paimon, cdc=self.cdc)
         try:
             d = deploy_job(job.name, flink=self.flink, paimon=self.paimon, cdc=self.cdc, reg=self.reg,
                            restore_from=restore_from, pipeline_name=self.pipeline(job),
-                           allow_non_restored_state=allow_non_restored_state)
+                           allow_non_restored_state=allow_non_restored_state,
+                           read_from_snapshots=read_from_snapshots)
         except FlinkJobError as exc:
-            if not restore_from or job.on_restore_failure != "reset":
+            if not restore_from:
                 raise
+            if job.on_restore_failure != "reset":
+                also = [c.name for c, _ in self.reg.reset_cascade(job.name)]
+                raise StreamingJobUnhealthy(
+                    f"{self.pipeline(job)} could not restore from {restore_from}: {root_cause(str(exc))}\n"
+                    "Its state does not fit the job as it is now. To start it without state, run streaming_operations "
+                    f"with restart_without_state for {job.name}"
+                    + (f" (it also restarts, without state: {', '.join(also)})" if also else "")
+                    + f"; or start it from another savepoint.\n{exc}"
+                ) from exc
             return self._reset_after_failed_restore(job, digest, restore_from, exc)
         self._record(job, action, job_id=d.job_id, sql_hash=digest, restored_from=restore_from,
                      savepoint_path=savepoint_path, detail=detail)
@@ -287,7 +298,11 @@ class Supervisor:
         savepoint = self.flink.stop_with_savepoint(status.job_id)
         self._record(job, "STOP", job_id=status.job_id, sql_hash=deployed, savepoint_path=savepoint,
                      detail="stopped for upgrade")
-        return self.deploy(job, "UPGRADE", restore_from=savepoint, allow_non_restored_state=True,
+        # Dropping state the new plan does not claim is safe only where a replay is: a source that
+        # lost its state reads its whole input again, and a job with a reset cascade would write
+        # that replay into a changelog its readers count. Those jobs must restore all of it.
+        replay_safe = not self.reg.reset_cascade(job.name)
+        return self.deploy(job, "UPGRADE", restore_from=savepoint, allow_non_restored_state=replay_safe,
                            savepoint_path=savepoint, detail=f"sql hash {deployed} -> {current}")
 
     def _check_checkpoints(self, job: StreamingJobSpec, status: JobStatus) -> None:
@@ -306,15 +321,42 @@ class Supervisor:
             )
 
     # ------------------------------------------------------------------ on-call operations
-    def stop(self, job_name: str) -> SupervisionResult:
+    def stop(self, job_name: str, *, detail: str = "operator stop") -> SupervisionResult:
         job = self.reg.job(job_name)
         active = self.flink.active_jobs_named(self.pipeline(job))
         if not active:
             raise AirflowException(f"{self.pipeline(job)} is not running; nothing to stop")
         digest = self.history.hash_of(self.pipeline(job), active[0].job_id)
         savepoint = self.flink.stop_with_savepoint(active[0].job_id)
-        self._record(job, "STOP", job_id=active[0].job_id, sql_hash=digest, savepoint_path=savepoint, detail="operator stop")
+        self._record(job, "STOP", job_id=active[0].job_id, sql_hash=digest, savepoint_path=savepoint, detail=detail)
         return SupervisionResult(job.name, "STOP", active[0].job_id, savepoint)
+
+    def reset(self, job_name: str) -> list[SupervisionResult]:
+        """Restart a job without state, with the jobs its replayed output would double count.
+
+        Order matters (Registry.reset_cascade): every job of the cascade is stopped with a
+        savepoint, downstream first, so no writer commits any more; then each replayed table's
+        latest snapshot is noted; the job starts without state and writes its whole output again;
+        each downstream job starts without state reading the replayed tables from the snapshot
+        after the noted one, i.e. exactly the replay and what follows it. Every step is recorded."""
+        job = self.reg.job(job_name)
+        cascade = self.reg.reset_cascade(job_name)
+        for spec in [c for c, _ in reversed(cascade)] + [job]:
+            if self.flink.active_jobs_named(self.pipeline(spec)):
+                self.stop(spec.name, detail=f"stopped for a restart without state of {job.name}")
+        marks: dict[str, int] = {}
+        for _, tables in cascade:
+            for table in tables:
+                if table not in marks:
+                    latest = self.paimon.latest_snapshot(table)
+                    marks[table] = latest.snapshot_id if latest else 0
+        results = [self.deploy(job, "RESET", restore_from=None, detail="started without state by an operator")]
+        for consumer, tables in cascade:
+            start = {t: marks[t] + 1 for t in tables}
+            reads = ", ".join(f"{t} from snapshot {n}" for t, n in start.items())
+            results.append(self.deploy(consumer, "RESET", restore_from=None, read_from_snapshots=start,
+                                       detail=f"reset with {job.name}, whose output is replayed: reads {reads}"))
+        return results
 
     def start(self, job_name: str, *, savepoint_path: str | None, without_state: bool = False) -> SupervisionResult:
         job = self.reg.job(job_name)

@@ -101,3 +101,38 @@ def test_changed_sql_is_upgraded_through_a_savepoint(it_env, supervised, tmp_pat
         wait_dws_equals_truth(env)
     finally:
         changed.unlink()
+
+
+@pytest.mark.parametrize("job", ["dwd_order_fact", "ods_delivery_cdc"])
+def test_restart_without_state_resets_downstream_and_counts_nothing_twice(it_env, supervised, job):
+    """An on-call restart without state, mid-load, through the operations DAG's two steps.
+
+    The job writes its whole output again (DWD re-reads ODS; the CDC job takes a new snapshot of
+    MariaDB); the jobs streaming that output restart with it and read only the replay onwards, so
+    every DWS table still equals the truth computed from MariaDB."""
+    from lakehouse.operations import run_operation, validate_operation
+
+    env, sup = it_env, supervised
+    request = validate_operation({"job": job, "action": "restart_without_state", "confirm": job})
+    order_dws = ["dws_shop_hourly", "dws_shop_daily", "dws_city_hourly", "dws_city_daily"]
+    assert request.also_reset == (["dwd_order_fact"] if job == "ods_delivery_cdc" else []) + order_dws
+    before = {name: env.flink.active_jobs_named(PREFIX + name)[0].job_id for name in ORDER_JOBS}
+
+    load = LoadGenerator(env.mysql, rate=100, seed=14 if job == "dwd_order_fact" else 15)
+    loader = threading.Thread(target=load.run, kwargs={"duration_s": 20})
+    loader.start()
+    time.sleep(4)
+    results = run_operation(request, supervisor=sup)
+    loader.join()
+
+    assert [(r.job_name, r.action) for r in results] == [(name, "RESET") for name in [job, *request.also_reset]]
+    for name in request.also_reset:
+        last = sup.history.last(PREFIX + name)
+        assert last.action == "RESET" and " from snapshot " in last.detail, last
+    after = {name: env.flink.active_jobs_named(PREFIX + name)[0].job_id for name in ORDER_JOBS}
+    reset = {job, *request.also_reset}
+    assert {n for n in ORDER_JOBS if after[n] != before[n]} == reset  # the rest kept running untouched
+    wait_dws_equals_truth(env)
+    # Supervision finds the restarted jobs healthy and as deployed (the snapshot options are not part of the hash).
+    actions = supervise_until(sup, ORDER_JOBS, want=("OK",), timeout=180)
+    assert all(a[0] == "OK" for a in actions.values()), actions

@@ -88,7 +88,10 @@ def test_several_problems_are_reported_together():
         ({"job": JOB, "action": "start_from_savepoint", "savepoint_path": "s3://bucket/chk/abc/chk-7"},
          OperationRequest(JOB, "start_from_savepoint", "s3://bucket/chk/abc/chk-7")),
         ({"job": JOB, "action": "restart_without_state", "confirm": f" {JOB}"},
-         OperationRequest(JOB, "restart_without_state", None)),
+         OperationRequest(JOB, "restart_without_state", None,
+                          ["dws_shop_hourly", "dws_shop_daily", "dws_city_hourly", "dws_city_daily"])),
+        ({"job": "dws_city_daily", "action": "restart_without_state", "confirm": "dws_city_daily"},
+         OperationRequest("dws_city_daily", "restart_without_state", None, [])),
     ],
 )
 def test_valid_requests(params, expected):
@@ -131,17 +134,21 @@ class FakeSupervisor:
         self.calls.append(("start", job_name, savepoint_path, without_state))
         return SupervisionResult(job_name, "RESET" if without_state else "START", "new")
 
+    def reset(self, job_name):
+        self.calls.append(("reset", job_name))
+        return [SupervisionResult(job_name, "RESET", "new")]
+
 
 def test_stop_dispatches_to_supervisor_stop():
     sup = FakeSupervisor(running=[JOB])
-    result = run_operation(OperationRequest(JOB, "stop_with_savepoint"), supervisor=sup)
+    [result] = run_operation(OperationRequest(JOB, "stop_with_savepoint"), supervisor=sup)
     assert sup.calls == [("stop", JOB)]
     assert result.action == "STOP"
 
 
 def test_start_from_savepoint_passes_the_path():
     sup = FakeSupervisor()
-    result = run_operation(OperationRequest(JOB, "start_from_savepoint", "s3://b/sp-3"), supervisor=sup)
+    [result] = run_operation(OperationRequest(JOB, "start_from_savepoint", "s3://b/sp-3"), supervisor=sup)
     assert sup.calls == [("start", JOB, "s3://b/sp-3", False)]
     assert result.action == "START"
 
@@ -152,15 +159,9 @@ def test_start_from_savepoint_without_path_lets_the_supervisor_pick():
     assert sup.calls == [("start", JOB, None, False)]
 
 
-def test_restart_without_state_stops_a_running_job_first():
+def test_restart_without_state_goes_through_the_supervisor_reset():
+    """Supervisor.reset stops what runs and restarts the cascade (tests/unit/test_supervision.py)."""
     sup = FakeSupervisor(running=[JOB], prefix="it_")
-    result = run_operation(OperationRequest(JOB, "restart_without_state"), supervisor=sup)
-    assert sup.calls == [("stop", JOB), ("start", JOB, None, True)]
-    assert sup.flink.asked == [f"it_{JOB}"]  # looked up under the pipeline name
+    [result] = run_operation(OperationRequest(JOB, "restart_without_state"), supervisor=sup)
+    assert sup.calls == [("reset", JOB)]
     assert result.action == "RESET"
-
-
-def test_restart_without_state_of_a_stopped_job_only_starts():
-    sup = FakeSupervisor(running=["dws_city_daily"])  # another job runs, not this one
-    run_operation(OperationRequest(JOB, "restart_without_state"), supervisor=sup)
-    assert sup.calls == [("start", JOB, None, True)]

@@ -231,3 +231,45 @@ def test_partitioned_inputs_are_what_a_day_recomputation_reads():
     assert [t.name for t in reg.partitioned_inputs("dwd.dwd_order_fact")] == ["ods.ods_order_subsidies", "ods.ods_orders"]
     assert [t.name for t in reg.partitioned_inputs("dws.dws_city_daily")] == ["dwd.dwd_order_fact"]
     assert reg.partitioned_inputs("ods.ods_shops") == []  # unpartitioned: nothing is recomputed per day
+
+
+# ---------------------------------------------------------------------------- restart-without-state cascade
+ORDER_DWS = ["dws_shop_hourly", "dws_shop_daily", "dws_city_hourly", "dws_city_daily"]
+
+
+def cascade_of(job):
+    return [(c.name, tables) for c, tables in registry().reset_cascade(job)]
+
+
+def test_changelog_producers_as_the_ddl_declares_them():
+    reg = registry()
+    assert reg.table("ods.ods_orders").changelog_producer == "input"
+    assert reg.table("dwd.dwd_order_fact").changelog_producer == "input"
+    assert reg.table("dws.dws_city_daily").changelog_producer == "lookup"
+    assert not reg.table("dwd.dwd_order_fact").changelog_is_idempotent
+    assert reg.table("dws.dws_city_daily").changelog_is_idempotent
+
+
+def test_reset_of_dwd_cascades_to_the_order_dws_jobs():
+    assert cascade_of("dwd_order_fact") == [(name, ("dwd.dwd_order_fact",)) for name in ORDER_DWS]
+
+
+def test_reset_of_the_cdc_job_cascades_through_dwd_streamed_tables_only():
+    # DWD streams orders and subsidies; shops and users are looked up, not replayed into its state.
+    assert cascade_of("ods_delivery_cdc") == [("dwd_order_fact", ("ods.ods_orders", "ods.ods_order_subsidies"))] + [
+        (name, ("dwd.dwd_order_fact",)) for name in ORDER_DWS]
+
+
+@pytest.mark.parametrize("job", ["ods_user_events", "dws_city_daily", "dws_shop_traffic_hourly"])
+def test_no_cascade_from_a_generator_or_into_lookup_changelog_tables(job):
+    assert cascade_of(job) == []
+
+
+def test_lookup_tables_must_be_upstream(tmp_path):
+    message = load_error(tmp_path, jobs=jobs_with(lookup=["ods.ods_shops"]))
+    assert "dwd_order_fact: lookup tables ['ods.ods_shops'] are not in its upstream" in message
+
+
+def test_reset_replays_must_be_a_boolean(tmp_path):
+    message = load_error(tmp_path, jobs=jobs_with(reset_replays="no"))
+    assert "dwd_order_fact: reset_replays must be true or false, got 'no'" in message

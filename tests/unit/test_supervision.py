@@ -15,7 +15,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 import lakehouse.supervision as supervision
-from lakehouse.hooks.flink import CheckpointInfo, JobStatus
+from lakehouse.hooks.flink import CheckpointInfo, FlinkJobError, JobStatus
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.registry import registry
 from lakehouse.streaming import Deployment
@@ -116,12 +116,16 @@ class FakeDeployer:
         self.flink = flink
         self.calls: list[dict] = []
 
+    fail_restore_with: str | None = None  # the Flink error of a submission that restores state
+
     def __call__(self, job_name, **kwargs):
         job_id = f"{len(self.calls) + 1:032x}"
-        self.calls.append({"job_name": job_name, **kwargs})
+        self.calls.append({"job_name": job_name, "restore_from": None, **kwargs})
         assert kwargs["flink"] is self.flink
+        if kwargs.get("restore_from") and self.fail_restore_with:
+            raise FlinkJobError(self.fail_restore_with)
         self.flink.add_job(job_id, kwargs["pipeline_name"] or job_name)
-        return Deployment(kwargs["pipeline_name"] or job_name, job_id, False, kwargs["restore_from"])
+        return Deployment(kwargs["pipeline_name"] or job_name, job_id, False, kwargs.get("restore_from"))
 
 
 class Env:
@@ -567,3 +571,90 @@ def test_state_from_before_an_operator_reset_is_never_restored(env):
     assert sup.restore_point(registry().job(JOB)) is None
     chk = env.checkpoint("reset-job", 3, mtime=NOW - 1800)
     assert sup.restore_point(registry().job(JOB)).path == chk
+
+
+# ---------------------------------------------------------------------------- reset with cascade
+ORDER_DWS = ["dws_shop_hourly", "dws_shop_daily", "dws_city_hourly", "dws_city_daily"]
+
+
+def test_reset_of_dwd_restarts_the_dws_jobs_on_the_replay_only(env, monkeypatch):
+    every = ["ods_delivery_cdc", "dwd_order_fact", *ORDER_DWS, "dws_shop_traffic_hourly"]
+    for n, name in enumerate(every):
+        env.flink.add_job(f"{n:032x}", name)
+    sup = env.supervisor()
+
+    real_latest = sup.paimon.latest_snapshot
+
+    def latest_snapshot(table):
+        if table.startswith("ops."):  # the deployment history itself
+            return real_latest(table)
+        env.flink.calls.append(("latest_snapshot", table))
+        return type("S", (), {"snapshot_id": 41})()
+
+    monkeypatch.setattr(sup.paimon, "latest_snapshot", latest_snapshot)
+    results = sup.reset("dwd_order_fact")
+
+    # Downstream stopped first, DWD last; the mark is read only when no writer commits any more.
+    stops = [c for c in env.flink.calls if c[0] in ("stop_with_savepoint", "latest_snapshot")]
+    assert stops == [("stop_with_savepoint", f"{every.index(n):032x}") for n in reversed(ORDER_DWS)] + [
+        ("stop_with_savepoint", f"{1:032x}"), ("latest_snapshot", "dwd.dwd_order_fact")]
+    # DWD starts without state and re-reads ODS whole; each DWS job reads DWD from the next snapshot.
+    calls = [(c["job_name"], c["restore_from"], c["read_from_snapshots"]) for c in env.deployer.calls]
+    assert calls == [("dwd_order_fact", None, None)] + [(n, None, {"dwd.dwd_order_fact": 42}) for n in ORDER_DWS]
+    assert [(r.job_name, r.action) for r in results] == [("dwd_order_fact", "RESET")] + [(n, "RESET") for n in ORDER_DWS]
+    assert "reset with dwd_order_fact, whose output is replayed: reads dwd.dwd_order_fact from snapshot 42" in results[1].detail
+    # The jobs outside the cascade keep running untouched.
+    running = {j.name for j in env.flink.jobs}
+    assert {"ods_delivery_cdc", "dws_shop_traffic_hourly"} <= running
+    actions = [(r[0], r[1]) for r in env.rows()]
+    assert actions.count(("dwd_order_fact", "STOP")) == 1 and actions.count(("dws_city_daily", "RESET")) == 1
+
+
+def test_reset_of_a_job_without_replay_restarts_it_alone(env):
+    env.flink.add_job(OLD_ID, "ods_user_events")
+    env.flink.add_job(RUNNING_ID, "dws_shop_traffic_hourly")
+    results = env.supervisor().reset("ods_user_events")
+    assert [(r.job_name, r.action) for r in results] == [("ods_user_events", "RESET")]
+    assert [c["job_name"] for c in env.deployer.calls] == ["ods_user_events"]
+    assert ("stop_with_savepoint", RUNNING_ID) not in env.flink.calls
+
+
+UNMAPPED = ("org.apache.flink.runtime.client.JobInitializationException: Could not start the JobMaster.\n"
+            "Caused by: java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint. Cannot map "
+            "checkpoint/savepoint state for operator 9dd6 to the new program, because the operator is not available "
+            "in the new program.")
+
+
+def test_upgrade_of_a_job_with_a_reset_cascade_must_restore_all_its_state(env):
+    """Unclaimed state dropped from DWD could be a source's: it would re-read ODS into the DWS changelog."""
+    env.seed("DEPLOY", minutes_ago=60, job_name="dwd_order_fact", job_id=RUNNING_ID, sql_hash="hash-old")
+    env.flink.add_job(RUNNING_ID, "dwd_order_fact")
+    env.hash = "hash-new"
+    assert env.supervisor().supervise("dwd_order_fact").action == "UPGRADE"
+    assert env.deployer.calls[0]["allow_non_restored_state"] is False
+
+
+def test_failed_restore_of_dwd_fails_and_names_the_reset_with_its_cascade(env):
+    env.seed("DEPLOY", minutes_ago=60, job_name="dwd_order_fact", job_id=RUNNING_ID, sql_hash="hash-old")
+    env.flink.add_job(RUNNING_ID, "dwd_order_fact")
+    env.hash = "hash-new"
+    env.deployer.fail_restore_with = UNMAPPED
+    with pytest.raises(StreamingJobUnhealthy) as exc:
+        env.supervisor().supervise("dwd_order_fact")
+    message = str(exc.value)
+    assert message.startswith("dwd_order_fact could not restore from file:///savepoints/savepoint-bbbbbb-1: "
+                              "java.lang.IllegalStateException: Failed to rollback")
+    assert ("run streaming_operations with restart_without_state for dwd_order_fact (it also restarts, without "
+            "state: dws_shop_hourly, dws_shop_daily, dws_city_hourly, dws_city_daily)") in message
+    assert len(env.deployer.calls) == 1  # no start without state behind on-call's back
+
+
+def test_failed_restore_of_a_dws_job_restarts_it_without_state(env):
+    """on_restore_failure: reset: its input (DWD) is read whole again and upserted over its table."""
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-old")
+    env.flink.add_job(RUNNING_ID, JOB)
+    env.hash = "hash-new"
+    env.deployer.fail_restore_with = UNMAPPED
+    result = env.supervisor().supervise(JOB)
+    assert result.action == "RESET" and "restarted without state" in result.detail
+    assert [c["restore_from"] for c in env.deployer.calls] == [f"file:///savepoints/savepoint-{RUNNING_ID[:6]}-1", None]
