@@ -10,8 +10,12 @@ history (the Paimon table ops.streaming_deployments, which on-call can read):
 - SQL or settings changed (content hash differs from the deployed one)
                          -> stop with a savepoint, redeploy from it (UPGRADE);
 - a restore that fails (state that no longer fits the changed SQL) -> for jobs configured
-                            `on_restore_failure: reset`, restart without state (RESET);
+                            `on_restore_failure: reset`, restart without state (RESET); for the
+                            others, fail and name the remedy;
 - checkpoints stale or failing -> raise StreamingJobUnhealthy with the job's exception.
+
+On-call operations (streaming_operations) go through `stop`, `start` and `reset`; `reset` restarts
+a job without state together with the jobs its replayed output would otherwise double count.
 """
 from __future__ import annotations
 
@@ -358,12 +362,11 @@ class Supervisor:
                                        detail=f"reset with {job.name}, whose output is replayed: reads {reads}"))
         return results
 
-    def start(self, job_name: str, *, savepoint_path: str | None, without_state: bool = False) -> SupervisionResult:
+    def start(self, job_name: str, *, savepoint_path: str | None) -> SupervisionResult:
+        """Start a stopped job from `savepoint_path`, or from its newest savepoint or retained checkpoint."""
         job = self.reg.job(job_name)
         if self.flink.active_jobs_named(self.pipeline(job)):
             raise AirflowException(f"{self.pipeline(job)} is already running; stop it first")
-        if without_state:
-            return self.deploy(job, "RESET", restore_from=None, detail="started without state by an operator")
         known = self.restore_point(job) if not savepoint_path else None
         point = savepoint_path or (known.path if known else None)
         if not point:

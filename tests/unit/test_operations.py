@@ -130,9 +130,9 @@ class FakeSupervisor:
         self.flink.running.pop(self.prefix + job_name, None)
         return SupervisionResult(job_name, "STOP", "id", "file:///sp")
 
-    def start(self, job_name, *, savepoint_path, without_state=False):
-        self.calls.append(("start", job_name, savepoint_path, without_state))
-        return SupervisionResult(job_name, "RESET" if without_state else "START", "new")
+    def start(self, job_name, *, savepoint_path):
+        self.calls.append(("start", job_name, savepoint_path))
+        return SupervisionResult(job_name, "START", "new")
 
     def reset(self, job_name):
         self.calls.append(("reset", job_name))
@@ -149,14 +149,14 @@ def test_stop_dispatches_to_supervisor_stop():
 def test_start_from_savepoint_passes_the_path():
     sup = FakeSupervisor()
     [result] = run_operation(OperationRequest(JOB, "start_from_savepoint", "s3://b/sp-3"), supervisor=sup)
-    assert sup.calls == [("start", JOB, "s3://b/sp-3", False)]
+    assert sup.calls == [("start", JOB, "s3://b/sp-3")]
     assert result.action == "START"
 
 
 def test_start_from_savepoint_without_path_lets_the_supervisor_pick():
     sup = FakeSupervisor()
     run_operation(OperationRequest(JOB, "start_from_savepoint"), supervisor=sup)
-    assert sup.calls == [("start", JOB, None, False)]
+    assert sup.calls == [("start", JOB, None)]
 
 
 def test_restart_without_state_goes_through_the_supervisor_reset():

@@ -555,7 +555,7 @@ def test_start_without_state_records_reset(env):
     env.seed("STOP", minutes_ago=5, job_id=OLD_ID, sql_hash="hash-1", savepoint_path="file:///savepoints/sp")
     env.checkpoint(OLD_ID, 4)
 
-    result = env.supervisor().start(JOB, savepoint_path=None, without_state=True)
+    [result] = env.supervisor().reset(JOB)  # a DWS job: nothing downstream to reset with it
 
     assert result.action == "RESET"
     call = env.deployer.calls[0]
