@@ -11,9 +11,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from lakehouse.paths import CONFIG_DIR, SQL_DIR
+from lakehouse.sql_files import declared_options
 
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
-_CHANGELOG_PRODUCER = re.compile(r"'changelog-producer'\s*=\s*'([a-z-]+)'", re.I)
 
 
 class RegistryError(ValueError):
@@ -39,8 +39,7 @@ class TableSpec:
     @property
     def changelog_producer(self) -> str:
         """The table's `changelog-producer` as its DDL declares it (Paimon's default: none)."""
-        match = _CHANGELOG_PRODUCER.search((SQL_DIR / self.ddl).read_text())
-        return match.group(1).lower() if match else "none"
+        return declared_options((SQL_DIR / self.ddl).read_text()).get("changelog-producer", "none").lower()
 
     @property
     def changelog_is_idempotent(self) -> bool:

@@ -120,3 +120,15 @@ def load_statements(relative: str | Path, context: Mapping[str, Any]) -> list[st
     if not statements:
         raise SqlFileError(f"{relative} contains no SQL statement")
     return statements
+
+
+_WITH_CLAUSE = re.compile(r"\)\s*WITH\s*\((?P<body>.*)\)\s*;?\s*$", re.S | re.I)
+_OPTION = re.compile(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'")
+
+
+def declared_options(create_statement: str) -> dict[str, str]:
+    """The `WITH (...)` options of a CREATE TABLE statement (the table's Paimon options)."""
+    match = _WITH_CLAUSE.search(create_statement)
+    if not match:
+        return {}
+    return {k.replace("''", "'"): v.replace("''", "'") for k, v in _OPTION.findall(match.group("body"))}

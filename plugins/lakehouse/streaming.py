@@ -13,7 +13,7 @@ from lakehouse.hooks.flink import FlinkHook, JobStatus
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.registry import Registry, StreamingJobSpec, TableSpec, registry
-from lakehouse.sql_files import load_statements
+from lakehouse.sql_files import declared_options, load_statements
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +68,6 @@ class TableDriftError(RuntimeError):
 # Options that decide where rows live or how they merge: changing them needs a rewrite of the
 # table (a new table and a backfill), never an ALTER behind running jobs.
 FIXED_TABLE_OPTIONS = frozenset({"bucket", "bucket-key", "merge-engine", "sequence.field", "primary-key", "partition"})
-_WITH_CLAUSE = re.compile(r"\)\s*WITH\s*\((?P<body>.*)\)\s*$", re.S | re.I)
-_OPTION = re.compile(r"'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'")
-
-
-def declared_options(create_statement: str) -> dict[str, str]:
-    """The `WITH (...)` options of a rendered CREATE TABLE statement."""
-    match = _WITH_CLAUSE.search(create_statement)
-    if not match:
-        return {}
-    return {k.replace("''", "'"): v.replace("''", "'") for k, v in _OPTION.findall(match.group("body"))}
-
-
 def option_drift(declared: dict[str, str], actual: dict[str, str]) -> dict[str, tuple[str | None, str]]:
     """Declared options the table does not have (option -> (table's value, declared value))."""
     return {k: (actual.get(k), v) for k, v in sorted(declared.items()) if actual.get(k) != v}

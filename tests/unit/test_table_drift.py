@@ -7,8 +7,8 @@ import pytest
 
 from lakehouse import streaming
 from lakehouse.registry import registry
-from lakehouse.sql_files import load_statements
-from lakehouse.streaming import TableDriftError, create_tables, declared_options, option_drift
+from lakehouse.sql_files import declared_options, load_statements
+from lakehouse.streaming import TableDriftError, create_tables, option_drift
 
 CONTEXT = {"paimon": SimpleNamespace(warehouse_uri="file:///tmp/w", catalog_options=[])}
 
