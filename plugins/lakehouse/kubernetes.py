@@ -208,6 +208,9 @@ class RenderedJob:
     statements: tuple[str, ...]
     job_config: Mapping[str, str]
     sql_hash: str
+    # Whether an upgrade may drop state the changed plan does not claim: not for jobs with a reset
+    # cascade, whose replay would be counted twice downstream (Supervisor._upgrade does the same).
+    replay_safe: bool = True
 
 
 def render_streaming_job(
@@ -219,7 +222,8 @@ def render_streaming_job(
     from lakehouse.hooks.paimon import PaimonHook
     from lakehouse.streaming import CDC_CONN_ID, job_session_config, job_sql_hash, render_job
 
-    job = (reg or registry()).job(job_name)
+    reg = reg or registry()
+    job = reg.job(job_name)
     prefix = pipeline_prefix() if prefix is None else prefix
     if prefix:
         job = replace(job, name=prefix + job.name)
@@ -235,6 +239,7 @@ def render_streaming_job(
         statements=tuple(render_job(job, paimon=paimon, cdc=cdc)),
         job_config=job_session_config(job),
         sql_hash=job_sql_hash(job, paimon=paimon, cdc=cdc),
+        replay_safe=not reg.reset_cascade(job_name),
     )
 
 
@@ -335,8 +340,9 @@ def _job_spec(rendered: RenderedJob, settings: KubernetesSettings) -> dict:
         "upgradeMode": "savepoint",
         "state": "running",
         # As the session path's upgrades (execution.savepoint.ignore-unclaimed-state): operators a
-        # changed plan no longer has start empty (docs/STREAMING.md, "Upgrades and state").
-        "allowNonRestoredState": True,
+        # changed plan no longer has start empty, except in jobs whose replay would be counted
+        # twice downstream, which must restore all their state (docs/STREAMING.md, "Upgrades and state").
+        "allowNonRestoredState": rendered.replay_safe,
     }
 
 
