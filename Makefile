@@ -31,10 +31,10 @@ reset:
 	bash scripts/stack.sh reset
 
 demo: up
-	$(ENV) $(PY) -m lakehouse.demo prepare
+	$(ENV) $(PY) -m lakehouse.dev.demo prepare
 	$(ENV) .venv/bin/airflow dags test streaming_deploy > $${LAKEHOUSE_HOME}/logs/demo-dags-test.log 2>&1 \
 	  || { tail -40 $${LAKEHOUSE_HOME}/logs/demo-dags-test.log; echo "airflow dags test streaming_deploy failed; full log: .stack/logs/demo-dags-test.log"; exit 1; }
-	$(ENV) $(PY) -m lakehouse.demo run
+	$(ENV) $(PY) -m lakehouse.dev.demo run
 
 test-unit: install
 	$(ENV) $(PY) -m pytest tests/unit -q $(PYTEST_ARGS)

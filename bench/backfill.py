@@ -3,7 +3,7 @@
 In a separate warehouse (.stack/bench-warehouse, the user's tables are not touched):
   1. a Flink batch job fills ODS for one day (orders, subsidies, shops, users) from datagen;
   2. plain scan:  SELECT COUNT(*), SUM(amount) FROM ods_orders WHERE dt = <day>  (batch mode);
-  3. the T+1 recomputation of that day as t1_daily runs it (lakehouse.t1.run_day: leases,
+  3. the T+1 recomputation of that day as t1_daily runs it (lakehouse.batch.t1.run_day: leases,
      INSERT OVERWRITE of DWD then the five DWS tables, verification against ODS);
 and prints rows/s for each and the ratio, which is the overhead of our orchestration and SQL.
 
@@ -28,14 +28,15 @@ def main() -> int:
 
     warehouse = fresh_bench_warehouse("paimon_bench")
 
-    from lakehouse.batch import BATCH_SESSION
+    from lakehouse.batch.recompute import BATCH_SESSION
     from lakehouse.hooks.flink import FlinkHook
     from lakehouse.hooks.mysql import MySqlHook
     from lakehouse.hooks.paimon import PaimonHook
-    from lakehouse.leases import LeaseManager
-    from lakehouse.registry import registry
-    from lakehouse.streaming import catalog_statements, create_tables
-    from lakehouse.t1 import run_day, select_tables
+    from lakehouse.batch.leases import LeaseManager
+    from lakehouse.core.registry import registry
+    from lakehouse.core.flink_sql import catalog_statements
+    from lakehouse.streaming.deploy import create_tables
+    from lakehouse.batch.t1 import run_day, select_tables
 
     flink, paimon = FlinkHook(), PaimonHook("paimon_bench")
     create_tables(list(registry().tables.values()), flink=flink, paimon=paimon)

@@ -21,13 +21,13 @@ from datetime import timezone
 
 from _common import save_results  # bench/ is on sys.path when a bench runs
 
-from lakehouse.freshness import DelayStats, VisibilityProbe
+from lakehouse.dev.probe import DelayStats, VisibilityProbe
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.loadgen import LoadGenerator
-from lakehouse.registry import registry
-from lakehouse.supervision import Supervisor
+from lakehouse.dev.loadgen import LoadGenerator
+from lakehouse.core.registry import registry
+from lakehouse.streaming.supervision import Supervisor
 
 
 

@@ -39,10 +39,11 @@ def main() -> int:
 
     warehouse = fresh_bench_warehouse("paimon_default")
 
-    from lakehouse import maintenance as m
+    from lakehouse.maintenance import metrics
+    from lakehouse.maintenance import operations
     from lakehouse.hooks.flink import FlinkHook
     from lakehouse.hooks.paimon import PaimonHook
-    from lakehouse.streaming import catalog_statements
+    from lakehouse.core.flink_sql import catalog_statements
 
     flink, paimon = FlinkHook(), PaimonHook()
     catalog = catalog_statements(paimon)
@@ -85,16 +86,16 @@ def main() -> int:
             totals[delta.commit_kind] = totals.get(delta.commit_kind, 0) + delta.added_bytes
         return totals
 
-    before_files = m.measure(paimon, TABLE)
+    before_files = metrics.measure(paimon, TABLE)
     read_before, rows_before = read_partition()
     flink_before = flink_scan()
     ingest = amplification()
 
     t0 = time.perf_counter()
     # The bench table is not in the registry: call the procedure the way compact_closed_partitions does.
-    m._call(flink, paimon, m._render("compact_partition", table=TABLE, partition_column="dt", dt=DAY))
+    operations._call(flink, paimon, operations._render("compact_partition", table=TABLE, partition_column="dt", dt=DAY))
     compact_s = time.perf_counter() - t0
-    after_files = m.measure(paimon, TABLE)
+    after_files = metrics.measure(paimon, TABLE)
     read_after, rows_after = read_partition()
     flink_after = flink_scan()
     total = amplification()

@@ -2,7 +2,7 @@
 
 In a separate warehouse (.stack/bench-warehouse), a Flink batch job writes one day of `--rows`
 orders into dwd.dwd_order_fact (the registered DDL: 2 buckets, primary key). Then the audit of that
-partition, step by step as lakehouse.quality.audit_table does it:
+partition, step by step as lakehouse.quality.audit.audit_table does it:
   read (pypaimon, at the snapshot) -> pandas (decimals as floats, derived columns) -> GX suite
   (expectations/dwd.dwd_order_fact.json, result_format COMPLETE with the key column) -> Data Docs;
 and each expectation alone, to see which ones cost.
@@ -30,12 +30,15 @@ def main() -> int:
 
     fresh_bench_warehouse("paimon_default")
 
-    from lakehouse import quality as q
-    from lakehouse.batch import BATCH_SESSION
+    from lakehouse.quality import parameters
+    from lakehouse.quality import suites
+    from lakehouse.quality import validation
+    from lakehouse.batch.recompute import BATCH_SESSION
     from lakehouse.hooks.flink import FlinkHook
     from lakehouse.hooks.paimon import PaimonHook
-    from lakehouse.registry import registry
-    from lakehouse.streaming import catalog_statements, create_tables
+    from lakehouse.core.registry import registry
+    from lakehouse.core.flink_sql import catalog_statements
+    from lakehouse.streaming.deploy import create_tables
 
     flink, paimon = FlinkHook(), PaimonHook()
     create_tables([registry().table("dwd.dwd_order_fact")], flink=flink, paimon=paimon)
@@ -60,26 +63,26 @@ def main() -> int:
     print(f"wrote {n} rows in {time.perf_counter() - t0:.1f} s")
 
     table = "dwd.dwd_order_fact"
-    suite = q.load_suite(table)
+    suite = suites.load_suite(table)
     snapshot = paimon.latest_snapshot(table).snapshot_id
-    params = {**q.day_parameters(DAY), "known_shop_ids": list(range(1, 301))}
+    params = {**parameters.day_parameters(DAY), "known_shop_ids": list(range(1, 301))}
     timings = {}
 
     t = time.perf_counter()
     data = paimon.read_arrow(table, partition={"dt": DAY}, snapshot_id=snapshot)
     timings["read (pypaimon)"] = time.perf_counter() - t
     t = time.perf_counter()
-    df = q.frame_for_validation(data, suite)
+    df = validation.frame_for_validation(data, suite)
     timings["to pandas + derived columns"] = time.perf_counter() - t
     t = time.perf_counter()
     import great_expectations  # noqa: F401  (timed: its import is a fixed cost per task process)
     timings["import great_expectations"] = time.perf_counter() - t
     t = time.perf_counter()
-    outcomes, unexpected, _ = q.validate_frame(df, suite, params)
+    outcomes, unexpected, _ = validation.validate_frame(df, suite, params)
     timings["GX validation, whole suite"] = time.perf_counter() - t
     with tempfile.TemporaryDirectory() as docs:
         t = time.perf_counter()
-        q.validate_frame(df, suite, params, docs_dir=Path(docs))
+        validation.validate_frame(df, suite, params, docs_dir=Path(docs))
         timings["GX validation + Data Docs"] = time.perf_counter() - t
     assert all(o.success is not False for o in outcomes), [o.line() for o in outcomes if o.success is False]
 
@@ -87,7 +90,7 @@ def main() -> int:
     for exp in suite["expectations"]:
         one = {**suite, "expectations": [exp]}
         t = time.perf_counter()
-        (outcome,), _, _ = q.validate_frame(df, one, params)
+        (outcome,), _, _ = validation.validate_frame(df, one, params)
         per_expectation[f"{outcome.expectation}({outcome.target})"] = time.perf_counter() - t
     baseline = min(per_expectation.values())  # the fixed cost of one validation (context, batch, hashing)
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.quality import suite_tables
+from lakehouse.quality.suites import suite_tables
 
 TABLES = suite_tables()
 
@@ -39,7 +39,7 @@ def dq_streaming_checks():
         @task(task_id=f"check_{table.replace('.', '__')}")
         def check(table_name: str = table, run_id=None, data_interval_end=None) -> dict:
             from lakehouse.hooks.paimon import PaimonHook
-            from lakehouse.quality import check_streaming_tables, enforce
+            from lakehouse.quality.audit import check_streaming_tables, enforce
 
             (report,) = check_streaming_tables([table_name], paimon=PaimonHook(),
                                                today=data_interval_end.strftime("%Y-%m-%d"), run_id=run_id)

@@ -6,7 +6,7 @@ the SQL Gateway of `flink_default`), then deploys every registered streaming job
 (`config/streaming_jobs.yaml`) to the target named by `LAKEHOUSE_DEPLOYMENT_TARGET`:
 
 - `session` (default): each task makes the same decision as `streaming_supervision`
-  (`lakehouse.supervision.Supervisor.supervise`): a job that is not running is restored from its
+  (`lakehouse.streaming.supervision.Supervisor.supervise`): a job that is not running is restored from its
   newest savepoint or retained checkpoint, and submitted without state only when it has neither
   (its first deployment); a running job is left alone, or upgraded through a savepoint when its
   SQL changed; a job an operator stopped stays stopped. Each start waits until the job runs and
@@ -30,8 +30,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.kubernetes import deployment_target
-from lakehouse.registry import registry
+from lakehouse.streaming.kubernetes.settings import deployment_target
+from lakehouse.core.registry import registry
 
 REGISTRY = registry()  # reads config/*.yaml from the repo; no network at parse time
 TARGET = deployment_target()  # env LAKEHOUSE_DEPLOYMENT_TARGET; a bad value fails the parse with its name
@@ -53,7 +53,7 @@ def streaming_deploy():
         """Create every registered Paimon table that does not exist yet."""
         from lakehouse.hooks.flink import FlinkHook
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.streaming import create_tables as create
+        from lakehouse.streaming.deploy import create_tables as create
 
         return create(list(REGISTRY.tables.values()), flink=FlinkHook(), paimon=PaimonHook())
 
@@ -61,8 +61,8 @@ def streaming_deploy():
     if TARGET == "kubernetes":
         # Settings are checked now (a typo fails the parse); the manifests are rendered when the tasks
         # run. The provider's operator module loads the Kubernetes client but contacts no cluster.
-        from lakehouse.kubernetes import KubernetesSettings
-        from lakehouse.kubernetes_deploy import FlinkJobResourceOperator, FlinkSessionClusterOperator
+        from lakehouse.streaming.kubernetes.settings import KubernetesSettings
+        from lakehouse.streaming.kubernetes.operator import FlinkJobResourceOperator, FlinkSessionClusterOperator
 
         settings = KubernetesSettings.from_env()
         upstream = tables
@@ -81,7 +81,7 @@ def streaming_deploy():
 
         @task(task_id=f"deploy_{job.name}", doc_md=job.description)
         def deploy(job_name: str = job.name) -> dict:
-            from lakehouse.supervision import Supervisor
+            from lakehouse.streaming.supervision import Supervisor
 
             result = Supervisor().supervise(job_name)
             print(f"{job_name}: {result.action} job_id={result.job_id} {result.detail}")

@@ -25,7 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from lakehouse.registry import registry
+from lakehouse.core.registry import registry
 
 JOBS = sorted(registry().jobs)
 ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state"]
@@ -57,7 +57,7 @@ ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state
 def streaming_operations():
     @task(retries=0)
     def validate_request(params=None) -> dict:
-        from lakehouse.operations import validate_operation
+        from lakehouse.streaming.operations import validate_operation
 
         request = validate_operation(params)
         if request.also_reset:
@@ -66,7 +66,7 @@ def streaming_operations():
 
     @task(retries=0)
     def run_operation(request: dict) -> dict:
-        from lakehouse.operations import OperationRequest, run_operation as run
+        from lakehouse.streaming.operations import OperationRequest, run_operation as run
 
         results = run(OperationRequest(**request))
         for result in results:

@@ -21,7 +21,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.registry import registry
+from lakehouse.core.registry import registry
 
 REGISTRY = registry()
 
@@ -42,7 +42,7 @@ def streaming_supervision():
 
         @task(task_id=f"supervise_{job.name}", doc_md=job.description)
         def supervise(job_name: str = job.name) -> dict:
-            from lakehouse.supervision import Supervisor
+            from lakehouse.streaming.supervision import Supervisor
 
             result = Supervisor().supervise(job_name)
             print(f"{job_name}: {result.action} {result.job_id or ''} {result.detail}")

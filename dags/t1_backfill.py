@@ -26,7 +26,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from lakehouse.backfill import MAX_PARALLEL_DAYS, table_choices
+from lakehouse.batch.backfill import MAX_PARALLEL_DAYS, table_choices
 
 @dag(
     dag_id="t1_backfill",
@@ -56,7 +56,7 @@ from lakehouse.backfill import MAX_PARALLEL_DAYS, table_choices
 def t1_backfill():
     @task(retries=0)
     def validate_request(params=None) -> dict:
-        from lakehouse.backfill import validate_backfill
+        from lakehouse.batch.backfill import validate_backfill
 
         request = validate_backfill(params)
         print(f"backfill {len(request.days)} days x {len(request.tables)} tables, {len(request.lanes())} lanes, "
@@ -73,10 +73,11 @@ def t1_backfill():
         from lakehouse.hooks.flink import FlinkHook
         from lakehouse.hooks.mysql import MySqlHook
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.leases import LeaseManager
-        from lakehouse.t1 import run_day, select_tables
+        from lakehouse.batch.leases import LeaseManager
+        from lakehouse.batch.t1 import run_day, select_tables
 
-        from lakehouse.quality import QualityGateFailed, audit_day
+        from lakehouse.quality.suites import QualityGateFailed
+        from lakehouse.quality.audit import audit_day
 
         flink, paimon, leases = FlinkHook(), PaimonHook(), LeaseManager(MySqlHook("lakehouse_ops"))
         reports, gate_failures = [], []
@@ -99,7 +100,7 @@ def t1_backfill():
 
     @task
     def report(lane_reports: list[list[dict]]) -> list[dict]:
-        from lakehouse.t1 import format_report
+        from lakehouse.batch.t1 import format_report
 
         rows = sorted((r for lane in lane_reports for r in lane), key=lambda r: (r["dt"], r["table"]))
         print(format_report(rows))

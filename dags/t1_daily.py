@@ -29,8 +29,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from lakehouse.assets import table_asset
-from lakehouse.batch import recomputable_tables
+from lakehouse.core.assets import table_asset
+from lakehouse.batch.recompute import recomputable_tables
 
 TABLES = recomputable_tables()
 OUTLETS = [table_asset(t) for t in TABLES]
@@ -57,7 +57,7 @@ def t1_daily():
         from lakehouse.hooks.flink import FlinkHook
         from lakehouse.hooks.mysql import MySqlHook
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.t1 import day_complete
+        from lakehouse.batch.t1 import day_complete
 
         dt = data_interval_start.strftime("%Y-%m-%d")
         done, reason = day_complete(dt, paimon=PaimonHook(), mysql=MySqlHook(), flink=FlinkHook())
@@ -69,8 +69,8 @@ def t1_daily():
         from lakehouse.hooks.flink import FlinkHook
         from lakehouse.hooks.mysql import MySqlHook
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.leases import LeaseManager
-        from lakehouse.t1 import run_day, select_tables
+        from lakehouse.batch.leases import LeaseManager
+        from lakehouse.batch.t1 import run_day, select_tables
 
         result = run_day(dt, select_tables(), holder=f"t1_daily/{run_id}", flink=FlinkHook(), paimon=PaimonHook(),
                          leases=LeaseManager(MySqlHook("lakehouse_ops")), verify=False, keep_pins=True)
@@ -81,7 +81,7 @@ def t1_daily():
     @task
     def verify(result: dict) -> dict:
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.t1 import reports_from_dicts, verify_day
+        from lakehouse.batch.t1 import reports_from_dicts, verify_day
 
         for line in verify_day(result["dt"], reports_from_dicts(result["reports"]), paimon=PaimonHook()):
             print("ok:", line)
@@ -91,8 +91,8 @@ def t1_daily():
     def audit(result: dict, run_id=None) -> dict:
         from lakehouse.hooks.mysql import MySqlHook
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.quality import audit_day
-        from lakehouse.t1 import reports_from_dicts
+        from lakehouse.quality.audit import audit_day
+        from lakehouse.batch.t1 import reports_from_dicts
 
         reports = reports_from_dicts(result["reports"])
         for report in audit_day(result["dt"], reports, paimon=PaimonHook(), mysql=MySqlHook(), run_id=run_id):
@@ -102,7 +102,7 @@ def t1_daily():
     @task(outlets=OUTLETS)
     def publish(result: dict, *, outlet_events=None) -> dict:
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.t1 import publish_day, reports_from_dicts
+        from lakehouse.batch.t1 import publish_day, reports_from_dicts
 
         tagged = publish_day(result["dt"], reports_from_dicts(result["reports"]), paimon=PaimonHook())
         for asset in OUTLETS:
@@ -116,7 +116,8 @@ def t1_daily():
         where StarRocks is not deployed: no `starrocks_default` connection)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from lakehouse.serving import refresh_after_publish, serving_configured
+        from lakehouse.serving.refresh import refresh_after_publish
+        from lakehouse.serving.config import serving_configured
 
         if not serving_configured():
             raise AirflowSkipException("no starrocks_default connection: StarRocks serving is not deployed here")

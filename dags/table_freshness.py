@@ -16,8 +16,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.assets import table_asset
-from lakehouse.registry import registry
+from lakehouse.core.assets import table_asset
+from lakehouse.core.registry import registry
 
 REGISTRY = registry()
 
@@ -38,7 +38,7 @@ def table_freshness():
 
         @task(task_id=f"check_{table.name.replace('.', '__')}", outlets=[asset])
         def check(table_name: str = table.name, outlet=asset, *, outlet_events=None) -> dict:
-            from lakehouse.freshness import check_sla
+            from lakehouse.quality.freshness import check_sla
             from lakehouse.hooks.paimon import PaimonHook
 
             f = check_sla(PaimonHook(), REGISTRY.table(table_name))

@@ -25,8 +25,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from lakehouse.maintenance import OPERATIONS
-from lakehouse.registry import registry
+from lakehouse.maintenance.policy import OPERATIONS
+from lakehouse.core.registry import registry
 
 TABLE_NAMES = sorted(registry().tables)
 
@@ -54,7 +54,7 @@ TABLE_NAMES = sorted(registry().tables)
 def table_maintenance():
     @task(retries=0)
     def plan(params=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
-        from lakehouse.maintenance import due_operations, load_policies
+        from lakehouse.maintenance.policy import due_operations, load_policies
 
         policies = load_policies()  # a bad config fails here, naming the setting
         names = params.get("tables") or sorted(policies)
@@ -74,8 +74,9 @@ def table_maintenance():
         from lakehouse.hooks.flink import FlinkHook
         from lakehouse.hooks.mysql import MySqlHook
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.leases import LeaseManager
-        from lakehouse.maintenance import load_policies, maintain_table
+        from lakehouse.batch.leases import LeaseManager
+        from lakehouse.maintenance.policy import load_policies
+        from lakehouse.maintenance.operations import maintain_table
 
         report = maintain_table(load_policies()[item["table"]], item["operations"], flink=FlinkHook(),
                                 paimon=PaimonHook(), leases=LeaseManager(MySqlHook("lakehouse_ops")),
@@ -88,7 +89,8 @@ def table_maintenance():
     @task(trigger_rule="all_done")  # keep the figures of the tables that were maintained
     def record_metrics(rows: list[list[dict]], run_id=None, params=None) -> int:
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.maintenance import METRICS_TABLE, record_metrics as record
+        from lakehouse.maintenance.policy import METRICS_TABLE
+        from lakehouse.maintenance.metrics import record_metrics as record
 
         flat = [r for table_rows in rows if table_rows for r in table_rows]
         if not flat or params.get("dry_run"):
@@ -101,7 +103,8 @@ def table_maintenance():
     @task
     def alert_small_file_growth(work: list[dict]) -> None:
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.maintenance import check_small_file_growth, load_policies
+        from lakehouse.maintenance.metrics import check_small_file_growth
+        from lakehouse.maintenance.policy import load_policies
 
         policies = load_policies()
         check_small_file_growth(PaimonHook(), {w["table"]: policies[w["table"]] for w in work})

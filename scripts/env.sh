@@ -44,6 +44,6 @@ _flink_conn_default="{\"conn_type\": \"flink\", \"host\": \"127.0.0.1\", \"port\
 export AIRFLOW_CONN_FLINK_DEFAULT="${AIRFLOW_CONN_FLINK_DEFAULT:-$_flink_conn_default}"
 export AIRFLOW_CONN_MYSQL_SOURCE="${AIRFLOW_CONN_MYSQL_SOURCE:-mysql://$MYSQL_APP_USER:$MYSQL_APP_PASSWORD@127.0.0.1:$MYSQL_PORT/$MYSQL_DATABASE}"
 export AIRFLOW_CONN_MYSQL_CDC="${AIRFLOW_CONN_MYSQL_CDC:-mysql://$MYSQL_CDC_USER:$MYSQL_CDC_PASSWORD@127.0.0.1:$MYSQL_PORT/$MYSQL_DATABASE?server_id_base=5400}"
-# Leases of the T+1 and backfill runs (lakehouse.leases): any MySQL database the workers share.
+# Leases of the T+1 and backfill runs (lakehouse.batch.leases): any MySQL database the workers share.
 export AIRFLOW_CONN_LAKEHOUSE_OPS="${AIRFLOW_CONN_LAKEHOUSE_OPS:-mysql://$MYSQL_APP_USER:$MYSQL_APP_PASSWORD@127.0.0.1:$MYSQL_PORT/lakehouse_ops}"
 export AIRFLOW_CONN_PAIMON_DEFAULT="${AIRFLOW_CONN_PAIMON_DEFAULT:-paimon://?warehouse=$WAREHOUSE}"

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from lakehouse import oltp
+from lakehouse.dev import oltp
 
 STACK_HINT = "start it with `make up` (or run `make test`, which does)"
 

@@ -8,8 +8,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from lakehouse.supervision import Supervisor
-from lakehouse.truth import DWS_GRAINS, compare_dws
+from lakehouse.streaming.supervision import Supervisor
+from lakehouse.dev.truth import DWS_GRAINS, compare_dws
 
 PREFIX = "it_"
 ORDER_JOBS = ["ods_delivery_cdc", "dwd_order_fact", "dws_shop_hourly", "dws_shop_daily", "dws_city_hourly", "dws_city_daily"]
@@ -30,8 +30,8 @@ def start_order_pipeline(env):
     """Deploy this session's it_ order pipeline, or adopt it when another module already runs it.
 
     Returns the Supervisor and what each supervision round did per job."""
-    from lakehouse.registry import registry
-    from lakehouse.streaming import create_tables
+    from lakehouse.core.registry import registry
+    from lakehouse.streaming.deploy import create_tables
 
     reg = registry()
     create_tables(list(reg.tables.values()), flink=env.flink, paimon=env.paimon)

@@ -23,10 +23,12 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from lakehouse.batch import BATCH_SESSION, recomputable_tables, tag_name
-from lakehouse.loadgen import LoadGenerator
-from lakehouse.registry import registry
-from lakehouse.streaming import catalog_statements, create_tables
+from lakehouse.batch.recompute import BATCH_SESSION, recomputable_tables
+from lakehouse.core.days import tag_name
+from lakehouse.dev.loadgen import LoadGenerator
+from lakehouse.core.registry import registry
+from lakehouse.core.flink_sql import catalog_statements
+from lakehouse.streaming.deploy import create_tables
 from tests.integration.helpers import PREFIX, backdated_clock, start_order_pipeline, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration

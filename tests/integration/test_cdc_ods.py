@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from lakehouse.loadgen import LoadGenerator
-from lakehouse.reconcile import wait_until_equal
-from lakehouse.registry import registry
-from lakehouse.streaming import create_tables, deploy_job
+from lakehouse.dev.loadgen import LoadGenerator
+from lakehouse.dev.reconcile import wait_until_equal
+from lakehouse.core.registry import registry
+from lakehouse.streaming.deploy import create_tables, deploy_job
 
 from .helpers import airflow_cli
 

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import maintenance as m
-from lakehouse.leases import LeaseManager
-from lakehouse.loadgen import LoadGenerator
-from lakehouse.streaming import catalog_statements
+from lakehouse.maintenance import metrics
+from lakehouse.maintenance import operations
+from lakehouse.maintenance import policy
+from lakehouse.batch.leases import LeaseManager
+from lakehouse.dev.loadgen import LoadGenerator
+from lakehouse.core.flink_sql import catalog_statements
 from tests.integration.helpers import (ORDER_JOBS, PREFIX, airflow_cli, backdated_clock, start_order_pipeline,
                                       wait_dws_equals_truth)
 
@@ -53,7 +55,7 @@ def closed_day(it_env):
     for burst in range(8):
         LoadGenerator(env.mysql, rate=100, seed=70 + burst, clock=backdated_clock(DAY)).run(duration_s=4)
         time.sleep(6)
-        if burst >= 2 and any(day_files(env, t) > m.measure(env.paimon, t).buckets for t in COMPACTED):
+        if burst >= 2 and any(day_files(env, t) > metrics.measure(env.paimon, t).buckets for t in COMPACTED):
             break
     wait_dws_equals_truth(env)
     return env
@@ -61,16 +63,16 @@ def closed_day(it_env):
 
 def test_compaction_of_a_closed_day_leaves_a_file_per_bucket_and_the_same_rows(closed_day):
     env = closed_day
-    policies = m.load_policies()
+    policies = policy.load_policies()
     tables = COMPACTED
     before = {t: rows(env, t, partition={"dt": DAY}) for t in tables}
     files_before = {t: day_files(env, t) for t in tables}
-    buckets = {t: m.measure(env.paimon, t).buckets for t in tables}
+    buckets = {t: metrics.measure(env.paimon, t).buckets for t in tables}
     assert any(files_before[t] > buckets[t] for t in tables), (
         f"precondition: dt={DAY} should hold more files than buckets in one of {tables}: {files_before}, {buckets}")
     leases = LeaseManager(env.mysql)
     for table in tables:
-        report = m.maintain_table(policies[table], ["compaction"], flink=env.flink, paimon=env.paimon, leases=leases,
+        report = operations.maintain_table(policies[table], ["compaction"], flink=env.flink, paimon=env.paimon, leases=leases,
                                   holder="it-maintenance", now=datetime.now(UTC))
         if files_before[table] > buckets[table]:
             assert f"compacted dt={DAY} ({files_before[table]} files)" in report.results[0].detail
@@ -142,8 +144,8 @@ def test_consumer_reader_survives_snapshot_expiry_and_a_tag_still_reads(scratch)
     tagged_rows = rows(env, "it_maint.source", snapshot_id=2)
     env.paimon.create_tag("it_maint.source", "it-before-expiry", snapshot_id=2)
     latest = max(write_batch(env, k) for k in range(4, 10))
-    policy = m.with_overrides(m.TablePolicy("it_maint.source"), retain_min=1, retain_max=1, retain_time_s=0)
-    result = m.expire_snapshots(policy, flink=env.flink, paimon=env.paimon, now=datetime.now(UTC) + timedelta(minutes=1))
+    policy = operations.with_overrides(policy.TablePolicy("it_maint.source"), retain_min=1, retain_max=1, retain_time_s=0)
+    result = operations.expire_snapshots(policy, flink=env.flink, paimon=env.paimon, now=datetime.now(UTC) + timedelta(minutes=1))
 
     kept = env.paimon.snapshot_ids("it_maint.source")
     assert kept[0] == next_snapshot and kept[-1] == latest, f"kept {kept}: the consumer's snapshots must stay"
@@ -178,8 +180,8 @@ def test_orphan_removal_spares_a_write_in_flight(scratch):
     two_days_ago = time.time() - 2 * 86400
     os.utime(planted, (two_days_ago, two_days_ago))
 
-    policy = m.load_policies()["ods.ods_orders"]  # the real threshold (1 day), applied to this table
-    result = m.remove_orphan_files(m.with_overrides(policy, table="it_maint.clicks"), flink=env.flink,
+    policy = policy.load_policies()["ods.ods_orders"]  # the real threshold (1 day), applied to this table
+    result = operations.remove_orphan_files(operations.with_overrides(policy, table="it_maint.clicks"), flink=env.flink,
                                    paimon=env.paimon, now=datetime.now(UTC))
     assert not planted.exists(), "the old orphan was not removed"
     assert "removed 1 files" in result.detail
@@ -199,10 +201,10 @@ def test_orphan_removal_spares_a_write_in_flight(scratch):
 
 def test_maintenance_dag_records_before_and_after_figures(closed_day):
     env = closed_day
-    conf = {"tables": ["ods.ods_orders", "dwd.dwd_order_fact"], "operations": list(m.OPERATIONS)}
+    conf = {"tables": ["ods.ods_orders", "dwd.dwd_order_fact"], "operations": list(policy.OPERATIONS)}
     out = airflow_cli("dags", "test", "table_maintenance", "-c", json.dumps(conf))
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
-    history = env.paimon.read_arrow(m.METRICS_TABLE).to_pylist()
+    history = env.paimon.read_arrow(metrics.METRICS_TABLE).to_pylist()
     run = [r for r in history if r["table_name"] in conf["tables"]]
     assert sorted((r["table_name"], r["phase"]) for r in run) == [
         ("dwd.dwd_order_fact", "after"), ("dwd.dwd_order_fact", "before"),

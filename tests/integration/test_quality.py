@@ -13,9 +13,10 @@ from decimal import Decimal
 
 import pytest
 
-from lakehouse.batch import recomputable_tables, tag_name
-from lakehouse.loadgen import LoadGenerator
-from lakehouse.quality import QUARANTINE_TABLE, RESULTS_TABLE
+from lakehouse.batch.recompute import recomputable_tables
+from lakehouse.core.days import tag_name
+from lakehouse.dev.loadgen import LoadGenerator
+from lakehouse.quality.suites import QUARANTINE_TABLE, RESULTS_TABLE
 from tests.integration.helpers import PREFIX, airflow_cli, backdated_clock, start_order_pipeline, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,7 @@
 An S3 server (moto, in this process, on 127.0.0.1: the TaskManager runs on this machine too)
 holds the warehouse; a `paimon` connection points at it with endpoint, keys and path-style
 requests, as a MinIO deployment does. Nothing else changes: the catalog statement is the one
-every job renders (lakehouse.streaming.catalog_statements), sent through the SQL Gateway.
+every job renders (lakehouse.core.flink_sql.catalog_statements), sent through the SQL Gateway.
 
 - Flink creates the catalog, a database and a primary-key table on S3, and writes it in batch
   mode (an insert, then an upsert); pypaimon (PaimonHook) reads Flink's rows, snapshots and files;
@@ -19,7 +19,7 @@ import pytest
 
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.streaming import catalog_statements
+from lakehouse.core.flink_sql import catalog_statements
 from tests.integration.helpers import PREFIX
 from tests.s3_server import moto_s3
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from lakehouse.loadgen import LoadGenerator
-from lakehouse.registry import Registry
-from lakehouse.paths import SQL_DIR
-from lakehouse.supervision import Supervisor
+from lakehouse.dev.loadgen import LoadGenerator
+from lakehouse.core.registry import Registry
+from lakehouse.core.paths import SQL_DIR
+from lakehouse.streaming.supervision import Supervisor
 from tests.integration.helpers import ORDER_JOBS, PREFIX, start_order_pipeline, supervise_until, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration
@@ -110,7 +110,7 @@ def test_restart_without_state_resets_downstream_and_counts_nothing_twice(it_env
     The job writes its whole output again (DWD re-reads ODS; the CDC job takes a new snapshot of
     MariaDB); the jobs streaming that output restart with it and read only the replay onwards, so
     every DWS table still equals the truth computed from MariaDB."""
-    from lakehouse.operations import run_operation, validate_operation
+    from lakehouse.streaming.operations import run_operation, validate_operation
 
     env, sup = it_env, supervised
     request = validate_operation({"job": job, "action": "restart_without_state", "confirm": job})

@@ -11,10 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from lakehouse.batch import recomputable_tables, tag_name
-from lakehouse.leases import LeaseHeld, LeaseManager
-from lakehouse.loadgen import LoadGenerator
-from lakehouse.t1 import publish_day, run_day, select_tables
+from lakehouse.batch.recompute import recomputable_tables
+from lakehouse.core.days import tag_name
+from lakehouse.batch.leases import LeaseHeld, LeaseManager
+from lakehouse.dev.loadgen import LoadGenerator
+from lakehouse.batch.t1 import publish_day, run_day, select_tables
 from tests.integration.helpers import airflow_cli, backdated_clock, start_order_pipeline, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration

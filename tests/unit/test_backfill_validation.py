@@ -5,8 +5,9 @@ from datetime import date
 
 import pytest
 
-from lakehouse.backfill import MAX_DAYS, InvalidBackfillRequest, validate_backfill
-from lakehouse.batch import BatchError, parse_day, tag_name
+from lakehouse.batch.backfill import MAX_DAYS, InvalidBackfillRequest, validate_backfill
+from lakehouse.core.errors import BadRequest
+from lakehouse.core.days import parse_day, tag_name
 
 TODAY = date(2026, 11, 25)
 
@@ -64,12 +65,12 @@ def test_all_problems_are_listed_at_once():
 
 
 def test_sql_injection_in_dates_is_refused():
-    with pytest.raises(BatchError):
+    with pytest.raises(BadRequest):
         parse_day("2026-11-24' OR '1'='1")
     assert "not a date" in bad(start_date="2026-11-24'; DROP TABLE x; --")
 
 
 def test_tag_name():
     assert tag_name("2026-11-23") == "t1-2026-11-23"
-    with pytest.raises(BatchError):
+    with pytest.raises(BadRequest):
         tag_name("2026-11-31")

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from lakehouse import batch
+from lakehouse.batch import recompute as batch
 from lakehouse.hooks.paimon import SnapshotInfo
-from lakehouse.registry import registry
+from lakehouse.core.registry import registry
 
 T0 = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
 DAY = "2026-11-23"

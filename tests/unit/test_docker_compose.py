@@ -55,7 +55,7 @@ EXPECTED_SERVICES = set(AIRFLOW_SERVICES) | {
     "postgres", "mysql", "minio", "minio-init", "flink-jobmanager", "flink-taskmanager", "flink-sql-gateway",
     "starrocks-fe", "starrocks-init", "starrocks-be",
 }
-# Project directories the Airflow containers need next to each other (plugins/lakehouse/paths.py).
+# Project directories the Airflow containers need next to each other (plugins/lakehouse/core/paths.py).
 AIRFLOW_PROJECT_MOUNTS = {"dags", "plugins", "sql", "config", "expectations"}
 
 

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 
-from lakehouse.freshness import DelayStats, FreshnessSlaMissed, TableFreshness, check_sla, table_freshness
+from lakehouse.dev.probe import DelayStats
+from lakehouse.quality.freshness import FreshnessSlaMissed, TableFreshness, check_sla, table_freshness
 from lakehouse.hooks.paimon import SnapshotInfo
-from lakehouse.registry import registry
+from lakehouse.core.registry import registry
 
 NOW_DT = datetime(2025, 6, 15, 0, 10, 0, tzinfo=timezone.utc)
 NOW = NOW_DT.timestamp()

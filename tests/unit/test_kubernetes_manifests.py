@@ -1,4 +1,4 @@
-"""Flink Kubernetes Operator manifests rendered from the registry (lakehouse.kubernetes).
+"""Flink Kubernetes Operator manifests rendered from the registry (lakehouse.streaming.kubernetes).
 
 Every manifest is validated against the operator's own CRD schema: the openAPIV3Schema of the
 FlinkDeployment / FlinkSessionJob CRDs in the operator's api jar from Maven Central
@@ -26,11 +26,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse import kubernetes as k8s
+from lakehouse.streaming.kubernetes import manifests as k8s
+from lakehouse.streaming.kubernetes import settings as k8s_settings
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.registry import Registry, registry
-from lakehouse.streaming import job_session_config, job_sql_hash, render_job
+from lakehouse.core.registry import Registry, registry
+from lakehouse.streaming.deploy import job_session_config, job_sql_hash, render_job
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_POM = REPO / "flink" / "k8s-crds" / "pom.xml"
@@ -92,9 +93,9 @@ def operator_api_jar() -> Path:
 def _crd_schema(jar: Path, plural: str) -> dict:
     with zipfile.ZipFile(jar) as zf:
         crd = yaml.safe_load(zf.read(f"META-INF/fabric8/{plural}.flink.apache.org-v1.yml"))
-    assert crd["spec"]["group"] == k8s.API_GROUP
-    version = next(v for v in crd["spec"]["versions"] if v["name"] == k8s.API_VERSION)
-    assert version["served"] and version["storage"], f"{plural} {k8s.API_VERSION} is not the served storage version"
+    assert crd["spec"]["group"] == k8s_settings.API_GROUP
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == k8s_settings.API_VERSION)
+    assert version["served"] and version["storage"], f"{plural} {k8s_settings.API_VERSION} is not the served storage version"
     schema = version["schema"]["openAPIV3Schema"]
     # The API server gives every custom resource these; the generated schema leaves them out.
     implicit = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
@@ -119,7 +120,7 @@ def validators(operator_api_jar):
     from jsonschema import Draft7Validator
 
     out = {}
-    for kind, plural in k8s.PLURALS.items():
+    for kind, plural in k8s_settings.PLURALS.items():
         schema = _closed(_crd_schema(operator_api_jar, plural))
         Draft7Validator.check_schema(schema)
         out[kind] = Draft7Validator(schema)
@@ -131,7 +132,7 @@ def _schema_errors(validators, manifest: dict) -> list[str]:
     return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
 
 
-def _check_metadata(manifest: dict, settings: k8s.KubernetesSettings) -> None:
+def _check_metadata(manifest: dict, settings: k8s_settings.KubernetesSettings) -> None:
     """The CRD schema leaves metadata open; these are the API server's own rules for it."""
     meta = manifest["metadata"]
     assert re.fullmatch(r"[a-z]([-a-z\d]{0,43}[a-z\d])?", meta["name"]), meta["name"]  # the operator's own pattern
@@ -154,8 +155,8 @@ def hooks(monkeypatch):
     return {"paimon": PaimonHook(PAIMON_CONN), "cdc": MySqlHook(CDC_CONN)}
 
 
-def _settings(mode: str) -> k8s.KubernetesSettings:
-    return k8s.KubernetesSettings.from_env(MODES[mode])
+def _settings(mode: str) -> k8s_settings.KubernetesSettings:
+    return k8s_settings.KubernetesSettings.from_env(MODES[mode])
 
 
 def _rendered(job: str, hooks, **kwargs) -> k8s.RenderedJob:
@@ -251,7 +252,7 @@ def test_upgrades_use_savepoints_and_jobs_run(hooks, mode):
         assert spec["job"]["allowNonRestoredState"] is (job not in ("ods_delivery_cdc", "dwd_order_fact"))
         # The operator refuses savepoint upgrades without a savepoint directory.
         assert spec["flinkConfiguration"]["state.savepoints.dir"] == settings.savepoint_dir
-        assert spec["job"]["entryClass"] == k8s.SQL_RUNNER_ENTRY_CLASS
+        assert spec["job"]["entryClass"] == k8s_settings.SQL_RUNNER_ENTRY_CLASS
         assert spec["job"]["jarURI"] == settings.sql_runner_jar
 
 
@@ -342,14 +343,14 @@ def test_pipeline_prefix_names_resources_and_pipelines(hooks, monkeypatch):
 # Settings
 # ---------------------------------------------------------------------------------------------
 def test_defaults_need_no_environment():
-    settings = k8s.KubernetesSettings.from_env({})
-    assert settings == k8s.KubernetesSettings()
+    settings = k8s_settings.KubernetesSettings.from_env({})
+    assert settings == k8s_settings.KubernetesSettings()
     assert (settings.mode, settings.namespace, settings.plural) == ("application", "lakehouse", "flinkdeployments")
     assert settings.checkpoint_dir.startswith("s3://")
 
 
 def test_environment_overrides_with_types():
-    settings = k8s.KubernetesSettings.from_env({
+    settings = k8s_settings.KubernetesSettings.from_env({
         "LAKEHOUSE_K8S_NAMESPACE": "streaming", "LAKEHOUSE_K8S_TASK_SLOTS": "4", "LAKEHOUSE_K8S_TASKMANAGER_CPU": "2.5",
         "LAKEHOUSE_K8S_CHECKPOINT_DIR": "s3://prod-bucket/flink/cp", "LAKEHOUSE_K8S_IMAGE": "registry.example/lakehouse/flink:42",
     })
@@ -369,42 +370,42 @@ def test_environment_overrides_with_types():
     ({"LAKEHOUSE_K8S_IMAGE_PULL_POLICY": "sometimes"}, "must be Always, IfNotPresent or Never"),
 ])
 def test_a_bad_setting_names_the_variable(env, message):
-    with pytest.raises(k8s.KubernetesConfigError) as exc:
-        k8s.KubernetesSettings.from_env(env)
+    with pytest.raises(k8s_settings.KubernetesConfigError) as exc:
+        k8s_settings.KubernetesSettings.from_env(env)
     assert message in str(exc.value)
 
 
 def test_every_problem_is_reported_at_once():
-    with pytest.raises(k8s.KubernetesConfigError) as exc:
-        k8s.KubernetesSettings.from_env({"LAKEHOUSE_K8S_MODE": "yarn", "LAKEHOUSE_K8S_HA_DIR": "file:///ha",
+    with pytest.raises(k8s_settings.KubernetesConfigError) as exc:
+        k8s_settings.KubernetesSettings.from_env({"LAKEHOUSE_K8S_MODE": "yarn", "LAKEHOUSE_K8S_HA_DIR": "file:///ha",
                                          "LAKEHOUSE_K8S_STATE_BACKEND": "memory"})
     text = str(exc.value)
     assert all(v in text for v in ("LAKEHOUSE_K8S_MODE", "LAKEHOUSE_K8S_HA_DIR", "LAKEHOUSE_K8S_STATE_BACKEND"))
 
 
 def test_deployment_target():
-    assert k8s.deployment_target({}) == "session"
-    assert k8s.deployment_target({"LAKEHOUSE_DEPLOYMENT_TARGET": "kubernetes"}) == "kubernetes"
-    with pytest.raises(k8s.KubernetesConfigError, match="LAKEHOUSE_DEPLOYMENT_TARGET='k8s' must be one of session, kubernetes"):
-        k8s.deployment_target({"LAKEHOUSE_DEPLOYMENT_TARGET": "k8s"})
+    assert k8s_settings.deployment_target({}) == "session"
+    assert k8s_settings.deployment_target({"LAKEHOUSE_DEPLOYMENT_TARGET": "kubernetes"}) == "kubernetes"
+    with pytest.raises(k8s_settings.KubernetesConfigError, match="LAKEHOUSE_DEPLOYMENT_TARGET='k8s' must be one of session, kubernetes"):
+        k8s_settings.deployment_target({"LAKEHOUSE_DEPLOYMENT_TARGET": "k8s"})
 
 
 def test_a_job_name_too_long_for_kubernetes_is_refused(hooks, monkeypatch):
     monkeypatch.setenv("LAKEHOUSE_PIPELINE_PREFIX", "a_very_long_deployment_prefix_")
-    with pytest.raises(k8s.KubernetesConfigError, match="at most 45 characters"):
+    with pytest.raises(k8s_settings.KubernetesConfigError, match="at most 45 characters"):
         k8s.job_manifest(_rendered("dws_shop_traffic_hourly", hooks), _settings("application"))
 
 
 def test_a_local_warehouse_is_refused(hooks, monkeypatch):
     monkeypatch.setenv(f"AIRFLOW_CONN_{PAIMON_CONN.upper()}",
                        json.dumps({"conn_type": "paimon", "extra": {"warehouse": "/data/warehouse"}}))
-    with pytest.raises(k8s.KubernetesConfigError, match=f"connection '{PAIMON_CONN}' is 'file:///data/warehouse'"):
+    with pytest.raises(k8s_settings.KubernetesConfigError, match=f"connection '{PAIMON_CONN}' is 'file:///data/warehouse'"):
         k8s.render_streaming_job("dwd_order_fact", paimon=PaimonHook(PAIMON_CONN), cdc=hooks["cdc"])
 
 
 def test_every_setting_is_documented_with_its_default():
     text = DOC.read_text()
-    for env, default, _ in k8s.settings_reference():
+    for env, default, _ in k8s_settings.settings_reference():
         row = next((line for line in text.splitlines() if line.startswith(f"| `{env}`")), None)
         assert row, f"docs/KUBERNETES.md has no row for {env}"
         assert f"`{default}`" in row, f"docs/KUBERNETES.md: the row of {env} does not show its default {default!r}"
@@ -448,8 +449,8 @@ class FakeKubernetesHook:
         return manifest
 
 
-def _deploy_operator(objects: FakeCustomObjects, settings: k8s.KubernetesSettings, monkeypatch, hooks):
-    from lakehouse import kubernetes_deploy
+def _deploy_operator(objects: FakeCustomObjects, settings: k8s_settings.KubernetesSettings, monkeypatch, hooks):
+    from lakehouse.streaming.kubernetes import operator as kubernetes_deploy
 
     monkeypatch.setattr(kubernetes_deploy, "render_streaming_job", lambda name: k8s.render_streaming_job(name, **hooks))
     op = kubernetes_deploy.FlinkJobResourceOperator(task_id="deploy_dwd_order_fact", job_name="dwd_order_fact", settings=settings)
@@ -495,7 +496,7 @@ def test_an_existing_resource_gets_the_new_spec(monkeypatch, hooks):
 
 
 def test_the_manifest_is_no_jinja_template():
-    from lakehouse.kubernetes_deploy import FlinkJobResourceOperator
+    from lakehouse.streaming.kubernetes.operator import FlinkJobResourceOperator
 
     assert "application_file" not in FlinkJobResourceOperator.template_fields
 
@@ -558,6 +559,6 @@ def test_the_sql_runner_compiles_with_the_entry_class_the_manifests_name(tmp_pat
     shutil.copytree(SQL_RUNNER_DIR, work, ignore=shutil.ignore_patterns("target"))
     _maven(["-f", str(work / "pom.xml"), "package"], "the SQL runner's Flink dependencies")
     with zipfile.ZipFile(work / "target" / "sql-runner.jar") as jar:
-        assert k8s.SQL_RUNNER_ENTRY_CLASS.replace(".", "/") + ".class" in jar.namelist()
-        assert f"Main-Class: {k8s.SQL_RUNNER_ENTRY_CLASS}" in jar.read("META-INF/MANIFEST.MF").decode()
-    assert k8s.KubernetesSettings().sql_runner_jar.endswith("/" + "sql-runner.jar")
+        assert k8s_settings.SQL_RUNNER_ENTRY_CLASS.replace(".", "/") + ".class" in jar.namelist()
+        assert f"Main-Class: {k8s_settings.SQL_RUNNER_ENTRY_CLASS}" in jar.read("META-INF/MANIFEST.MF").decode()
+    assert k8s_settings.KubernetesSettings().sql_runner_jar.endswith("/" + "sql-runner.jar")

@@ -5,8 +5,10 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from lakehouse import maintenance as m
-from lakehouse.paths import CONFIG_DIR
+from lakehouse.maintenance import metrics as maint_metrics
+from lakehouse.maintenance import operations
+from lakehouse.maintenance import policy as maint_policy
+from lakehouse.core.paths import CONFIG_DIR
 
 UTC = timezone.utc
 
@@ -18,9 +20,9 @@ def write_config(tmp_path, text: str):
 
 
 def test_real_config_loads_for_every_registered_table():
-    from lakehouse.registry import registry
+    from lakehouse.core.registry import registry
 
-    policies = m.load_policies(CONFIG_DIR / "maintenance.yaml")
+    policies = maint_policy.load_policies(CONFIG_DIR / "maintenance.yaml")
     assert set(policies) == set(registry().tables)
     events = policies["ods.ods_user_events"]
     assert events.partition_retention_days == 30 and events.retain_min == 10 and events.orphan_older_than_s == 86400
@@ -43,13 +45,13 @@ def test_real_config_loads_for_every_registered_table():
      "dws.dws_city_daily keeps partitions 40 days but its input dwd.dwd_order_fact keeps 10 days"),
 ])
 def test_bad_policies_are_refused_naming_the_setting(tmp_path, snippet, message):
-    with pytest.raises(m.MaintenanceError) as err:
-        m.load_policies(write_config(tmp_path, snippet))
+    with pytest.raises(maint_policy.MaintenanceError) as err:
+        maint_policy.load_policies(write_config(tmp_path, snippet))
     assert message in str(err.value)
 
 
 def test_overrides_merge_into_defaults(tmp_path):
-    policies = m.load_policies(write_config(tmp_path, """
+    policies = maint_policy.load_policies(write_config(tmp_path, """
 defaults: {snapshots: {retain_min: 5, retain_max: 50}, partitions: {retention_days: 400}}
 tables: {dws.dws_city_daily: {snapshots: {retain_max: 7}, partitions: {retention_days: 100}}}
 """))
@@ -59,25 +61,25 @@ tables: {dws.dws_city_daily: {snapshots: {retain_max: 7}, partitions: {retention
 
 
 def test_due_operations_follow_each_schedule():
-    policy = m.TablePolicy("dwd.dwd_order_fact", compaction_schedule="20 * * * *", snapshots_schedule="40 */2 * * *",
+    policy = maint_policy.TablePolicy("dwd.dwd_order_fact", compaction_schedule="20 * * * *", snapshots_schedule="40 */2 * * *",
                            orphan_schedule="10 3 * * *")
     hour = lambda h: (datetime(2026, 11, 25, h, tzinfo=UTC), datetime(2026, 11, 25, h + 1, tzinfo=UTC))
-    assert m.due_operations(policy, *hour(3)) == ["compaction", "orphan_files"]
-    assert m.due_operations(policy, *hour(4)) == ["compaction", "snapshots", "tags", "partitions"]
-    assert m.due_operations(policy, *hour(5)) == ["compaction"]
+    assert maint_policy.due_operations(policy, *hour(3)) == ["compaction", "orphan_files"]
+    assert maint_policy.due_operations(policy, *hour(4)) == ["compaction", "snapshots", "tags", "partitions"]
+    assert maint_policy.due_operations(policy, *hour(5)) == ["compaction"]
     # A fire time exactly at the start of the interval belongs to it, not to the one before.
-    on_the_hour = m.TablePolicy("x.y", compaction_schedule="0 * * * *")
-    assert "compaction" in m.due_operations(on_the_hour, *hour(6))
+    on_the_hour = maint_policy.TablePolicy("x.y", compaction_schedule="0 * * * *")
+    assert "compaction" in maint_policy.due_operations(on_the_hour, *hour(6))
 
 
-def metrics(files_per_partition: dict, buckets: int = 2) -> m.TableMetrics:
-    return m.TableMetrics("dwd.dwd_order_fact", 9, 9, 1, sum(files_per_partition.values()), 0, 0,
+def metrics(files_per_partition: dict, buckets: int = 2) -> maint_metrics.TableMetrics:
+    return maint_metrics.TableMetrics("dwd.dwd_order_fact", 9, 9, 1, sum(files_per_partition.values()), 0, 0,
                           len(files_per_partition), buckets, 0, 0, files_per_partition)
 
 
 def test_only_closed_days_in_the_lookback_above_one_file_per_bucket_are_compacted():
-    policy = m.TablePolicy("dwd.dwd_order_fact", compaction_lookback_days=3)
-    got = m.closed_partitions_to_compact(metrics({
+    policy = maint_policy.TablePolicy("dwd.dwd_order_fact", compaction_lookback_days=3)
+    got = operations.closed_partitions_to_compact(metrics({
         "dt=2026-11-25": 9,   # today: the streaming writer's
         "dt=2026-11-24": 5,   # yesterday, 5 files over 2 buckets
         "dt=2026-11-23": 2,   # already one file per bucket
@@ -88,15 +90,15 @@ def test_only_closed_days_in_the_lookback_above_one_file_per_bucket_are_compacte
 
 
 def test_procedure_sql_is_rendered_from_the_files():
-    sql = m._render("compact_partition", table="dwd.dwd_order_fact", partition_column="dt", dt="2026-11-24")
+    sql = operations._render("compact_partition", table="dwd.dwd_order_fact", partition_column="dt", dt="2026-11-24")
     assert "CALL lakehouse.sys.compact(" in sql and "partitions => 'dt=2026-11-24'" in sql
     assert "compact_strategy => 'full'" in sql
-    sql = m._render("expire_snapshots", table="ods.ods_orders", retain_min=10, retain_max=500,
+    sql = operations._render("expire_snapshots", table="ods.ods_orders", retain_min=10, retain_max=500,
                     older_than="2026-11-25 10:00:00", max_deletes=2000)
     assert "retain_min => 10" in sql and "older_than => '2026-11-25 10:00:00'" in sql
-    assert "dry_run => true" in m._render("remove_orphan_files", table="a.b", older_than="x", dry_run=True)
+    assert "dry_run => true" in operations._render("remove_orphan_files", table="a.b", older_than="x", dry_run=True)
     with pytest.raises(Exception, match="retention_days"):
-        m._render("expire_partitions", table="a.b")  # StrictUndefined: a missing value is an error
+        operations._render("expire_partitions", table="a.b")  # StrictUndefined: a missing value is an error
 
 
 class FakeHistory:
@@ -120,21 +122,21 @@ def history(table: str, small_after: list[int]):
 
 
 def test_small_files_growing_run_after_run_alerts_with_the_figures():
-    policies = {"dwd.dwd_order_fact": m.TablePolicy("dwd.dwd_order_fact", small_file_alert_runs=3),
-                "ods.ods_orders": m.TablePolicy("ods.ods_orders", small_file_alert_runs=3)}
+    policies = {"dwd.dwd_order_fact": maint_policy.TablePolicy("dwd.dwd_order_fact", small_file_alert_runs=3),
+                "ods.ods_orders": maint_policy.TablePolicy("ods.ods_orders", small_file_alert_runs=3)}
     paimon = FakeHistory(history("dwd.dwd_order_fact", [4, 9, 12, 15, 21]) + history("ods.ods_orders", [5, 9, 7, 11, 12]))
-    with pytest.raises(m.SmallFilesGrowing) as err:
-        m.check_small_file_growth(paimon, policies)
+    with pytest.raises(maint_metrics.SmallFilesGrowing) as err:
+        maint_metrics.check_small_file_growth(paimon, policies)
     assert "dwd.dwd_order_fact: small files after the last 4 runs 9 -> 12 -> 15 -> 21" in str(err.value)
     assert "ods.ods_orders" not in str(err.value)  # it dropped once in its last 4 runs
 
 
 def test_too_little_history_does_not_alert():
-    policies = {"dwd.dwd_order_fact": m.TablePolicy("dwd.dwd_order_fact", small_file_alert_runs=3)}
-    assert m.check_small_file_growth(FakeHistory(history("dwd.dwd_order_fact", [1, 2, 3])), policies) == []
+    policies = {"dwd.dwd_order_fact": maint_policy.TablePolicy("dwd.dwd_order_fact", small_file_alert_runs=3)}
+    assert maint_metrics.check_small_file_growth(FakeHistory(history("dwd.dwd_order_fact", [1, 2, 3])), policies) == []
 
 
 def test_unknown_operation_is_refused_before_anything_runs():
-    with pytest.raises(m.MaintenanceError, match=r"unknown maintenance operations \['vacuum'\]"):
-        m.maintain_table(m.TablePolicy("dwd.dwd_order_fact"), ["vacuum"], flink=None, paimon=None, leases=None,
+    with pytest.raises(maint_policy.MaintenanceError, match=r"unknown maintenance operations \['vacuum'\]"):
+        operations.maintain_table(maint_policy.TablePolicy("dwd.dwd_order_fact"), ["vacuum"], flink=None, paimon=None, leases=None,
                          holder="h", now=datetime.now(UTC))

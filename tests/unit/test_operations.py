@@ -3,15 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse.operations import (
-    ACTIONS,
-    InvalidOperationRequest,
-    OperationRequest,
-    run_operation,
-    validate_operation,
-)
-from lakehouse.registry import registry
-from lakehouse.supervision import SupervisionResult
+from lakehouse.streaming.operations import ACTIONS, InvalidOperationRequest, OperationRequest, run_operation, validate_operation
+from lakehouse.core.registry import registry
+from lakehouse.streaming.supervision import SupervisionResult
 
 JOB = "dwd_order_fact"
 

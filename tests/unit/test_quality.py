@@ -8,9 +8,12 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from lakehouse import quality as q
-from lakehouse.paths import EXPECTATIONS_DIR
-from lakehouse.registry import registry
+from lakehouse.quality import audit
+from lakehouse.quality import parameters
+from lakehouse.quality import suites
+from lakehouse.quality import validation
+from lakehouse.core.paths import EXPECTATIONS_DIR
+from lakehouse.core.registry import registry
 
 DAY = "2026-11-20"
 T = datetime(2026, 11, 20, 10)
@@ -19,17 +22,17 @@ PROVIDED = {"day_start", "day_end", "latest_plausible_time", "source_rows", "kno
 
 
 def test_every_registered_table_has_a_valid_suite():
-    assert q.suite_tables() == sorted(registry().tables)
+    assert suites.suite_tables() == sorted(registry().tables)
     import great_expectations.expectations as gxe  # noqa: F401  (the registry of expectation types)
     from great_expectations.expectations.registry import get_expectation_impl
 
-    for table in q.suite_tables():
-        suite = q.load_suite(table)
+    for table in suites.suite_tables():
+        suite = suites.load_suite(table)
         assert set(suite["meta"]["key_columns"]) <= {f.name for f in _columns(table)} | set(
             (suite["meta"].get("derived_columns") or {}))
         for exp in suite["expectations"]:
             get_expectation_impl(exp["type"])  # raises for an unknown type
-            assert q._uses(exp["kwargs"]) <= PROVIDED, f"{table}: {exp['type']} needs an unknown parameter"
+            assert validation._uses(exp["kwargs"]) <= PROVIDED, f"{table}: {exp['type']} needs an unknown parameter"
 
 
 def _columns(table):
@@ -41,8 +44,8 @@ def _columns(table):
 
 
 def test_the_suite_column_sets_match_the_ddl():
-    for table in q.suite_tables():
-        suite = q.load_suite(table)
+    for table in suites.suite_tables():
+        suite = suites.load_suite(table)
         (schema,) = [e for e in suite["expectations"] if e["type"] == "expect_table_columns_to_match_set"]
         assert set(schema["kwargs"]["column_set"]) == {f.name for f in _columns(table)}, table
 
@@ -56,15 +59,15 @@ def test_bad_suite_files_are_refused(tmp_path, monkeypatch, edit, message):
     suite = json.loads((EXPECTATIONS_DIR / "dws.dws_city_daily.json").read_text())
     edit(suite)
     (tmp_path / "dws.dws_city_daily.json").write_text(json.dumps(suite))
-    monkeypatch.setattr(q, "EXPECTATIONS_DIR", tmp_path)
-    with pytest.raises(q.QualityError, match=message):
-        q.load_suite("dws.dws_city_daily")
+    monkeypatch.setattr(suites, "EXPECTATIONS_DIR", tmp_path)
+    with pytest.raises(suites.QualityError, match=message):
+        suites.load_suite("dws.dws_city_daily")
 
 
 def test_a_table_without_a_suite_says_where_it_should_be(tmp_path, monkeypatch):
-    monkeypatch.setattr(q, "EXPECTATIONS_DIR", tmp_path)
-    with pytest.raises(q.QualityError, match=r"dwd.dwd_order_fact has no suite: expected .*dwd.dwd_order_fact.json"):
-        q.load_suite("dwd.dwd_order_fact")
+    monkeypatch.setattr(suites, "EXPECTATIONS_DIR", tmp_path)
+    with pytest.raises(suites.QualityError, match=r"dwd.dwd_order_fact has no suite: expected .*dwd.dwd_order_fact.json"):
+        suites.load_suite("dwd.dwd_order_fact")
 
 
 DWD_SCHEMA = pa.schema([
@@ -85,9 +88,9 @@ def dwd_rows(n=6):
 
 
 def validate(table, rows, schema, **params):
-    suite = q.load_suite(table)
-    df = q.frame_for_validation(pa.Table.from_pylist(rows, schema=schema), suite)
-    outcomes, unexpected, _ = q.validate_frame(df, suite, {**q.day_parameters(DAY), **params})
+    suite = suites.load_suite(table)
+    df = validation.frame_for_validation(pa.Table.from_pylist(rows, schema=schema), suite)
+    outcomes, unexpected, _ = validation.validate_frame(df, suite, {**parameters.day_parameters(DAY), **params})
     return {f"{o.expectation}({o.target})": o for o in outcomes}, unexpected
 
 
@@ -119,9 +122,9 @@ def test_a_missing_user_is_only_a_warning():
     outcomes, _ = validate("dwd.dwd_order_fact", rows, DWD_SCHEMA, known_shop_ids=[1, 2, 3])
     warning = outcomes["expect_column_values_to_not_be_null(user_city)"]
     assert warning.success is False and warning.severity == "warning"
-    report = q.ValidationReport("dwd.dwd_order_fact", f"dt={DAY}", 7, "r1", 6, list(outcomes.values()), 0.1)
+    report = validation.ValidationReport("dwd.dwd_order_fact", f"dt={DAY}", 7, "r1", 6, list(outcomes.values()), 0.1)
     assert report.passed and len(report.warnings) == 1
-    q.enforce([report], what="test")  # warnings do not block
+    audit.enforce([report], what="test")  # warnings do not block
 
 
 def test_expectations_without_their_parameters_are_skipped_not_failed():
@@ -151,10 +154,10 @@ def test_the_gate_message_lists_each_failure_with_observed_values_and_keys():
     rows = dwd_rows()
     rows[1]["shop_subsidy"] = Decimal("25.00")
     outcomes, _ = validate("dwd.dwd_order_fact", rows, DWD_SCHEMA, known_shop_ids=[1, 2, 3])
-    report = q.ValidationReport("dwd.dwd_order_fact", f"dt={DAY}", 7, "run-1", 6, list(outcomes.values()), 0.1,
+    report = validation.ValidationReport("dwd.dwd_order_fact", f"dt={DAY}", 7, "run-1", 6, list(outcomes.values()), 0.1,
                                 docs="/x/index.html", quarantined=1)
-    with pytest.raises(q.QualityGateFailed) as err:
-        q.enforce([report], what=f"T+1 audit of {DAY}")
+    with pytest.raises(audit.QualityGateFailed) as err:
+        audit.enforce([report], what=f"T+1 audit of {DAY}")
     text = str(err.value)
     assert text.startswith(f"T+1 audit of {DAY}: data quality gate failed, nothing published")
     assert "FAILED expect_column_pair_values_a_to_be_greater_than_b(amount >= subsidy_total): 1 unexpected rows" in text
@@ -163,6 +166,6 @@ def test_the_gate_message_lists_each_failure_with_observed_values_and_keys():
 
 
 def test_a_future_clock_is_relative_to_the_check_not_the_day():
-    params = q.day_parameters("2026-11-01", now=datetime(2026, 11, 25, 12, tzinfo=timezone.utc))
+    params = parameters.day_parameters("2026-11-01", now=datetime(2026, 11, 25, 12, tzinfo=timezone.utc))
     assert str(params["latest_plausible_time"]) == "2026-11-25 13:00:00"
     assert str(params["day_end"]) == "2026-11-02 00:00:00"

@@ -1,8 +1,8 @@
 """Keyed comparison used against MariaDB (ODS row by row, DWS group by group)."""
 from decimal import Decimal
 
-from lakehouse.reconcile import TableDiff, diff_keyed
-from lakehouse.truth import MetricDiff, _same
+from lakehouse.dev.reconcile import TableDiff, diff_keyed
+from lakehouse.dev.truth import MetricDiff, _same
 
 
 def test_missing_extra_and_changed_are_reported_by_key():

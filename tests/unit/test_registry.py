@@ -6,8 +6,8 @@ import copy
 import pytest
 import yaml
 
-from lakehouse.paths import CONFIG_DIR, SQL_DIR
-from lakehouse.registry import Registry, RegistryError, StreamingJobSpec, TableSpec, load_registry, parse_duration, registry
+from lakehouse.core.paths import CONFIG_DIR, SQL_DIR
+from lakehouse.core.registry import Registry, RegistryError, StreamingJobSpec, TableSpec, load_registry, parse_duration, registry
 
 
 # ---------------------------------------------------------------------------- the real config
@@ -218,7 +218,7 @@ def test_unreadable_or_malformed_files(tmp_path):
 
 
 def test_entry_that_is_not_a_mapping_is_a_registry_error(tmp_path):
-    from lakehouse.registry import RegistryError, load_registry
+    from lakehouse.core.registry import RegistryError, load_registry
 
     (tmp_path / "tables.yaml").write_text("tables:\n  ods.x:\n")
     (tmp_path / "streaming_jobs.yaml").write_text("jobs: {}\n")

@@ -15,7 +15,7 @@ import pytest
 
 from lakehouse.hooks.flink import FlinkSqlError
 from lakehouse.hooks.paimon import PaimonError, PaimonHook
-from lakehouse.streaming import catalog_statements
+from lakehouse.core.flink_sql import catalog_statements
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, moto_s3
 from tests.unit.test_flink_hook import fake_flink, hook_log, make_hook  # noqa: F401  (fixtures)
 
@@ -185,7 +185,7 @@ def test_quotes_in_an_option_are_escaped(monkeypatch):
     set_conn(monkeypatch, warehouse="s3://lake/wh", **{"s3.access-key": "minio", "s3.secret-key": "it's'; DROP"})
     [statement] = catalog_statements(PaimonHook(CONN_ID))
     assert "'s3.secret-key' = 'it''s''; DROP'" in statement
-    from lakehouse.sql_files import split_statements
+    from lakehouse.core.sql_files import split_statements
 
     assert split_statements(statement + ";") == [statement]  # still one statement
 

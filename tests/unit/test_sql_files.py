@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse import sql_files
-from lakehouse.paths import SQL_DIR
-from lakehouse.sql_files import SqlFileError, load_statements, render, split_statements, sql_path
+from lakehouse.core import sql_files
+from lakehouse.core.paths import SQL_DIR
+from lakehouse.core.sql_files import SqlFileError, load_statements, render, split_statements, sql_path
 
 
 # ---------------------------------------------------------------------------------- split_statements
@@ -195,12 +195,12 @@ def test_sql_path_missing_file(sql_dir):
 def test_real_sql_dir_refuses_repo_files():
     assert SQL_DIR.name == "sql"
     with pytest.raises(SqlFileError, match="is outside"):
-        sql_path("../plugins/lakehouse/paths.py")
+        sql_path("../plugins/lakehouse/core/paths.py")
     assert sql_path("catalog.sql") == (SQL_DIR / "catalog.sql").resolve()
 
 
 def test_statement_set_at_end_of_file_needs_no_final_semicolon():
-    from lakehouse.sql_files import split_statements as split
+    from lakehouse.core.sql_files import split_statements as split
 
     assert split("SET 'a' = 'b'; EXECUTE STATEMENT SET BEGIN INSERT INTO t SELECT 1; END") == [
         "SET 'a' = 'b'",

@@ -11,13 +11,15 @@ from types import SimpleNamespace
 import pymysql
 import pytest
 
-from lakehouse import serving
-from lakehouse.batch import BatchError
+from lakehouse.serving import config as serving_config_mod
+from lakehouse.serving import refresh as serving_refresh
+from lakehouse.serving import render as serving_render
+from lakehouse.core.errors import BadRequest
 from lakehouse.hooks._base import MissingConnectionError
 from lakehouse.hooks.mysql import MySqlHook, MySqlUnavailableError
 from lakehouse.hooks.starrocks import StarRocksHook, StarRocksUnavailableError
-from lakehouse.registry import registry
-from lakehouse.serving import MaterializedView, ServingConfig, ServingError
+from lakehouse.core.registry import registry
+from lakehouse.serving.config import MaterializedView, ServingConfig, ServingError
 
 ENV = "AIRFLOW_CONN_STARROCKS_DEFAULT"
 CONN = '{"conn_type": "starrocks", "host": "sr-fe.internal", "port": 9030, "login": "lakehouse", "password": "Pw-Secret-7"}'
@@ -85,7 +87,7 @@ def connect(monkeypatch):
     """pymysql.connect replaced: records its keyword arguments, returns one FakeConn."""
     monkeypatch.setenv(ENV, CONN)
     calls: list[dict] = []
-    conn = FakeConn(views=list(serving.serving_config().views))
+    conn = FakeConn(views=list(serving_config_mod.serving_config().views))
 
     def fake_connect(**kwargs):
         calls.append(kwargs)
@@ -166,14 +168,14 @@ def test_mysql_hook_keeps_its_own_defaults(monkeypatch):
 
 def test_serving_configured_follows_the_connection(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
-    assert serving.serving_configured() is False
+    assert serving_config_mod.serving_configured() is False
     monkeypatch.setenv(ENV, CONN)
-    assert serving.serving_configured() is True
+    assert serving_config_mod.serving_configured() is True
 
 
 # ------------------------------------------------------------------------------ the configuration
 def test_serving_config_names_registered_dws_tables_only():
-    config = serving.serving_config()
+    config = serving_config_mod.serving_config()
     reg = registry()
     assert config.views, "config/serving.yaml serves nothing"
     for view in config.views.values():
@@ -198,7 +200,7 @@ def test_load_serving_refuses_bad_views(tmp_path, change, message):
 
     path.write_text(yaml.safe_dump({"catalog": "c", "database": "d", "materialized_views": {"mv_x": spec}}))
     with pytest.raises(ServingError, match=re.escape(message)):
-        serving.load_serving(path)
+        serving_config_mod.load_serving(path)
 
 
 @pytest.mark.parametrize("top", [{"catalog": "Bad-Name"}, {"database": "x; DROP"}, {"replication_num": 0}])
@@ -210,19 +212,19 @@ def test_load_serving_refuses_bad_names(tmp_path, top):
     path = tmp_path / "serving.yaml"
     path.write_text(yaml.safe_dump({**data, **top}))
     with pytest.raises(ServingError):
-        serving.load_serving(path)
+        serving_config_mod.load_serving(path)
 
 
 # --------------------------------------------------------------------------- materialized views
 QUALIFIED = re.compile(r"`([a-z][a-z0-9_]*)`\.`([a-z][a-z0-9_]*)`\.`([a-z][a-z0-9_]*)`")
 
 
-@pytest.mark.parametrize("name", sorted(serving.serving_config().views))
+@pytest.mark.parametrize("name", sorted(serving_config_mod.serving_config().views))
 def test_every_view_reads_only_its_registered_dws_tables(name):
-    config = serving.serving_config()
+    config = serving_config_mod.serving_config()
     view = config.views[name]
-    statement = serving.view_statement(view)
-    reads = serving.check_reads(statement, {t: "`{}`.`{}`.`{}`".format(config.catalog, *t.split(".")) for t in view.tables},
+    statement = serving_render.view_statement(view)
+    reads = serving_render.check_reads(statement, {t: "`{}`.`{}`.`{}`".format(config.catalog, *t.split(".")) for t in view.tables},
                                 where=name)
     referenced = {f"{db}.{table}" for catalog, db, table in QUALIFIED.findall(statement) if catalog == config.catalog}
     assert referenced == set(view.tables), f"{name} reads {referenced}, config/serving.yaml says {view.tables}"
@@ -232,10 +234,10 @@ def test_every_view_reads_only_its_registered_dws_tables(name):
         assert spec.layer == "dws", f"{name} reads {table}, a {spec.layer} table"
 
 
-@pytest.mark.parametrize("name", sorted(serving.serving_config().views))
+@pytest.mark.parametrize("name", sorted(serving_config_mod.serving_config().views))
 def test_views_are_manual_partitioned_by_day_in_the_serving_database(name):
-    config = serving.serving_config()
-    statement = serving.view_statement(config.views[name])
+    config = serving_config_mod.serving_config()
+    statement = serving_render.view_statement(config.views[name])
     assert statement.startswith(f"CREATE MATERIALIZED VIEW IF NOT EXISTS `{config.database}`.`{name}`")
     assert re.search(r"\bREFRESH DEFERRED MANUAL\b", statement), "views refresh after each T+1 publish only"
     assert "PARTITION BY str2date(dt, '%Y-%m-%d')" in statement
@@ -245,35 +247,35 @@ def test_views_are_manual_partitioned_by_day_in_the_serving_database(name):
 
 
 def test_source_refuses_a_table_the_view_does_not_declare():
-    config = serving.serving_config()
+    config = serving_config_mod.serving_config()
     view = MaterializedView(name="mv_shop_hourly", sql="starrocks/mv/mv_shop_hourly.sql", tables=("dws.dws_shop_hourly",))
     with pytest.raises(ServingError, match=r"source\('dws.dws_shop_traffic_hourly'\) is not among the tables"):
-        serving.view_statement(view, config=config)
+        serving_render.view_statement(view, config=config)
 
 
 def test_a_declared_table_the_view_never_reads_is_refused():
-    config = serving.serving_config()
+    config = serving_config_mod.serving_config()
     view = MaterializedView(name="mv_city_daily", sql="starrocks/mv/mv_city_daily.sql",
                             tables=("dws.dws_city_daily", "dws.dws_shop_daily"))
     with pytest.raises(ServingError, match="never reads dws.dws_shop_daily"):
-        serving.view_statement(view, config=config)
+        serving_render.view_statement(view, config=config)
 
 
 def test_check_reads_refuses_tables_named_without_source():
     sources = {"dws.dws_city_daily": "`c`.`dws`.`dws_city_daily`"}
     ok = 'SELECT 1 AS x FROM `c`.`dws`.`dws_city_daily` COMMENT "from ods.ods_orders"'
-    assert serving.check_reads(ok, sources, where="t") == ["`c`.`dws`.`dws_city_daily`"]
+    assert serving_render.check_reads(ok, sources, where="t") == ["`c`.`dws`.`dws_city_daily`"]
     for bad in ("SELECT * FROM `c`.`dws`.`dws_city_daily` JOIN ods.ods_orders ON 1 = 1",
                 "SELECT * FROM dws.dws_city_daily",
                 "SELECT * FROM (SELECT 1) AS s"):
         with pytest.raises(ServingError):
-            serving.check_reads(bad, sources, where="t")
+            serving_render.check_reads(bad, sources, where="t")
 
 
 # ---------------------------------------------------------------------------- catalog and setup
 def test_setup_statements_catalog_then_database_then_views():
-    config = serving.serving_config()
-    statements = serving.setup_statements(paimon=fake_paimon())
+    config = serving_config_mod.serving_config()
+    statements = serving_render.setup_statements(paimon=fake_paimon())
     assert len(statements) == 2 + len(config.views)
     catalog, database, *views = statements
     assert catalog.startswith(f"CREATE EXTERNAL CATALOG IF NOT EXISTS `{config.catalog}`")
@@ -290,19 +292,19 @@ def test_setup_statements_catalog_then_database_then_views():
     }
     assert database == f"CREATE DATABASE IF NOT EXISTS `{config.database}`"
     assert [v.split("`")[3] for v in views] == list(config.views)
-    redacted = serving.redact(catalog)
+    redacted = serving_render.redact(catalog)
     assert "S3-Secret-42" not in redacted and '"aws.s3.secret_key" = "***"' in redacted
-    assert all(serving.redact(v) == v for v in views)
+    assert all(serving_render.redact(v) == v for v in views)
 
 
 def test_local_warehouse_gets_no_s3_properties():
-    catalog = serving.setup_statements(paimon=fake_paimon({"warehouse": "/data/warehouse"}))[0]
+    catalog = serving_render.setup_statements(paimon=fake_paimon({"warehouse": "/data/warehouse"}))[0]
     assert '"paimon.catalog.warehouse" = "file:///data/warehouse"' in catalog
     assert "aws.s3" not in catalog
 
 
 def test_https_endpoint_enables_ssl():
-    catalog = serving.setup_statements(paimon=fake_paimon({**MINIO, "s3.endpoint": "https://s3.example.com"}))[0]
+    catalog = serving_render.setup_statements(paimon=fake_paimon({**MINIO, "s3.endpoint": "https://s3.example.com"}))[0]
     assert '"aws.s3.enable_ssl" = "true"' in catalog
 
 
@@ -316,13 +318,13 @@ def test_https_endpoint_enables_ssl():
 ])
 def test_catalog_options_are_checked_before_rendering(options, message):
     with pytest.raises(ServingError, match=re.escape(message)) as exc:
-        serving.setup_statements(paimon=fake_paimon(options))
+        serving_render.setup_statements(paimon=fake_paimon(options))
     assert "S3-Secret-42" not in str(exc.value)
 
 
 def test_setup_serving_runs_each_statement_and_reports_failures_without_secrets(connect):
-    done = serving.setup_serving(starrocks=StarRocksHook(), paimon=fake_paimon())
-    config = serving.serving_config()
+    done = serving_refresh.setup_serving(starrocks=StarRocksHook(), paimon=fake_paimon())
+    config = serving_config_mod.serving_config()
     assert done == [f"catalog {config.catalog}", f"database {config.database}",
                     *(f"materialized view {config.database}.{name}" for name in config.views)]
     executed = connect.conn.executed()
@@ -332,7 +334,7 @@ def test_setup_serving_runs_each_statement_and_reports_failures_without_secrets(
     connect.conn.events.clear()
     connect.conn.fail_on = "CREATE EXTERNAL CATALOG"
     with pytest.raises(ServingError) as exc:
-        serving.setup_serving(starrocks=StarRocksHook(), paimon=fake_paimon())
+        serving_refresh.setup_serving(starrocks=StarRocksHook(), paimon=fake_paimon())
     assert "refused to create catalog" in str(exc.value) and "boom" in str(exc.value)
     assert "S3-Secret-42" not in str(exc.value)
     assert len(connect.conn.executed()) == 1, "nothing runs after a failed statement"
@@ -340,8 +342,8 @@ def test_setup_serving_runs_each_statement_and_reports_failures_without_secrets(
 
 # ------------------------------------------------------------------------------------- refreshes
 def test_refresh_statements_refresh_the_published_day_of_the_views_on_those_tables():
-    config = serving.serving_config()
-    planned = serving.refresh_statements("2026-11-24", ["dws.dws_shop_traffic_hourly", "dwd.dwd_order_fact", "dws.dws_city_daily"])
+    config = serving_config_mod.serving_config()
+    planned = serving_render.refresh_statements("2026-11-24", ["dws.dws_shop_traffic_hourly", "dwd.dwd_order_fact", "dws.dws_city_daily"])
     views = [view for view, _ in planned]
     assert views == [f"{config.database}.mv_city_daily", f"{config.database}.mv_shop_hourly"]
     for view, statement in planned:
@@ -357,29 +359,29 @@ def test_refresh_statements_refresh_the_published_day_of_the_views_on_those_tabl
     (" 2026-11-24 ", "2026-11-24", "2026-11-25"),
 ])
 def test_refresh_range_is_one_calendar_day(dt, start, end):
-    ((_, statement),) = serving.refresh_statements(dt, ["dws.dws_city_daily"])
+    ((_, statement),) = serving_render.refresh_statements(dt, ["dws.dws_city_daily"])
     assert f'PARTITION START ("{start}") END ("{end}")' in statement
 
 
 def test_tables_without_a_view_refresh_nothing():
-    assert serving.refresh_statements("2026-11-24", ["dwd.dwd_order_fact", "ods.ods_orders"]) == []
+    assert serving_render.refresh_statements("2026-11-24", ["dwd.dwd_order_fact", "ods.ods_orders"]) == []
 
 
 @pytest.mark.parametrize("dt", ["2026-13-01", "2026-02-30", "20261124", "yesterday", "2026-11-24'); DROP DATABASE x; --", ""])
 def test_bad_dt_is_refused_before_starrocks_is_touched(connect, dt):
-    with pytest.raises(BatchError, match=r"^dt .* is not a (date in the form YYYY-MM-DD|calendar day)$"):
-        serving.refresh_after_publish(dt, ["dws.dws_city_daily"], starrocks=StarRocksHook())
+    with pytest.raises(BadRequest, match=r"^dt .* is not a (date in the form YYYY-MM-DD|calendar day)$"):
+        serving_refresh.refresh_after_publish(dt, ["dws.dws_city_daily"], starrocks=StarRocksHook())
     assert connect.calls == []
 
 
 def test_unknown_table_is_refused_with_the_registered_names():
     with pytest.raises(ServingError, match=r"unknown table 'dws.dws_nope'; registered tables: .*dws.dws_city_daily"):
-        serving.refresh_statements("2026-11-24", ["dws.dws_nope"])
+        serving_render.refresh_statements("2026-11-24", ["dws.dws_nope"])
 
 
 def test_refresh_after_publish_runs_the_refreshes_and_returns_them(connect):
-    config = serving.serving_config()
-    refreshed = serving.refresh_after_publish("2026-11-24", [registry().table("dws.dws_shop_daily"), "dws.dws_shop_hourly"],
+    config = serving_config_mod.serving_config()
+    refreshed = serving_refresh.refresh_after_publish("2026-11-24", [registry().table("dws.dws_shop_daily"), "dws.dws_shop_hourly"],
                                               starrocks=StarRocksHook())
     assert refreshed == [f"{config.database}.mv_shop_daily", f"{config.database}.mv_shop_hourly"]
     executed = connect.conn.executed()
@@ -392,27 +394,27 @@ def test_refresh_after_publish_runs_the_refreshes_and_returns_them(connect):
 
 
 def test_refresh_after_publish_without_views_to_refresh_does_not_connect(connect):
-    assert serving.refresh_after_publish("2026-11-24", ["dwd.dwd_order_fact"], starrocks=StarRocksHook()) == []
+    assert serving_refresh.refresh_after_publish("2026-11-24", ["dwd.dwd_order_fact"], starrocks=StarRocksHook()) == []
     assert connect.calls == []
 
 
 def test_refresh_after_publish_names_missing_views_and_refreshes_nothing(connect):
     connect.conn.views = ["mv_shop_daily"]
     with pytest.raises(ServingError, match=r"mv_city_daily do not exist in StarRocks: create them with .*setup_serving"):
-        serving.refresh_after_publish("2026-11-24", ["dws.dws_city_daily", "dws.dws_shop_daily"], starrocks=StarRocksHook())
+        serving_refresh.refresh_after_publish("2026-11-24", ["dws.dws_city_daily", "dws.dws_shop_daily"], starrocks=StarRocksHook())
     assert not [s for s in connect.conn.executed() if s.startswith("REFRESH")]
 
 
 def test_failed_refresh_fails_the_call(connect):
     connect.conn.fail_on = "REFRESH"
     with pytest.raises(ServingError, match=r"refused to refresh .*mv_city_daily for 2026-11-24: .*boom"):
-        serving.refresh_after_publish("2026-11-24", ["dws.dws_city_daily"], starrocks=StarRocksHook())
+        serving_refresh.refresh_after_publish("2026-11-24", ["dws.dws_city_daily"], starrocks=StarRocksHook())
 
 
 def test_a_missing_connection_fails_a_caller_that_did_not_check_serving_configured(monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
     with pytest.raises(MissingConnectionError):
-        serving.refresh_after_publish("2026-11-24", ["dws.dws_city_daily"], starrocks=StarRocksHook())
+        serving_refresh.refresh_after_publish("2026-11-24", ["dws.dws_city_daily"], starrocks=StarRocksHook())
 
 
 def test_views_reading_keeps_config_order():

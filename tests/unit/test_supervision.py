@@ -14,20 +14,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from airflow.sdk.exceptions import AirflowException
 
-import lakehouse.supervision as supervision
+from lakehouse.streaming import supervision
 from lakehouse.hooks.flink import CheckpointInfo, FlinkJobError, JobStatus
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.registry import registry
-from lakehouse.streaming import Deployment
-from lakehouse.supervision import (
-    DEPLOYMENTS_TABLE,
-    DeploymentHistory,
-    DeploymentRecord,
-    RestorePoint,
-    StreamingJobUnhealthy,
-    Supervisor,
-    latest_retained_checkpoint,
-)
+from lakehouse.core.registry import registry
+from lakehouse.streaming.deploy import Deployment
+from lakehouse.streaming.supervision import DEPLOYMENTS_TABLE, DeploymentHistory, DeploymentRecord, RestorePoint, StreamingJobUnhealthy, Supervisor, latest_retained_checkpoint
 
 CONN_ID = "paimon_ut"
 JOB = "dws_shop_hourly"  # checkpoint_max_age 2min in config/streaming_jobs.yaml
@@ -110,7 +102,7 @@ class FakeFlink:
 
 
 class FakeDeployer:
-    """Stands in for lakehouse.streaming.deploy_job: records the call, starts a RUNNING job."""
+    """Stands in for lakehouse.streaming.deploy.deploy_job: records the call, starts a RUNNING job."""
 
     def __init__(self, flink: FakeFlink):
         self.flink = flink

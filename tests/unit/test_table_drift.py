@@ -5,10 +5,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from lakehouse import streaming
-from lakehouse.registry import registry
-from lakehouse.sql_files import declared_options, load_statements
-from lakehouse.streaming import TableDriftError, create_tables, option_drift
+from lakehouse.streaming import deploy as streaming
+from lakehouse.core.registry import registry
+from lakehouse.core.sql_files import declared_options, load_statements
+from lakehouse.streaming.deploy import TableDriftError, create_tables, option_drift
 
 CONTEXT = {"paimon": SimpleNamespace(warehouse_uri="file:///tmp/w", catalog_options=[])}
 

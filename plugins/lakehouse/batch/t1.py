@@ -1,0 +1,199 @@
+"""The T+1 day: is it complete, recompute it, check it, publish it.
+
+Used by the `t1_daily` DAG (one run per day, tags the day) and the `t1_backfill` DAG (date
+ranges, never moves a published tag).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timezone
+from decimal import Decimal
+
+from airflow.sdk.exceptions import AirflowException
+
+from lakehouse.batch.recompute import PartitionReport, recompute_partition, recomputable_tables
+from lakehouse.core.days import day_bounds, parse_day, tag_name
+from lakehouse.hooks.flink import FlinkHook
+from lakehouse.hooks.mysql import MySqlHook
+from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.batch.leases import LeaseManager
+from lakehouse.dev.oltp import ORDER_STATUSES
+from lakehouse.core.registry import TableSpec, pipeline_prefix
+
+log = logging.getLogger(__name__)
+
+CDC_JOB = "ods_delivery_cdc"
+# ODS tables a day's recomputation reads, with the source column that dates a change.
+DAY_SOURCES = {"ods.ods_orders": ("orders", "updated_at"), "ods.ods_order_subsidies": ("order_subsidies", "updated_at")}
+
+
+class VerificationFailed(AirflowException):
+    """The recomputed partitions do not add up to ODS; nothing is published."""
+
+
+def day_complete(dt: str, *, paimon: PaimonHook, mysql: MySqlHook, flink: FlinkHook) -> tuple[bool, str]:
+    """Whether ODS holds every change of day `dt` that the source has.
+
+    Per source table: ODS has caught up when the newest binlog time it holds is at or after
+    min(end of day, the source's newest change). Reading the binlog in order, the CDC job
+    then has every change up to that point. A quiet source (no change after the day) counts
+    as caught up once ODS holds its last change.
+    """
+    _, day_end = day_bounds(dt)
+    cdc_job = pipeline_prefix() + CDC_JOB
+    if not flink.active_jobs_named(cdc_job):
+        return False, f"{cdc_job} is not running"
+    reasons = []
+    for table, (source, column) in DAY_SOURCES.items():
+        newest_source = mysql.get_first(f"SELECT MAX(`{column}`) FROM `{source}`")[0]  # fixed names
+        if newest_source is None:
+            continue
+        target = min(day_end, newest_source.replace(tzinfo=timezone.utc))
+        binlog = paimon.read_arrow(table, columns=["binlog_ts"]).column(0).to_pylist()
+        newest_ods = max((b for b in binlog if b is not None), default=None)
+        if newest_ods is not None and newest_ods.tzinfo is None:
+            newest_ods = newest_ods.replace(tzinfo=timezone.utc)
+        if newest_ods is None or newest_ods < target:
+            reasons.append(f"{table} has changes up to {newest_ods} but needs {target:%Y-%m-%d %H:%M:%S}")
+    return (not reasons), ("; ".join(reasons) or f"ODS holds every change of {dt}")
+
+
+@dataclass
+class DayResult:
+    dt: str
+    reports: list[PartitionReport] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    tags: dict[str, int] = field(default_factory=dict)
+
+
+def _sum(table, column, mask=None) -> Decimal:
+    values = table.column(column).to_pylist()
+    flags = mask if mask is not None else [True] * len(values)
+    return sum((v for v, keep in zip(values, flags) if keep and v is not None), Decimal(0))
+
+
+def verify_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -> list[str]:
+    """Row counts and totals of the recomputed partitions against ODS; raises on any mismatch."""
+    snap = {r.table: r.overwrite_snapshot_id for r in reports if not r.dry_run}
+    problems, checks = [], []
+
+    def check(what: str, expected, actual) -> None:
+        line = f"{what}: expected {expected}, got {actual}"
+        (checks if expected == actual else problems).append(line)
+
+    ods = paimon.read_arrow("ods.ods_orders", partition={"dt": dt}, columns=["amount", "status"])
+    statuses = ods.column("status").to_pylist()
+    amounts = ods.column("amount").to_pylist()
+    valid = [a is not None and a > 0 and s in ORDER_STATUSES
+             for a, s in zip(amounts, statuses)]
+    valid_count = sum(valid)
+    valid_amount = _sum(ods, "amount", valid)
+    gmv = _sum(ods, "amount", [v and s != "CANCELLED" for v, s in zip(valid, statuses)])
+    if "dwd.dwd_order_fact" in snap:
+        dwd = paimon.read_arrow("dwd.dwd_order_fact", partition={"dt": dt}, snapshot_id=snap["dwd.dwd_order_fact"],
+                                columns=["amount"])
+        check(f"dwd.dwd_order_fact dt={dt} rows = valid ODS orders", valid_count, dwd.num_rows)
+        check(f"dwd.dwd_order_fact dt={dt} sum(amount) = ODS", valid_amount, _sum(dwd, "amount"))
+    for table in ("dws.dws_shop_hourly", "dws.dws_shop_daily", "dws.dws_city_hourly", "dws.dws_city_daily"):
+        if table in snap:
+            dws = paimon.read_arrow(table, partition={"dt": dt}, snapshot_id=snap[table], columns=["order_count", "gmv"])
+            check(f"{table} dt={dt} sum(order_count) = valid ODS orders", valid_count, int(_sum(dws, "order_count")))
+            check(f"{table} dt={dt} sum(gmv) = ODS non-cancelled amount", gmv, _sum(dws, "gmv"))
+    if "dws.dws_shop_traffic_hourly" in snap:
+        events = paimon.read_arrow("ods.ods_user_events", partition={"dt": dt}, columns=["event_id"]).num_rows
+        pv = paimon.read_arrow("dws.dws_shop_traffic_hourly", partition={"dt": dt},
+                               snapshot_id=snap["dws.dws_shop_traffic_hourly"], columns=["pv"])
+        check(f"dws.dws_shop_traffic_hourly dt={dt} sum(pv) = ODS events", events, int(_sum(pv, "pv")))
+    for line in checks:
+        log.info("ok: %s", line)
+    if problems:
+        raise VerificationFailed(f"T+1 verification of {dt} failed, nothing published:\n- " + "\n- ".join(problems))
+    return checks
+
+
+def publish_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -> dict[str, int]:
+    """Tag each recomputed table at the snapshot the recomputation wrote, then release its pin.
+    An existing tag is left as published."""
+    name = tag_name(dt)
+    tagged = {}
+    for r in reports:
+        if r.dry_run or r.overwrite_snapshot_id is None:
+            continue
+        if name in paimon.list_tags(r.table):
+            log.info("%s already has tag %s: a published day is not moved", r.table, name)
+            continue
+        paimon.create_tag(r.table, name, snapshot_id=r.overwrite_snapshot_id)
+        tagged[r.table] = r.overwrite_snapshot_id
+    release_pins(dt, reports, paimon=paimon)  # the tag keeps the snapshot's files from now on
+    return tagged
+
+
+def select_tables(names: list[str] | None = None) -> list[TableSpec]:
+    tables = recomputable_tables()
+    if names:
+        wanted = set(names)
+        tables = [t for t in tables if t.name in wanted]
+    return tables
+
+
+def pin_holder(dt: str) -> str:
+    """Who pins the snapshots a day's recomputation wrote, until they are verified and tagged."""
+    return f"t1-{parse_day(dt).isoformat()}"
+
+
+def run_day(dt: str, tables: list[TableSpec], *, holder: str, flink: FlinkHook, paimon: PaimonHook,
+            leases: LeaseManager, dry_run: bool = False, verify: bool = True, lease_wait_s: float = 600,
+            keep_pins: bool = False) -> DayResult:
+    """Lease, recompute in dependency order, verify, release. Publishing is the caller's choice.
+
+    Each OVERWRITE snapshot is pinned (a Paimon consumer) so that snapshot expiry cannot remove it
+    while it is verified and tagged; with keep_pins the pins outlive this call and publish_day
+    releases them (t1_daily verifies and publishes in later tasks)."""
+    parse_day(dt)
+    result = DayResult(dt)
+    leases.acquire_waiting([t.name for t in tables], dt, holder, timeout=lease_wait_s)
+    try:
+        for table in tables:
+            report = recompute_partition(table, dt, flink=flink, paimon=paimon, dry_run=dry_run)
+            if report.overwrite_snapshot_id is not None:
+                paimon.pin_snapshot(table.name, report.overwrite_snapshot_id, holder=pin_holder(dt))
+            result.reports.append(report)
+        if verify and not dry_run:
+            result.checks = verify_day(dt, result.reports, paimon=paimon)
+    finally:
+        leases.release(holder, dt)
+        if not keep_pins:
+            release_pins(dt, result.reports, paimon=paimon)
+    return result
+
+
+def release_pins(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -> None:
+    for r in reports:
+        if r.overwrite_snapshot_id is not None:
+            paimon.unpin(r.table, holder=pin_holder(dt))
+
+
+def reports_from_dicts(rows: list[dict]) -> list[PartitionReport]:
+    """PartitionReports back from XCom (to_dict)."""
+    from lakehouse.batch.recompute import PartitionStats
+
+    out = []
+    for r in rows:
+        before = PartitionStats(**r["before"])
+        after = PartitionStats(**r["after"]) if r.get("after") else None
+        out.append(PartitionReport(r["table"], r["dt"], before, after, r["overwrite_snapshot_id"], r["duration_s"],
+                                   r.get("dry_run", False), r.get("source_snapshots") or {}))
+    return out
+
+
+def format_report(rows: list[dict]) -> str:
+    """A per-partition table for the task log."""
+    lines = [f"{'dt':10} {'table':30} {'rows before':>11} {'rows after':>10} {'snapshot':>17} {'secs':>6}  totals before -> after"]
+    for r in rows:
+        after = r.get("after") or {}
+        snap = f"{r['before'].get('snapshot_id')} -> {r.get('overwrite_snapshot_id')}"
+        lines.append(f"{r['dt']:10} {r['table']:30} {r['before']['rows']:>11} {str(after.get('rows', '-')):>10} "
+                     f"{snap:>17} {r['duration_s']:>6.1f}  {r['before']['totals']} -> {after.get('totals', '-')}"
+                     + ("  (dry run)" if r.get("dry_run") else ""))
+    return "\n".join(lines)

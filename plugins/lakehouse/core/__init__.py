@@ -1,0 +1,2 @@
+"""What every part of the control plane shares: paths, the registry and typed configuration, SQL
+files and the Flink SQL context, days, errors, ops tables, polling, assets. Imports nothing heavy."""

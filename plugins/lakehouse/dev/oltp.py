@@ -1,0 +1,42 @@
+"""The OLTP side: the delivery schema in MySQL/MariaDB and its reference dimension data."""
+from __future__ import annotations
+
+import random
+
+from lakehouse.hooks.mysql import MySqlHook
+from lakehouse.core.paths import SQL_DIR
+from lakehouse.core.sql_files import split_statements
+
+CITIES = ("shanghai", "hangzhou", "beijing", "shenzhen", "chengdu", "wuhan")
+SHOP_CATEGORIES = ("noodles", "dumplings", "hotpot", "bbq", "tea", "bakery", "grocery")
+ORDER_STATUSES = ("CREATED", "ACCEPTED", "PICKED_UP", "DELIVERED", "CANCELLED")
+SUBSIDY_PAYERS = ("PLATFORM", "SHOP")
+TABLES = ("users", "shops", "riders", "orders", "order_status_events", "order_subsidies")
+
+
+def create_schema(mysql: MySqlHook) -> None:
+    """Create the delivery tables if they do not exist (sql/mysql/delivery_schema.sql)."""
+    mysql.run_script(split_statements((SQL_DIR / "mysql" / "delivery_schema.sql").read_text()))
+
+
+def seed_dimensions(mysql: MySqlHook, *, users: int = 2000, shops: int = 300, riders: int = 400, seed: int = 7) -> None:
+    """Insert users, shops and riders with ids 1..N (existing ids are kept as they are)."""
+    rng = random.Random(seed)
+    with mysql.cursor() as cur:
+        cur.executemany(
+            "INSERT IGNORE INTO users (user_id, name, city, phone) VALUES (%s, %s, %s, %s)",
+            [(i, f"user-{i}", rng.choice(CITIES), f"138{i:08d}") for i in range(1, users + 1)],
+        )
+        cur.executemany(
+            "INSERT IGNORE INTO shops (shop_id, name, city, category) VALUES (%s, %s, %s, %s)",
+            [(i, f"shop-{i}", rng.choice(CITIES), rng.choice(SHOP_CATEGORIES)) for i in range(1, shops + 1)],
+        )
+        cur.executemany(
+            "INSERT IGNORE INTO riders (rider_id, name, city, status) VALUES (%s, %s, %s, %s)",
+            [(i, f"rider-{i}", rng.choice(CITIES), "ONLINE") for i in range(1, riders + 1)],
+        )
+
+
+def table_counts(mysql: MySqlHook) -> dict[str, int]:
+    """Row count of every delivery table (names are constants, not user input)."""
+    return {t: mysql.get_first(f"SELECT COUNT(*) FROM `{t}`")[0] for t in TABLES}

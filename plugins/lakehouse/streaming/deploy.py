@@ -1,0 +1,172 @@
+"""Creating the registered Paimon tables and deploying the registered streaming jobs on Flink.
+
+The DAGs call these functions; tests and `make demo` call them too, so there is one code path.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+
+from lakehouse.hooks.flink import FlinkHook, JobStatus
+from lakehouse.hooks.mysql import MySqlHook
+from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.core.registry import Registry, StreamingJobSpec, TableSpec, registry
+from lakehouse.core.sql_files import declared_options, load_statements
+from lakehouse.core.flink_sql import CDC_CONN_ID, catalog_statements, sql_context, sql_quote
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Deployment:
+    job_name: str
+    job_id: str
+    already_running: bool
+    restored_from: str | None
+
+
+class TableDriftError(RuntimeError):
+    """An existing table differs from its DDL in an option Paimon cannot change in place."""
+
+
+# Options that decide where rows live or how they merge: changing them needs a rewrite of the
+# table (a new table and a backfill), never an ALTER behind running jobs.
+FIXED_TABLE_OPTIONS = frozenset({"bucket", "bucket-key", "merge-engine", "sequence.field", "primary-key", "partition"})
+def option_drift(declared: dict[str, str], actual: dict[str, str]) -> dict[str, tuple[str | None, str]]:
+    """Declared options the table does not have (option -> (table's value, declared value))."""
+    return {k: (actual.get(k), v) for k, v in sorted(declared.items()) if actual.get(k) != v}
+
+
+def create_tables(tables: list[TableSpec], *, flink: FlinkHook, paimon: PaimonHook) -> list[str]:
+    """Create the databases and tables (IF NOT EXISTS) through Flink, which owns them.
+
+    A table that already exists keeps its content; options its DDL now declares differently
+    (say `changelog-producer`, after a change of design) are applied with `ALTER TABLE ... SET`,
+    so an old warehouse does not silently run on old settings. Jobs writing the table use the new
+    value from their next start. A drift in an option that decides the layout
+    (FIXED_TABLE_OPTIONS) fails with the table, the option and both values, and nothing altered.
+    """
+    context = sql_context(paimon=paimon)
+    statements = catalog_statements(paimon)
+    for database in sorted({t.database for t in tables}):
+        statements.append(f"CREATE DATABASE IF NOT EXISTS lakehouse.`{database}`")
+    declared: dict[str, dict[str, str]] = {}
+    for table in tables:
+        ddl = load_statements(table.ddl, context)
+        statements.extend(ddl)
+        declared[table.name] = {k: v for stmt in ddl if re.match(r"\s*CREATE\s+TABLE", stmt, re.I)
+                                for k, v in declared_options(stmt).items()}
+    flink.execute_sql(statements)
+
+    alters, fixed = [], []
+    for table in tables:
+        drift = option_drift(declared[table.name], dict(paimon.get_table(table.name).table_schema.options))
+        if not drift:
+            continue
+        fixed += [f"{table.name}: '{k}' is {old!r}, the DDL says {new!r}" for k, (old, new) in drift.items()
+                  if k in FIXED_TABLE_OPTIONS]
+        changes = ", ".join(f"'{sql_quote(k)}' = '{sql_quote(new)}'" for k, (_, new) in drift.items())
+        alters.append(f"ALTER TABLE lakehouse.`{table.database}`.`{table.table}` SET ({changes})")
+        log.warning("%s: options differ from its DDL, altering: %s", table.name,
+                    "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in drift.items()))
+    if fixed:
+        raise TableDriftError("existing tables differ from their DDL in options that cannot be altered in place "
+                              "(recreate the table and backfill it):\n  " + "\n  ".join(fixed))
+    if alters:
+        flink.execute_sql(catalog_statements(paimon) + alters)
+    return [t.name for t in tables]
+
+
+def job_session_config(
+    job: StreamingJobSpec, *, restore_from: str | None = None, allow_non_restored_state: bool = False,
+    read_from_snapshots: dict[str, int] | None = None,
+) -> dict[str, str]:
+    """Flink settings of one submission of a job.
+
+    `read_from_snapshots` (table -> snapshot id) makes a job started without state read those
+    tables' changelog from that snapshot on, instead of a full read of the latest snapshot
+    (Paimon's per-table dynamic options `paimon.<catalog>.<db>.<table>.scan.mode`). A restored job
+    reads on from the positions in its state and ignores them."""
+    config = {
+        "pipeline.name": job.name,
+        "execution.runtime-mode": "streaming",
+        "parallelism.default": str(job.parallelism),
+        "table.exec.resource.default-parallelism": str(job.parallelism),
+        "execution.checkpointing.interval": job.checkpoint_interval,
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        # Paimon merges by primary key itself; Flink's sink materializer must stay out of the way.
+        "table.exec.sink.upsert-materialize": "NONE",
+    }
+    if job.state_ttl:
+        config["table.exec.state.ttl"] = job.state_ttl
+    for table, snapshot_id in sorted((read_from_snapshots or {}).items()):
+        config[f"paimon.lakehouse.{table}.scan.mode"] = "from-snapshot"
+        config[f"paimon.lakehouse.{table}.scan.snapshot-id"] = str(int(snapshot_id))
+    if restore_from:
+        config["execution.savepoint.path"] = restore_from
+        if allow_non_restored_state:
+            # After a SQL change some operators may not exist any more; their state is dropped
+            # (sources without restored state re-read their full input, see docs/STREAMING.md).
+            config["execution.savepoint.ignore-unclaimed-state"] = "true"
+    return config
+
+
+def job_sql_hash(job: StreamingJobSpec, *, paimon: PaimonHook, cdc: MySqlHook) -> str:
+    """Content hash of what a deployment submits: rendered SQL plus job settings (not the restore path)."""
+    import hashlib
+    import json
+
+    payload = json.dumps({"sql": render_job(job, paimon=paimon, cdc=cdc), "config": job_session_config(job)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def render_job(job: StreamingJobSpec, *, paimon: PaimonHook, cdc: MySqlHook) -> list[str]:
+    """The full statement list submitted for a job: catalog first, then the job file."""
+    context = {**sql_context(paimon=paimon, cdc=cdc), **job.vars, "mode": "streaming"}
+    return catalog_statements(paimon) + load_statements(job.sql, context)
+
+
+def deploy_job(
+    job_name: str,
+    *,
+    flink: FlinkHook | None = None,
+    paimon: PaimonHook | None = None,
+    cdc: MySqlHook | None = None,
+    restore_from: str | None = None,
+    reg: Registry | None = None,
+    wait_for_checkpoint: bool = True,
+    pipeline_name: str | None = None,
+    allow_non_restored_state: bool = False,
+    read_from_snapshots: dict[str, int] | None = None,
+) -> Deployment:
+    """Submit a registered streaming job unless it already runs; wait until it runs and checkpoints.
+
+    Idempotent: a job with the same pipeline name that is already active is left alone.
+    `pipeline_name` runs a second copy of a job under another name (tests, blue/green).
+    """
+    reg = reg or registry()
+    job = reg.job(job_name)
+    if pipeline_name:
+        job = replace(job, name=pipeline_name)
+    flink = flink or FlinkHook()
+    paimon = paimon or PaimonHook()
+    cdc = cdc or MySqlHook(CDC_CONN_ID)
+    active = flink.active_jobs_named(job.name)
+    if active:
+        log.info("job %s already active as %s (%s); nothing to do", job.name, active[0].job_id, active[0].state)
+        return Deployment(job.name, active[0].job_id, True, None)
+    statements = render_job(job, paimon=paimon, cdc=cdc)
+    config = job_session_config(job, restore_from=restore_from, allow_non_restored_state=allow_non_restored_state,
+                                read_from_snapshots=read_from_snapshots)
+    results = flink.execute_sql(statements, session_config=config)
+    job_ids = [r.job_id for r in results if r.job_id]
+    if not job_ids:
+        raise RuntimeError(f"{job.sql} submitted no job: it must end with an INSERT or a statement set")
+    job_id = job_ids[-1]
+    status: JobStatus = flink.wait_for_job_state(job_id, {"RUNNING"}, timeout=180)
+    log.info("job %s is %s as %s%s", job.name, status.state, job_id, f", restored from {restore_from}" if restore_from else "")
+    if wait_for_checkpoint:
+        cp = flink.wait_for_checkpoint(job_id, timeout=300)
+        log.info("job %s completed checkpoint %s", job.name, cp.checkpoint_id)
+    return Deployment(job.name, job_id, False, restore_from)

@@ -1,0 +1,59 @@
+"""On-call operations on one streaming job, with the request validated before anything is touched."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from airflow.sdk.exceptions import AirflowException
+
+from lakehouse.core.registry import registry
+from lakehouse.streaming.supervision import SupervisionResult, Supervisor
+
+ACTIONS = ("stop_with_savepoint", "start_from_savepoint", "restart_without_state")
+_PATH = re.compile(r"^(file|s3|s3a|oss|hdfs)://\S+$")
+
+
+class InvalidOperationRequest(AirflowException):
+    """The operations form was filled in wrongly; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class OperationRequest:
+    job: str
+    action: str
+    savepoint_path: str | None = None
+    # restart_without_state: the downstream jobs restarted without state with it (Registry.reset_cascade)
+    also_reset: list[str] = field(default_factory=list)
+
+
+def validate_operation(params: Mapping[str, Any]) -> OperationRequest:
+    job = str(params.get("job") or "").strip()
+    action = str(params.get("action") or "").strip()
+    path = str(params.get("savepoint_path") or "").strip() or None
+    confirm = str(params.get("confirm") or "").strip()
+    problems = []
+    if job not in registry().jobs:
+        problems.append(f"job {job!r} is not a registered streaming job ({', '.join(sorted(registry().jobs))})")
+    if action not in ACTIONS:
+        problems.append(f"action {action!r} must be one of {', '.join(ACTIONS)}")
+    if path and not _PATH.match(path):
+        problems.append(f"savepoint_path {path!r} must be a URI such as file:///... or s3://bucket/...")
+    if path and action != "start_from_savepoint":
+        problems.append("savepoint_path is only used with start_from_savepoint; leave it empty")
+    if action == "restart_without_state" and confirm != job:
+        problems.append(f"restart_without_state discards the job's state: type the job name {job!r} in confirm")
+    if problems:
+        raise InvalidOperationRequest("Nothing was changed. Fix the request: " + "; ".join(problems))
+    also = [c.name for c, _ in registry().reset_cascade(job)] if action == "restart_without_state" else []
+    return OperationRequest(job=job, action=action, savepoint_path=path, also_reset=also)
+
+
+def run_operation(request: OperationRequest, *, supervisor: Supervisor | None = None) -> list[SupervisionResult]:
+    """Carry out a validated request; one result per job started or stopped."""
+    sup = supervisor or Supervisor()
+    if request.action == "stop_with_savepoint":
+        return [sup.stop(request.job)]
+    if request.action == "start_from_savepoint":
+        return [sup.start(request.job, savepoint_path=request.savepoint_path)]
+    return sup.reset(request.job)

@@ -1,0 +1,375 @@
+"""Keeping the registered streaming jobs alive, current and checkpointing.
+
+For each job, `Supervisor.supervise` makes one decision and records it in the deployment
+history (the Paimon table ops.streaming_deployments, which on-call can read):
+
+- not running            -> resubmit, restoring from the newest of its last savepoint and its
+                            last retained checkpoint (DEPLOY when there is none, RESTORE otherwise);
+                            a job that on-call stopped (last action STOP) is left stopped;
+- restarting, no TaskManager -> start one when the connection says how (standalone clusters);
+- SQL or settings changed (content hash differs from the deployed one)
+                         -> stop with a savepoint, redeploy from it (UPGRADE);
+- a restore that fails (state that no longer fits the changed SQL) -> for jobs configured
+                            `on_restore_failure: reset`, restart without state (RESET); for the
+                            others, fail and name the remedy;
+- checkpoints stale or failing -> raise StreamingJobUnhealthy with the job's exception.
+
+On-call operations (streaming_operations) go through `stop`, `start` and `reset`; `reset` restarts
+a job without state together with the jobs its replayed output would otherwise double count.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from airflow.sdk.exceptions import AirflowException
+
+from lakehouse.hooks.flink import FlinkHook, FlinkJobError, JobStatus, root_cause
+from lakehouse.hooks.mysql import MySqlHook
+from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.core.registry import Registry, StreamingJobSpec, registry
+from lakehouse.core.registry import pipeline_prefix as pipeline_prefix_from_env
+from lakehouse.core.flink_sql import CDC_CONN_ID
+from lakehouse.streaming.deploy import deploy_job, job_sql_hash
+
+log = logging.getLogger(__name__)
+
+DEPLOYMENTS_TABLE = "ops.streaming_deployments"
+ACTIONS = ("DEPLOY", "RESTORE", "UPGRADE", "ADOPT", "STOP", "START", "RESET", "START_TASKMANAGER")
+
+
+class StreamingJobUnhealthy(AirflowException):
+    """A streaming job runs but does not checkpoint (so Paimon does not commit): page someone."""
+
+
+def _deployments_schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("event_time", pa.timestamp("ms")),
+        ("job_name", pa.string()),
+        ("action", pa.string()),
+        ("job_id", pa.string()),
+        ("sql_hash", pa.string()),
+        ("restored_from", pa.string()),
+        ("savepoint_path", pa.string()),
+        ("detail", pa.string()),
+    ])
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    event_time: datetime
+    job_name: str
+    action: str
+    job_id: str | None = None
+    sql_hash: str | None = None
+    restored_from: str | None = None
+    savepoint_path: str | None = None
+    detail: str | None = None
+
+
+class DeploymentHistory:
+    """Append-only history of what the control plane did to each streaming job."""
+
+    def __init__(self, paimon: PaimonHook):
+        self.paimon = paimon
+        self._ensured = False
+
+    def _ensure(self) -> None:
+        if not self._ensured:
+            self.paimon.ensure_ops_table(DEPLOYMENTS_TABLE, _deployments_schema())
+            self._ensured = True
+
+    def record(self, record: DeploymentRecord) -> None:
+        import pyarrow as pa
+
+        if record.action not in ACTIONS:
+            raise ValueError(f"unknown action {record.action}")
+        self._ensure()
+        row = {**record.__dict__, "event_time": record.event_time.astimezone(timezone.utc).replace(tzinfo=None)}
+        self.paimon.append_rows(DEPLOYMENTS_TABLE, pa.Table.from_pylist([row], schema=_deployments_schema()))
+        log.info("deployment history: %s %s job_id=%s hash=%s restored_from=%s savepoint=%s %s", record.job_name,
+                 record.action, record.job_id, record.sql_hash, record.restored_from, record.savepoint_path, record.detail or "")
+
+    def records(self, job_name: str | None = None) -> list[DeploymentRecord]:
+        self._ensure()
+        rows = self.paimon.read_arrow(DEPLOYMENTS_TABLE).to_pylist()
+        out = [DeploymentRecord(**{**r, "event_time": r["event_time"].replace(tzinfo=timezone.utc)}) for r in rows
+               if job_name is None or r["job_name"] == job_name]
+        return sorted(out, key=lambda r: r.event_time)
+
+    def last(self, job_name: str) -> DeploymentRecord | None:
+        records = self.records(job_name)
+        return records[-1] if records else None
+
+    def hash_of(self, job_name: str, job_id: str) -> str | None:
+        for r in reversed(self.records(job_name)):
+            if r.job_id == job_id and r.sql_hash:
+                return r.sql_hash
+        return None
+
+
+@dataclass(frozen=True)
+class RestorePoint:
+    path: str
+    kind: str  # savepoint | checkpoint
+    taken_at: float  # epoch seconds
+
+
+def latest_retained_checkpoint(flink: FlinkHook, job_id: str) -> RestorePoint | None:
+    """The newest complete checkpoint (chk-N/_metadata) a job left in the cluster's checkpoint directory."""
+    from pyarrow import fs
+
+    base = flink.cluster_config().get("state.checkpoints.dir") or flink.cluster_config().get("execution.checkpointing.dir")
+    if not base:
+        return None
+    filesystem, root = fs.FileSystem.from_uri(base.rstrip("/") + "/" + job_id)
+    try:
+        entries = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
+    except OSError:
+        return None
+    best = None
+    for entry in entries:
+        name = entry.path.rsplit("/", 1)[-1]
+        if entry.type != fs.FileType.Directory or not name.startswith("chk-"):
+            continue
+        meta = filesystem.get_file_info(entry.path + "/_metadata")
+        if meta.type != fs.FileType.File:
+            continue  # an unfinished checkpoint
+        number = int(name[4:])
+        if best is None or number > best[0]:
+            best = (number, entry.path, meta.mtime.timestamp() if meta.mtime else 0.0)
+    if best is None:
+        return None
+    scheme = base.split("://", 1)[0] + "://" if "://" in base else ""
+    path = best[1] if best[1].startswith(scheme) else scheme + best[1]
+    return RestorePoint(path=path, kind="checkpoint", taken_at=best[2])
+
+
+@dataclass(frozen=True)
+class SupervisionResult:
+    job_name: str
+    action: str  # OK | DEPLOY | RESTORE | UPGRADE | ADOPT | START_TASKMANAGER | STOPPED | WAITING
+    job_id: str | None
+    detail: str = ""
+
+
+class Supervisor:
+    def __init__(
+        self,
+        *,
+        flink: FlinkHook | None = None,
+        paimon: PaimonHook | None = None,
+        cdc: MySqlHook | None = None,
+        reg: Registry | None = None,
+        pipeline_prefix: str | None = None,
+        now=time.time,
+    ):
+        self.flink = flink or FlinkHook()
+        self.paimon = paimon or PaimonHook()
+        self.cdc = cdc or MySqlHook(CDC_CONN_ID)
+        self.reg = reg or registry()
+        self.prefix = pipeline_prefix if pipeline_prefix is not None else pipeline_prefix_from_env()
+        self.history = DeploymentHistory(self.paimon)
+        self.now = now
+
+    # ------------------------------------------------------------------ helpers
+    def pipeline(self, job: StreamingJobSpec) -> str:
+        return self.prefix + job.name
+
+    def _record(self, job: StreamingJobSpec, action: str, **fields) -> None:
+        self.history.record(DeploymentRecord(datetime.now(timezone.utc), self.pipeline(job), action, **fields))
+
+    def restore_point(self, job: StreamingJobSpec) -> RestorePoint | None:
+        """Newest of: the savepoint of the last stop or upgrade, the last job's retained checkpoint."""
+        candidates = []
+        records = self.history.records(self.pipeline(job))
+        resets = [i for i, r in enumerate(records) if r.action == "RESET"]
+        if resets:  # state from before an operator's reset is never restored
+            records = records[resets[-1]:]
+        for r in reversed(records):
+            if r.savepoint_path:
+                candidates.append(RestorePoint(r.savepoint_path, "savepoint", r.event_time.timestamp()))
+                break
+        for r in reversed(records):
+            if r.job_id:
+                cp = latest_retained_checkpoint(self.flink, r.job_id)
+                if cp:
+                    candidates.append(cp)
+                break
+        return max(candidates, key=lambda c: c.taken_at) if candidates else None
+
+    def deploy(self, job: StreamingJobSpec, action: str, *, restore_from: str | None, allow_non_restored_state=False,
+               savepoint_path: str | None = None, detail: str = "",
+               read_from_snapshots: dict[str, int] | None = None) -> SupervisionResult:
+        digest = job_sql_hash(job, paimon=self.paimon, cdc=self.cdc)
+        try:
+            d = deploy_job(job.name, flink=self.flink, paimon=self.paimon, cdc=self.cdc, reg=self.reg,
+                           restore_from=restore_from, pipeline_name=self.pipeline(job),
+                           allow_non_restored_state=allow_non_restored_state,
+                           read_from_snapshots=read_from_snapshots)
+        except FlinkJobError as exc:
+            if not restore_from:
+                raise
+            if job.on_restore_failure != "reset":
+                also = [c.name for c, _ in self.reg.reset_cascade(job.name)]
+                raise StreamingJobUnhealthy(
+                    f"{self.pipeline(job)} could not restore from {restore_from}: {root_cause(str(exc))}\n"
+                    "Its state does not fit the job as it is now. To start it without state, run streaming_operations "
+                    f"with restart_without_state for {job.name}"
+                    + (f" (it also restarts, without state: {', '.join(also)})" if also else "")
+                    + f"; or start it from another savepoint.\n{exc}"
+                ) from exc
+            return self._reset_after_failed_restore(job, digest, restore_from, exc)
+        self._record(job, action, job_id=d.job_id, sql_hash=digest, restored_from=restore_from,
+                     savepoint_path=savepoint_path, detail=detail)
+        return SupervisionResult(job.name, action, d.job_id, detail)
+
+    def _reset_after_failed_restore(self, job: StreamingJobSpec, digest: str, restore_from: str,
+                                    exc: FlinkJobError) -> SupervisionResult:
+        """The SQL changed in a way its old state does not fit (say, another aggregate): start clean.
+
+        Safe for this job by configuration (`on_restore_failure: reset`): its sinks are primary-key
+        tables and its sources, without state, read their whole input again."""
+        cause = root_cause(str(exc))
+        log.warning("%s could not restore from %s (%s): restarting without state", job.name, restore_from, cause)
+        for running in self.flink.active_jobs_named(self.pipeline(job)):
+            self.flink.cancel_job(running.job_id)
+            self.flink.wait_for_job_state(running.job_id, {"CANCELED"}, timeout=120)
+        d = deploy_job(job.name, flink=self.flink, paimon=self.paimon, cdc=self.cdc, reg=self.reg,
+                       pipeline_name=self.pipeline(job))
+        detail = f"restore from {restore_from} failed ({cause[:300]}); restarted without state"
+        self._record(job, "RESET", job_id=d.job_id, sql_hash=digest, restored_from=None, detail=detail)
+        return SupervisionResult(job.name, "RESET", d.job_id, detail)
+
+    # ------------------------------------------------------------------ the decision
+    def supervise(self, job_name: str) -> SupervisionResult:
+        job = self.reg.job(job_name)
+        active = self.flink.active_jobs_named(self.pipeline(job))
+        if len(active) > 1:
+            ids = ", ".join(j.job_id for j in active)
+            raise StreamingJobUnhealthy(f"{self.pipeline(job)} runs {len(active)} times ({ids}): cancel all but one")
+        if not active:
+            return self._not_running(job)
+        status = self.flink.job_status(active[0].job_id)
+        if status.state in ("RESTARTING", "FAILING", "INITIALIZING", "CREATED", "RECONCILING") or not status.all_tasks_running:
+            return self._recovering(job, status)
+        current = job_sql_hash(job, paimon=self.paimon, cdc=self.cdc)
+        deployed = self.history.hash_of(self.pipeline(job), status.job_id)
+        if deployed is None:
+            # Deployed outside supervision (or before the history existed): adopt it as it is.
+            self._record(job, "ADOPT", job_id=status.job_id, sql_hash=current, detail="running job adopted")
+            return SupervisionResult(job.name, "ADOPT", status.job_id)
+        if deployed != current:
+            return self._upgrade(job, status, deployed, current)
+        self._check_checkpoints(job, status)
+        return SupervisionResult(job.name, "OK", status.job_id)
+
+    def _not_running(self, job: StreamingJobSpec) -> SupervisionResult:
+        last = self.history.last(self.pipeline(job))
+        if last and last.action == "STOP":
+            return SupervisionResult(job.name, "STOPPED", None,
+                                     f"stopped by an operator at {last.event_time:%Y-%m-%d %H:%M} UTC ({last.savepoint_path}); "
+                                     "start it from the operations DAG")
+        point = self.restore_point(job)
+        if point is None:
+            return self.deploy(job, "DEPLOY", restore_from=None, detail="no savepoint or retained checkpoint")
+        return self.deploy(job, "RESTORE", restore_from=point.path, detail=f"from {point.kind}")
+
+    def _recovering(self, job: StreamingJobSpec, status: JobStatus) -> SupervisionResult:
+        if self.flink.taskmanager_count() == 0:
+            if self.flink.start_taskmanager():
+                self._record(job, "START_TASKMANAGER", job_id=status.job_id, detail=f"job was {status.state}")
+                return SupervisionResult(job.name, "START_TASKMANAGER", status.job_id)
+            raise StreamingJobUnhealthy(
+                f"{self.pipeline(job)} is {status.state} and the cluster has no TaskManager; "
+                "start TaskManagers (the flink connection has no taskmanager_start_command)"
+            )
+        since_ms = status.state_since_ms or status.start_time_ms
+        age = self.now() - since_ms / 1000
+        what = status.state if status.state != "RUNNING" else "RUNNING with tasks not yet running"
+        if age > job.checkpoint_max_age_s:
+            cause = self.flink.job_exception(status.job_id) or "no exception recorded"
+            raise StreamingJobUnhealthy(
+                f"{self.pipeline(job)} ({status.job_id}) has been {what} for {age:.0f} s: {root_cause(cause)}\n{cause}"
+            )
+        return SupervisionResult(job.name, "WAITING", status.job_id, f"{what} for {age:.0f} s")
+
+    def _upgrade(self, job: StreamingJobSpec, status: JobStatus, deployed: str, current: str) -> SupervisionResult:
+        log.info("%s: SQL changed (%s -> %s): stop with savepoint and redeploy", job.name, deployed, current)
+        savepoint = self.flink.stop_with_savepoint(status.job_id)
+        self._record(job, "STOP", job_id=status.job_id, sql_hash=deployed, savepoint_path=savepoint,
+                     detail="stopped for upgrade")
+        # Dropping state the new plan does not claim is safe only where a replay is: a source that
+        # lost its state reads its whole input again, and a job with a reset cascade would write
+        # that replay into a changelog its readers count. Those jobs must restore all of it.
+        replay_safe = not self.reg.reset_cascade(job.name)
+        return self.deploy(job, "UPGRADE", restore_from=savepoint, allow_non_restored_state=replay_safe,
+                           savepoint_path=savepoint, detail=f"sql hash {deployed} -> {current}")
+
+    def _check_checkpoints(self, job: StreamingJobSpec, status: JobStatus) -> None:
+        info = self.flink.checkpoints(status.job_id)
+        now = self.now()
+        last_ok = info.completed_at_ms / 1000 if info.completed_at_ms else status.start_time_ms / 1000
+        age = now - last_ok
+        if age > job.checkpoint_max_age_s:
+            cause = self.flink.job_exception(status.job_id)
+            what = f"last completed checkpoint #{info.checkpoint_id} is {age:.0f} s old" if info.checkpoint_id else \
+                f"no checkpoint completed in the {age:.0f} s since it started"
+            raise StreamingJobUnhealthy(
+                f"{self.pipeline(job)} ({status.job_id}): {what} (limit {job.checkpoint_max_age_s:.0f} s); "
+                f"{info.failed_count} checkpoints failed, latest failure: {info.latest_failure or 'none'}"
+                + (f"\njob exception: {cause}" if cause else "")
+            )
+
+    # ------------------------------------------------------------------ on-call operations
+    def stop(self, job_name: str, *, detail: str = "operator stop") -> SupervisionResult:
+        job = self.reg.job(job_name)
+        active = self.flink.active_jobs_named(self.pipeline(job))
+        if not active:
+            raise AirflowException(f"{self.pipeline(job)} is not running; nothing to stop")
+        digest = self.history.hash_of(self.pipeline(job), active[0].job_id)
+        savepoint = self.flink.stop_with_savepoint(active[0].job_id)
+        self._record(job, "STOP", job_id=active[0].job_id, sql_hash=digest, savepoint_path=savepoint, detail=detail)
+        return SupervisionResult(job.name, "STOP", active[0].job_id, savepoint)
+
+    def reset(self, job_name: str) -> list[SupervisionResult]:
+        """Restart a job without state, with the jobs its replayed output would double count.
+
+        Order matters (Registry.reset_cascade): every job of the cascade is stopped with a
+        savepoint, downstream first, so no writer commits any more; then each replayed table's
+        latest snapshot is noted; the job starts without state and writes its whole output again;
+        each downstream job starts without state reading the replayed tables from the snapshot
+        after the noted one, i.e. exactly the replay and what follows it. Every step is recorded."""
+        job = self.reg.job(job_name)
+        cascade = self.reg.reset_cascade(job_name)
+        for spec in [c for c, _ in reversed(cascade)] + [job]:
+            if self.flink.active_jobs_named(self.pipeline(spec)):
+                self.stop(spec.name, detail=f"stopped for a restart without state of {job.name}")
+        marks: dict[str, int] = {}
+        for _, tables in cascade:
+            for table in tables:
+                if table not in marks:
+                    latest = self.paimon.latest_snapshot(table)
+                    marks[table] = latest.snapshot_id if latest else 0
+        results = [self.deploy(job, "RESET", restore_from=None, detail="started without state by an operator")]
+        for consumer, tables in cascade:
+            start = {t: marks[t] + 1 for t in tables}
+            reads = ", ".join(f"{t} from snapshot {n}" for t, n in start.items())
+            results.append(self.deploy(consumer, "RESET", restore_from=None, read_from_snapshots=start,
+                                       detail=f"reset with {job.name}, whose output is replayed: reads {reads}"))
+        return results
+
+    def start(self, job_name: str, *, savepoint_path: str | None) -> SupervisionResult:
+        """Start a stopped job from `savepoint_path`, or from its newest savepoint or retained checkpoint."""
+        job = self.reg.job(job_name)
+        if self.flink.active_jobs_named(self.pipeline(job)):
+            raise AirflowException(f"{self.pipeline(job)} is already running; stop it first")
+        known = self.restore_point(job) if not savepoint_path else None
+        point = savepoint_path or (known.path if known else None)
+        if not point:
+            raise AirflowException(f"no savepoint or retained checkpoint known for {self.pipeline(job)}; pass savepoint_path")
+        return self.deploy(job, "START", restore_from=point, savepoint_path=point, detail="started by an operator")
