@@ -6,13 +6,11 @@ the SQL Gateway of `flink_default`), then deploys every registered streaming job
 (`config/streaming_jobs.yaml`) to the target named by `LAKEHOUSE_DEPLOYMENT_TARGET`:
 
 - `session` (default): each task makes the same decision as `streaming_supervision`
-  (`lakehouse.streaming.supervision.Supervisor.supervise`): a job that is not running is restored from its
-  newest savepoint or retained checkpoint, and submitted without state only when it has neither
-  (its first deployment); a running job is left alone, or upgraded through a savepoint when its
-  SQL changed; a job an operator stopped stays stopped. Each start waits until the job runs and
-  has completed a checkpoint, and is recorded in `ops.streaming_deployments`. So after
-  `make down` / `make up` the jobs resume where they were: the CDC job does not read the whole
-  database again and nothing downstream counts an order twice.
+  (`Supervisor.supervise`; the decision table is in docs/STREAMING.md, "Supervision"): a job
+  that ran before is restored from its newest savepoint or retained checkpoint, never started
+  again without state, so after `make down` / `make up` nothing downstream counts an order
+  twice. Each start waits until the job runs and has completed a checkpoint, and is recorded
+  in `ops.streaming_deployments`.
 - `kubernetes`: one Flink Kubernetes Operator resource per job (a `FlinkDeployment` in
   application mode, a `FlinkSessionJob` in session mode; `LAKEHOUSE_K8S_*` settings), created
   with the provider's `FlinkKubernetesOperator`. An existing resource gets the new spec, which

@@ -1,15 +1,10 @@
 """
 ### Supervise the streaming jobs
 
-Every two minutes, for each job in `config/streaming_jobs.yaml`:
-
-- **not running** → resubmitted from the newest of its last savepoint and its last retained
-  checkpoint (a job stopped on purpose from `streaming_operations` stays stopped);
-- **restarting without TaskManagers** → a TaskManager is started (standalone clusters);
-- **SQL or settings changed** since it was deployed (content hash) → stopped with a savepoint
-  and redeployed from it;
-- **checkpoints stale or failing** → the task fails with the job's exception: Paimon commits on
-  checkpoints, so a job that does not checkpoint publishes nothing.
+Every two minutes, each job in `config/streaming_jobs.yaml` is checked and, where needed,
+restored, upgraded through a savepoint, or reported: a job that does not checkpoint publishes
+nothing, so stale or failing checkpoints fail the task with the job's exception. What is done
+in which case is the decision table in docs/STREAMING.md, "Supervision" (one place).
 
 Every action lands in the Paimon table `ops.streaming_deployments` (job id, SQL hash, savepoint,
 time), which the task log also prints.

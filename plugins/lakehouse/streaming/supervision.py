@@ -1,18 +1,8 @@
 """Keeping the registered streaming jobs alive, current and checkpointing.
 
 For each job, `Supervisor.supervise` makes one decision and records it in the deployment
-history (the Paimon table ops.streaming_deployments, which on-call can read):
-
-- not running            -> resubmit, restoring from the newest of its last savepoint and its
-                            last retained checkpoint (DEPLOY when there is none, RESTORE otherwise);
-                            a job that on-call stopped (last action STOP) is left stopped;
-- restarting, no TaskManager -> start one when the connection says how (standalone clusters);
-- SQL or settings changed (content hash differs from the deployed one)
-                         -> stop with a savepoint, redeploy from it (UPGRADE);
-- a restore that fails (state that no longer fits the changed SQL) -> for jobs configured
-                            `on_restore_failure: reset`, restart without state (RESET); for the
-                            others, fail and name the remedy;
-- checkpoints stale or failing -> raise StreamingJobUnhealthy with the job's exception.
+history (the Paimon table ops.streaming_deployments, which on-call can read). The decision
+table (finding -> action -> recorded as) is written once, in docs/STREAMING.md, "Supervision".
 
 On-call operations (streaming_operations) go through `stop`, `start` and `reset`; `reset` restarts
 a job without state together with the jobs its replayed output would otherwise double count.
