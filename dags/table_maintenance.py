@@ -89,7 +89,7 @@ def table_maintenance():
     @task(trigger_rule="all_done")  # keep the figures of the tables that were maintained
     def record_metrics(rows: list[list[dict]], run_id=None, params=None) -> int:
         from lakehouse.hooks.paimon import PaimonHook
-        from lakehouse.maintenance.policy import METRICS_TABLE
+        from lakehouse.maintenance.metrics import METRICS_TABLE
         from lakehouse.maintenance.metrics import record_metrics as record
 
         flat = [r for table_rows in rows if table_rows for r in table_rows]

@@ -16,7 +16,7 @@ import pytest
 from lakehouse.batch.recompute import recomputable_tables
 from lakehouse.core.days import tag_name
 from lakehouse.dev.loadgen import LoadGenerator
-from lakehouse.quality.suites import QUARANTINE_TABLE, RESULTS_TABLE
+from lakehouse.quality.audit import QUARANTINE_TABLE, RESULTS_TABLE
 from tests.integration.helpers import PREFIX, airflow_cli, backdated_clock, start_order_pipeline, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration
