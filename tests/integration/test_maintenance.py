@@ -20,7 +20,7 @@ import pytest
 
 from lakehouse.maintenance import metrics
 from lakehouse.maintenance import operations
-from lakehouse.maintenance import policy
+from lakehouse.maintenance import policy as maint_policy
 from lakehouse.batch.leases import LeaseManager
 from lakehouse.dev.loadgen import LoadGenerator
 from lakehouse.core.flink_sql import catalog_statements
@@ -63,7 +63,7 @@ def closed_day(it_env):
 
 def test_compaction_of_a_closed_day_leaves_a_file_per_bucket_and_the_same_rows(closed_day):
     env = closed_day
-    policies = policy.load_policies()
+    policies = maint_policy.load_policies()
     tables = COMPACTED
     before = {t: rows(env, t, partition={"dt": DAY}) for t in tables}
     files_before = {t: day_files(env, t) for t in tables}
@@ -144,7 +144,7 @@ def test_consumer_reader_survives_snapshot_expiry_and_a_tag_still_reads(scratch)
     tagged_rows = rows(env, "it_maint.source", snapshot_id=2)
     env.paimon.create_tag("it_maint.source", "it-before-expiry", snapshot_id=2)
     latest = max(write_batch(env, k) for k in range(4, 10))
-    policy = operations.with_overrides(policy.TablePolicy("it_maint.source"), retain_min=1, retain_max=1, retain_time_s=0)
+    policy = operations.with_overrides(maint_policy.TablePolicy("it_maint.source"), retain_min=1, retain_max=1, retain_time_s=0)
     result = operations.expire_snapshots(policy, flink=env.flink, paimon=env.paimon, now=datetime.now(UTC) + timedelta(minutes=1))
 
     kept = env.paimon.snapshot_ids("it_maint.source")
@@ -180,7 +180,7 @@ def test_orphan_removal_spares_a_write_in_flight(scratch):
     two_days_ago = time.time() - 2 * 86400
     os.utime(planted, (two_days_ago, two_days_ago))
 
-    policy = policy.load_policies()["ods.ods_orders"]  # the real threshold (1 day), applied to this table
+    policy = maint_policy.load_policies()["ods.ods_orders"]  # the real threshold (1 day), applied to this table
     result = operations.remove_orphan_files(operations.with_overrides(policy, table="it_maint.clicks"), flink=env.flink,
                                    paimon=env.paimon, now=datetime.now(UTC))
     assert not planted.exists(), "the old orphan was not removed"
@@ -201,7 +201,7 @@ def test_orphan_removal_spares_a_write_in_flight(scratch):
 
 def test_maintenance_dag_records_before_and_after_figures(closed_day):
     env = closed_day
-    conf = {"tables": ["ods.ods_orders", "dwd.dwd_order_fact"], "operations": list(policy.OPERATIONS)}
+    conf = {"tables": ["ods.ods_orders", "dwd.dwd_order_fact"], "operations": list(maint_policy.OPERATIONS)}
     out = airflow_cli("dags", "test", "table_maintenance", "-c", json.dumps(conf))
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     history = env.paimon.read_arrow(metrics.METRICS_TABLE).to_pylist()
