@@ -31,13 +31,32 @@ def test_real_config_loads_for_every_registered_table():
 
 
 @pytest.mark.parametrize("snippet, message", [
-    ("defaults: {snapshots: {retain_min: 0}}", "snapshots.retain_min must be a whole number >= 1, got 0"),
-    ("defaults: {snapshots: {retain_min: 20, retain_max: 5}}", "retain_max (5) is below retain_min (20)"),
-    ("defaults: {orphan_files: {older_than: 10min}}", "orphan_files.older_than must be at least 1h"),
-    ("defaults: {orphan_files: {older_than: soon}}", "is not a duration"),
-    ("defaults: {compaction: {schedule: 'every hour'}}", "'every hour' is not a cron expression"),
-    ("defaults: {compaction: {strategy: sometimes}}", "compaction.strategy must be closed-partitions or none"),
-    ("defaults: {vacuum: {}}", "unknown sections ['vacuum']"),
+    ("defaults: {snapshots: {retain_min: 0}}", "defaults.snapshots.retain_min: must be a whole number >= 1 (got 0)"),
+    ("defaults: {snapshots: {retain_min: '10'}}", "snapshots.retain_min: must be a whole number >= 1 (got '10')"),
+    ("defaults: {snapshots: {retain_max: true}}", "snapshots.retain_max: must be a whole number >= 1 (got True)"),
+    ("defaults: {snapshots: {max_deletes: 0}}", "snapshots.max_deletes: must be a whole number >= 1 (got 0)"),
+    ("defaults: {snapshots: {retain_time: 2 hours}}", "snapshots.retain_time: must be a duration like"),
+    ("defaults: {compaction: {lookback_days: 0}}", "compaction.lookback_days: must be a whole number >= 1 (got 0)"),
+    ("defaults: {tags: {retention_days: 0}}", "tags.retention_days: must be a whole number >= 1, or null"),
+    ("defaults: {partitions: {retention_days: -1}}", "partitions.retention_days: must be a whole number >= 1, or null"),
+    ("defaults: {small_files: {alert_after_runs: 1}}", "small_files.alert_after_runs: must be a whole number >= 2 (got 1)"),
+    ("defaults: {snapshots: {retain_min: 20, retain_max: 5}}",
+     "maintenance.yaml: defaults: snapshots.retain_max (5) is below retain_min (20)"),
+    ("defaults: {snapshots: {retain_min: 20}}\ntables: {dws.dws_city_daily: {snapshots: {retain_max: 5}}}",
+     "tables.dws.dws_city_daily (merged with the defaults): snapshots.retain_max (5) is below retain_min (20)"),
+    ("defaults: {orphan_files: {older_than: 10min}}", "orphan_files.older_than: must be at least 1h"),
+    ("tables: {ods.ods_orders: {orphan_files: {older_than: 30min}}}",
+     "tables.ods.ods_orders.orphan_files.older_than: must be at least 1h"),
+    ("defaults: {orphan_files: {older_than: soon}}", "orphan_files.older_than: must be a duration like"),
+    ("defaults: {compaction: {schedule: 'every hour'}}",
+     "compaction.schedule: must be a cron expression such as '20 * * * *' (got 'every hour')"),
+    ("tables: {ods.ods_orders: {snapshots: {schedule: '61 * * * *'}}}",
+     "tables.ods.ods_orders.snapshots.schedule: must be a cron expression"),
+    ("defaults: {compaction: {strategy: sometimes}}", "compaction.strategy: must be closed-partitions or none"),
+    ("defaults: {vacuum: {}}",
+     "defaults.vacuum: unknown key; allowed: compaction, orphan_files, partitions, small_files, snapshots, tags"),
+    ("default: {snapshots: {retain_min: 5}}", "maintenance.yaml: default: unknown key; allowed: defaults, tables"),
+    ("defaults: {snapshots: 5}", "defaults.snapshots: Input should be a valid dictionary"),
     ("tables: {ods.nope: {}}", "names unregistered tables ['ods.nope']"),
     ("tables: {ods.ods_orders: {partitions: {retention_days: 30}}}",
      "dwd.dwd_order_fact keeps partitions forever but its input ods.ods_orders keeps 30 days"),
@@ -58,6 +77,38 @@ tables: {dws.dws_city_daily: {snapshots: {retain_max: 7}, partitions: {retention
     city = policies["dws.dws_city_daily"]
     assert (city.retain_min, city.retain_max, city.partition_retention_days) == (5, 7, 100)
     assert policies["dws.dws_shop_daily"].retain_max == 50
+
+
+def test_empty_sections_and_overrides_mean_the_defaults(tmp_path):
+    policies = maint_policy.load_policies(write_config(tmp_path, """
+defaults:
+  partitions:       # only comments: null in YAML
+tables:
+  dws.dws_city_daily:
+"""))
+    assert policies["dws.dws_city_daily"] == maint_policy.TablePolicy("dws.dws_city_daily")
+
+
+@pytest.mark.parametrize("old, new, where", [
+    ("    retain_max: 500", "    retian_max: 500", "defaults.snapshots.retian_max"),
+    ("      retention_days: 30        # raw click stream",
+     "      retention_days: 30\n    snapshots:\n      retian_max: 5  # raw click stream",
+     "tables.ods.ods_user_events.snapshots.retian_max"),
+])
+def test_a_typo_in_the_real_file_fails_naming_file_key_and_allowed_keys(tmp_path, old, new, where):
+    text = (CONFIG_DIR / "maintenance.yaml").read_text()
+    assert text.count(old) == 1
+    with pytest.raises(maint_policy.MaintenanceError) as err:
+        maint_policy.load_policies(write_config(tmp_path, text.replace(old, new)))
+    assert str(err.value) == (f"maintenance.yaml: {where}: unknown key; "
+                              "allowed: max_deletes, retain_max, retain_min, retain_time, schedule")
+
+
+def test_a_bad_policy_is_a_config_error():
+    from lakehouse.core.errors import BadRequest, ConfigError
+
+    assert issubclass(maint_policy.MaintenanceError, ConfigError)
+    assert issubclass(maint_policy.MaintenanceRequestError, BadRequest)
 
 
 def test_due_operations_follow_each_schedule():

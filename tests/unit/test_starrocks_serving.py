@@ -189,9 +189,12 @@ def test_serving_config_names_registered_dws_tables_only():
 @pytest.mark.parametrize("change, message", [
     ({"tables": ["dwd.dwd_order_fact"]}, "views are built on DWS tables partitioned by dt"),
     ({"tables": ["dws.nope"]}, "unknown table 'dws.nope'; registered tables:"),
-    ({"tables": []}, "tables must list"),
-    ({"sql": "models/dws_city_daily.sql"}, "sql must be a file under sql/starrocks/"),
-    ({"sql": "starrocks/mv/missing.sql"}, "SQL file not found"),
+    ({"tables": []}, "serving.yaml: materialized_views.mv_x.tables: must list the registered DWS tables"),
+    ({"tables": "dws.dws_city_daily"}, "mv_x.tables: must list the registered DWS tables"),
+    ({"sql": "models/dws_city_daily.sql"}, "mv_x.sql: must be a file under sql/starrocks/"),
+    ({"sql": "starrocks/mv/missing.sql"}, "mv_x.sql: SQL file not found"),
+    ({"sql": "starrocks/../models/dws_city_daily.sql"}, "mv_x.sql: must be a file under sql/starrocks/"),
+    ({"descripton": "x"}, "serving.yaml: materialized_views.mv_x.descripton: unknown key; allowed: description, sql, tables"),
 ])
 def test_load_serving_refuses_bad_views(tmp_path, change, message):
     spec = {"sql": "starrocks/mv/mv_city_daily.sql", "tables": ["dws.dws_city_daily"], **change}
@@ -203,16 +206,44 @@ def test_load_serving_refuses_bad_views(tmp_path, change, message):
         serving_config_mod.load_serving(path)
 
 
-@pytest.mark.parametrize("top", [{"catalog": "Bad-Name"}, {"database": "x; DROP"}, {"replication_num": 0}])
-def test_load_serving_refuses_bad_names(tmp_path, top):
+@pytest.mark.parametrize("top, message", [
+    ({"catalog": "Bad-Name"}, "catalog: must be a lower snake case identifier (got 'Bad-Name')"),
+    ({"database": "x; DROP"}, "database: must be a lower snake case identifier"),
+    ({"replication_num": 0}, "replication_num: must be an integer >= 1 (got 0)"),
+    ({"replication_num": "1"}, "replication_num: must be an integer >= 1 (got '1')"),
+    ({"materialized_views": {}}, "materialized_views: must map view names to their settings"),
+    ({"materialized_views": {"MV-X": {"sql": "starrocks/mv/mv_city_daily.sql", "tables": ["dws.dws_city_daily"]}}},
+     "materialized_views.MV-X.[key]: must be a lower snake case identifier"),
+])
+def test_load_serving_refuses_bad_names(tmp_path, top, message):
     import yaml
 
     data = {"catalog": "c", "database": "d", "replication_num": 1,
             "materialized_views": {"mv_x": {"sql": "starrocks/mv/mv_city_daily.sql", "tables": ["dws.dws_city_daily"]}}}
     path = tmp_path / "serving.yaml"
     path.write_text(yaml.safe_dump({**data, **top}))
-    with pytest.raises(ServingError):
+    with pytest.raises(ServingError, match=re.escape(message)):
         serving_config_mod.load_serving(path)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("replication_num: 1", "replicaton_num: 1",
+     "serving.yaml: replicaton_num: unknown key; allowed: catalog, database, materialized_views, replication_num"),
+    ("    tables: [dws.dws_shop_daily]", "    table: [dws.dws_shop_daily]",
+     "serving.yaml: materialized_views.mv_shop_daily.table: unknown key; allowed: description, sql, tables"),
+])
+def test_a_typo_in_the_real_file_fails_naming_file_key_and_allowed_keys(tmp_path, old, new, message):
+    from lakehouse.core.errors import ConfigError
+    from lakehouse.core.paths import CONFIG_DIR
+
+    text = (CONFIG_DIR / "serving.yaml").read_text()
+    assert text.count(old) == 1
+    path = tmp_path / "serving.yaml"
+    path.write_text(text.replace(old, new))
+    with pytest.raises(ServingError) as exc:
+        serving_config_mod.load_serving(path)
+    assert message in str(exc.value).splitlines()
+    assert isinstance(exc.value, ConfigError)
 
 
 # --------------------------------------------------------------------------- materialized views

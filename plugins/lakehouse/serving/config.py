@@ -6,22 +6,20 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Annotated, Any, Iterable
 
-from airflow.sdk.exceptions import AirflowException
+from pydantic import AfterValidator, PlainValidator
+from pydantic_core import PydanticCustomError
 
+from lakehouse.core.config import ConfigModel, load_yaml, validate
+from lakehouse.core.errors import ConfigError
 from lakehouse.hooks._base import MissingConnectionError, get_connection
 from lakehouse.hooks.starrocks import StarRocksHook
-from lakehouse.core.paths import CONFIG_DIR
-from lakehouse.core.registry import Registry, RegistryError, registry
+from lakehouse.core.paths import CONFIG_DIR, SQL_DIR
+from lakehouse.core.registry import Registry, registry
 from lakehouse.core.sql_files import SqlFileError, sql_path
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
-
-
 
 CONN_ID = StarRocksHook.default_conn_name
 SERVING_FILE = CONFIG_DIR / "serving.yaml"
@@ -29,7 +27,7 @@ SQL_SUBDIR = "starrocks/"
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class ServingError(AirflowException):
+class ServingError(ConfigError):
     """config/serving.yaml, a catalog option, a rendered view or StarRocks' state is not usable."""
 
 
@@ -58,62 +56,84 @@ class ServingConfig:
 
 
 # ---------------------------------------------------------------------------------- configuration
-def _identifier(value: Any, where: str) -> str:
+def _identifier(value: Any) -> str:
     if not isinstance(value, str) or not _IDENT.match(value):
-        raise ServingError(f"{where}: {value!r} must be a lower snake case identifier")
+        raise PydanticCustomError("identifier", "must be a lower snake case identifier")
     return value
 
 
-def load_serving(path: Path | None = None, reg: Registry | None = None) -> ServingConfig:
-    """config/serving.yaml, checked: names are identifiers, SQL files exist under sql/starrocks/,
-    and every view reads registered DWS tables partitioned by dt (a day can be refreshed)."""
-    import yaml
+def _view_sql(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith(SQL_SUBDIR):
+        raise PydanticCustomError("view_sql", f"must be a file under sql/{SQL_SUBDIR}")
+    try:
+        path = sql_path(value)
+    except SqlFileError as exc:
+        raise PydanticCustomError("view_sql", "{error}", {"error": str(exc)}) from None
+    if (SQL_DIR / SQL_SUBDIR).resolve() not in path.parents:  # starrocks/../models/x.sql
+        raise PydanticCustomError("view_sql", f"must be a file under sql/{SQL_SUBDIR}")
+    return value
 
+
+def _view_tables(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(t, str) for t in value):
+        raise PydanticCustomError("view_tables", "must list the registered DWS tables the view reads")
+    return value
+
+
+def _replicas(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PydanticCustomError("replicas", "must be an integer >= 1")
+    return value
+
+
+def _some_views(value: dict) -> dict:
+    if not value:
+        raise PydanticCustomError("no_views", "must map view names to their settings (sql, tables, description)")
+    return value
+
+
+Identifier = Annotated[str, PlainValidator(_identifier)]
+
+
+class ViewSettings(ConfigModel):
+    """One entry of materialized_views."""
+
+    sql: Annotated[str, PlainValidator(_view_sql)]
+    tables: Annotated[list[str], PlainValidator(_view_tables)]
+    description: str = ""
+
+
+class ServingFile(ConfigModel):
+    """config/serving.yaml."""
+
+    catalog: Identifier
+    database: Identifier
+    replication_num: Annotated[int, PlainValidator(_replicas)] = 1
+    materialized_views: Annotated[dict[Identifier, ViewSettings], AfterValidator(_some_views)]
+
+
+def load_serving(path: Path | None = None, reg: Registry | None = None) -> ServingConfig:
+    """config/serving.yaml, checked: no unknown keys, names are identifiers, SQL files exist under
+    sql/starrocks/, and every view reads registered DWS tables partitioned by dt (a day can be refreshed)."""
     path = path or SERVING_FILE
     reg = reg or registry()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ServingError(f"cannot read {path}: {exc}") from exc
     where = path.name
-    replication = data.get("replication_num", 1)
-    if not isinstance(replication, int) or isinstance(replication, bool) or replication < 1:
-        raise ServingError(f"{where}: replication_num must be an integer >= 1, got {replication!r}")
-    specs = data.get("materialized_views")
-    if not isinstance(specs, dict) or not specs:
-        raise ServingError(f"{where}: materialized_views must map view names to their settings")
+    try:
+        data = validate(ServingFile, load_yaml(path), source=where)
+    except ConfigError as exc:
+        raise ServingError(str(exc)) from None
     views: dict[str, MaterializedView] = {}
-    for name, spec in specs.items():
-        at = f"{where}: {name}"
-        _identifier(name, f"{where}: view name")
-        if not isinstance(spec, dict):
-            raise ServingError(f"{at}: expected a mapping (sql, tables, description), got {spec!r}")
-        sql = str(spec.get("sql", ""))
-        if not sql.startswith(SQL_SUBDIR):
-            raise ServingError(f"{at}: sql must be a file under sql/{SQL_SUBDIR}, got {sql!r}")
-        try:
-            sql_path(sql)
-        except SqlFileError as exc:
-            raise ServingError(f"{at}: {exc}") from None
-        tables = spec.get("tables")
-        if not isinstance(tables, list) or not tables:
-            raise ServingError(f"{at}: tables must list the registered DWS tables the view reads")
-        for table in tables:
-            try:
-                spec_t = reg.table(str(table))
-            except RegistryError as exc:
-                raise ServingError(f"{at}: {exc}") from None
+    for name, spec in data.materialized_views.items():
+        at = f"{where}: materialized_views.{name}.tables"
+        for table in spec.tables:
+            spec_t = reg.tables.get(table)
+            if spec_t is None:
+                raise ServingError(f"{at}: unknown table {table!r}; registered tables: {', '.join(sorted(reg.tables))}")
             if spec_t.layer != "dws" or spec_t.partition != "dt":
                 raise ServingError(f"{at}: {table} is a {spec_t.layer} table partitioned by {spec_t.partition!r}; "
                                    f"views are built on DWS tables partitioned by dt")
-        views[name] = MaterializedView(name=name, sql=sql, tables=tuple(str(t) for t in tables),
-                                       description=str(spec.get("description", "")))
-    return ServingConfig(
-        catalog=_identifier(data.get("catalog"), f"{where}: catalog"),
-        database=_identifier(data.get("database"), f"{where}: database"),
-        replication_num=replication,
-        views=views,
-    )
+        views[name] = MaterializedView(name=name, sql=spec.sql, tables=tuple(spec.tables), description=spec.description)
+    return ServingConfig(catalog=data.catalog, database=data.database, replication_num=data.replication_num, views=views)
 
 
 @lru_cache(maxsize=1)
