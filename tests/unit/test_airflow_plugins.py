@@ -10,6 +10,7 @@ way, from PYTHONPATH=plugins.
 These tests run real Airflow processes (the plugin manager, then `airflow tasks test` of a one-task
 DAG) in a temporary AIRFLOW_HOME with SQLite: no MariaDB, Flink or network, about 20 s.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,7 +48,7 @@ print("PLUGIN-PROBE " + json.dumps({
 """
 
 # A DAG of one task that imports what the loader used to shadow, in the task's own process.
-PROBE_DAG = '''
+PROBE_DAG = """
 from __future__ import annotations
 
 import datetime
@@ -73,7 +74,7 @@ def plugin_probe():
 
 
 plugin_probe()
-'''
+"""
 
 
 def _airflow_env(home: Path, dags: Path) -> dict[str, str]:
@@ -129,8 +130,11 @@ def test_airflowignore_keeps_the_package_out_of_the_plugin_walk(syntax):
 
 
 def test_plugin_manager_loads_no_package_file_and_shadows_nothing(tmp_path):
-    proc = _run(["-c", PLUGIN_MANAGER_PROBE, str(PLUGINS / "lakehouse")],
-                _airflow_env(tmp_path / "airflow", tmp_path / "dags"), cwd=tmp_path)
+    proc = _run(
+        ["-c", PLUGIN_MANAGER_PROBE, str(PLUGINS / "lakehouse")],
+        _airflow_env(tmp_path / "airflow", tmp_path / "dags"),
+        cwd=tmp_path,
+    )
     report = _probe_report(proc)
     assert report["import_errors"] == {}, report["import_errors"]
     assert report["top_level_package_files"] == [], (
@@ -147,7 +151,8 @@ def test_a_task_runs_in_a_real_airflow_process(tmp_path):
     env = _airflow_env(tmp_path / "airflow", dags)
     migrate = _run(["-m", "airflow", "db", "migrate"], env, cwd=tmp_path)
     assert migrate.returncode == 0, (migrate.stdout + migrate.stderr)[-4000:]
-    report = _probe_report(_run(["-m", "airflow", "tasks", "test", "plugin_probe", "probe", "2026-01-01"],
-                                env, cwd=tmp_path))
+    report = _probe_report(
+        _run(["-m", "airflow", "tasks", "test", "plugin_probe", "probe", "2026-01-01"], env, cwd=tmp_path)
+    )
     assert report["attrgetter"], "`operator` in the task process lacks attrgetter: shadowed"
     _assert_real_libraries(report)
