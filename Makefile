@@ -4,16 +4,24 @@ ENV := source scripts/env.sh &&
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help install jars up down status reset demo test test-unit test-integration lock bench-freshness
+LINT_PATHS := plugins dags tests bench scripts
+
+.PHONY: help install install-python jars up down status reset demo lint format test test-unit test-integration lock bench-freshness
 
 help:
 	@echo "make demo        install what is missing, start the stack, run MySQL -> Paimon ODS end to end"
-	@echo "make test        unit tests, then integration tests on the real stack (started if needed)"
+	@echo "make test        install everything, lint, unit tests, then integration tests on the real stack (started if needed)"
+	@echo "make test-unit   unit tests; needs only the Python env (make install-python)"
+	@echo "make lint        ruff check + ruff format --check (pyproject.toml); make format applies the fixes"
 	@echo "make up|down|status|reset   local stack: MariaDB, Flink session cluster + SQL Gateway, Airflow home"
 	@echo "make install     Python env, Flink distribution, connector jars, mariadb-server"
+	@echo "make install-python   the Python env alone (.venv with requirements.txt and requirements-dev.txt)"
 
 install:
 	bash scripts/install.sh
+
+install-python:
+	bash scripts/install.sh python
 
 jars: install
 
@@ -36,17 +44,28 @@ demo: up
 	  || { tail -40 $${LAKEHOUSE_HOME}/logs/demo-dags-test.log; echo "airflow dags test streaming_deploy failed; full log: .stack/logs/demo-dags-test.log"; exit 1; }
 	$(ENV) $(PY) -m lakehouse.dev.demo run
 
-test-unit: install
+lint: install-python
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+
+# Rewrites files: the safe fixes of `ruff check`, then `ruff format`.
+format: install-python
+	$(PY) -m ruff check --fix $(LINT_PATHS)
+	$(PY) -m ruff format $(LINT_PATHS)
+
+test-unit: install-python
 	$(ENV) $(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
 test-integration: up
 	$(ENV) $(PY) -m pytest tests/integration -q $(PYTEST_ARGS)
 
-test: test-unit test-integration
+# In this order (make runs prerequisites left to right): everything installed first (apt, pip, mvn),
+# then lint, unit and integration tests; the first failure stops the run.
+test: install lint test-unit test-integration
 
-# Rebuild constraints.txt from requirements.txt in a throw-away venv.
+# Rebuild constraints.txt from requirements.txt and requirements-dev.txt in a throw-away venv.
 lock:
 	rm -rf /tmp/lakehouse-lock && python3.11 -m venv /tmp/lakehouse-lock
-	/tmp/lakehouse-lock/bin/pip install -q -r requirements.txt
+	/tmp/lakehouse-lock/bin/pip install -q -r requirements.txt -r requirements-dev.txt
 	{ echo "# pip freeze of a working .venv built from requirements.txt (Python 3.11). Regenerate with 'make lock'."; \
 	  /tmp/lakehouse-lock/bin/pip freeze; } > constraints.txt

@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs, skipping what is already there:
 #   1. Debian's mariadb-server (needs root; CI and these machines run as root)
-#   2. the Python environment .venv from requirements.txt + constraints.txt
+#   2. the Python environment .venv from requirements.txt + constraints.txt, and the development
+#      tools (ruff, pre-commit) from requirements-dev.txt + constraints.txt
 #   3. the Flink distribution: jars from the apache-flink-libraries wheel, bin/ and conf/ from
 #      the apache-flink wheel (unpacked, not installed: its Python side is not needed)
 #   4. connector jars from Maven Central (flink/pom.xml)
+# Usage: install.sh [all|python]. `python` installs step 2 only (what `make lint` and
+# `make test-unit` need: no root, apt, Java, Maven or Flink); `all`, the default, does every step.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 . "$ROOT/scripts/env.sh"
 die() { echo "install: ERROR: $*" >&2; exit 1; }
 info() { echo "install: $*"; }
+what="${1:-all}"
+[[ "$what" == all || "$what" == python ]] || die "unknown argument '$what'. Usage: scripts/install.sh [all|python]"
 mkdir -p "$LAKEHOUSE_HOME" "$STACK_LOGS"
 
-command -v java >/dev/null 2>&1 || die "java not found. Install a JDK 11/17 (Debian: apt-get install -y openjdk-17-jdk-headless)."
-command -v mvn >/dev/null 2>&1 || die "mvn not found. Install Maven (Debian: apt-get install -y maven)."
+if [[ "$what" == all ]]; then
+  command -v java >/dev/null 2>&1 || die "java not found. Install a JDK 11/17 (Debian: apt-get install -y openjdk-17-jdk-headless)."
+  command -v mvn >/dev/null 2>&1 || die "mvn not found. Install Maven (Debian: apt-get install -y maven)."
+fi
 
 # 1. MariaDB ---------------------------------------------------------------------------------
-if ! command -v mariadbd >/dev/null 2>&1; then
+if [[ "$what" == all ]] && ! command -v mariadbd >/dev/null 2>&1; then
   [[ $(id -u) -eq 0 ]] || die "mariadb-server is missing and installing it needs root: sudo apt-get install -y mariadb-server"
   info "installing mariadb-server (apt)"
   export DEBIAN_FRONTEND=noninteractive
@@ -44,6 +51,19 @@ if [[ ! -x "$VENV/bin/python" ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$want" 
   "$VENV/bin/pip" install -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt" >>"$STACK_LOGS/pip.log" 2>&1 \
     || die "pip install failed; see $STACK_LOGS/pip.log"
   echo "$want" > "$stamp"
+fi
+# The development tools, with their own stamp: a change to requirements-dev.txt reinstalls them only.
+dev_stamp="$VENV/.requirements-dev.sha"
+want=$(cat "$ROOT/requirements-dev.txt" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)
+if [[ "$(cat "$dev_stamp" 2>/dev/null)" != "$want" ]]; then
+  info "installing the development tools (pip install -r requirements-dev.txt -c constraints.txt)"
+  "$VENV/bin/pip" install -r "$ROOT/requirements-dev.txt" -c "$ROOT/constraints.txt" >>"$STACK_LOGS/pip.log" 2>&1 \
+    || die "pip install of the development tools failed; see $STACK_LOGS/pip.log"
+  echo "$want" > "$dev_stamp"
+fi
+if [[ "$what" == python ]]; then
+  info "ready: $("$VENV/bin/python" --version) in $VENV"
+  exit 0
 fi
 
 # 3. Flink distribution ----------------------------------------------------------------------
