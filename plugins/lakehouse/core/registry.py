@@ -63,9 +63,9 @@ def _duration(value: Any) -> str:
     return value.strip()
 
 
-def _value(value: str) -> str:
-    if not value or value != value.strip():
-        raise _refuse(f"{value!r} is not a value: empty or with spaces around it", at_key=True)
+def _status(value: str) -> str:
+    if not re.match(r"^[A-Z][A-Z0-9_]*$", value):
+        raise _refuse(f"{value!r} is not a status in upper snake case", at_key=True)
     return value
 
 
@@ -100,7 +100,7 @@ class TableModel(ConfigModel):
     freshness_sla: Duration | None = None
     model: str | None = None
     totals: Annotated[list[Ident], AfterValidator(_unique)] = []
-    statuses: Annotated[list[Annotated[str, AfterValidator(_value)]], AfterValidator(_unique)] = []
+    statuses: Annotated[list[Annotated[str, AfterValidator(_status)]], AfterValidator(_unique)] = []
 
     @field_validator("layer", mode="before")
     @classmethod
