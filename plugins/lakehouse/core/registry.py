@@ -44,8 +44,9 @@ def parse_duration(text: str, where: str) -> float:
 
 # ------------------------------------------------------------------------------ the files' models
 def _refuse(message: str, *, at_key: bool = False) -> PydanticCustomError:
-    """A validation error whose message is ours: `registry` messages name their key themselves,
-    `registry_at` messages are prefixed with the key they were found at."""
+    """A validation error whose message is ours: a `registry` message stands as it is after the entry
+    (it names its key itself, or is about the entry's value: a duration), a `registry_at` message is
+    prefixed with the key it was found at."""
     return PydanticCustomError("registry_at" if at_key else "registry", "{message}", {"message": message})
 
 
