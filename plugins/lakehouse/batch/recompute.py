@@ -108,23 +108,18 @@ def _jsonable(value):
     return value
 
 
-# Columns summed in reports and verification, per table (fixed, not user input).
-TOTAL_COLUMNS = {
-    "dwd.dwd_order_fact": ("amount", "platform_subsidy", "shop_subsidy"),
-    "dws.dws_shop_hourly": ("gmv", "order_count", "subsidy_total"),
-    "dws.dws_shop_daily": ("gmv", "order_count", "subsidy_total"),
-    "dws.dws_city_hourly": ("gmv", "order_count", "subsidy_total"),
-    "dws.dws_city_daily": ("gmv", "order_count", "subsidy_total"),
-    "dws.dws_shop_traffic_hourly": ("pv",),
-}
+def total_columns(table: str) -> tuple[str, ...]:
+    """Columns summed in a partition's report (config/tables.yaml: totals); none for other tables."""
+    spec = registry().tables.get(table)
+    return spec.totals if spec else ()
 
 
 def partition_stats(paimon: PaimonHook, table: str, dt: str, *, snapshot_id: int | None = None) -> PartitionStats:
     snap = paimon.latest_snapshot(table) if snapshot_id is None else None
     sid = snapshot_id if snapshot_id is not None else (snap.snapshot_id if snap else None)
     if sid is None:
-        return PartitionStats(0, {c: 0 for c in TOTAL_COLUMNS.get(table, ())}, None)
-    cols = TOTAL_COLUMNS.get(table, ())
+        return PartitionStats(0, {c: 0 for c in total_columns(table)}, None)
+    cols = total_columns(table)
     data = paimon.read_arrow(table, partition={"dt": dt}, snapshot_id=sid, columns=list(cols) or None)
     totals = {c: sum((v for v in data.column(c).to_pylist() if v is not None), 0) for c in cols}
     return PartitionStats(data.num_rows, totals, sid)

@@ -18,14 +18,17 @@ from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.batch.leases import LeaseManager
-from lakehouse.dev.oltp import ORDER_STATUSES
-from lakehouse.core.registry import TableSpec, pipeline_prefix
+from lakehouse.core.registry import Registry, TableSpec, pipeline_prefix, registry
 
 log = logging.getLogger(__name__)
 
-CDC_JOB = "ods_delivery_cdc"
-# ODS tables a day's recomputation reads, with the source column that dates a change.
-DAY_SOURCES = {"ods.ods_orders": ("orders", "updated_at"), "ods.ods_order_subsidies": ("order_subsidies", "updated_at")}
+
+def day_sources(reg: Registry | None = None) -> list[TableSpec]:
+    """The mirrored ODS tables a day's recomputation reads (the partitioned inputs of the recomputable
+    tables), each with its MySQL table and the column that dates a change (tables.yaml: source)."""
+    reg = reg or registry()
+    inputs = {t.name for target in recomputable_tables(reg) for t in reg.partitioned_inputs(target.name)}
+    return [t for t in reg.mirrored_tables() if t.name in inputs]
 
 
 class VerificationFailed(AirflowException):
@@ -41,12 +44,16 @@ def day_complete(dt: str, *, paimon: PaimonHook, mysql: MySqlHook, flink: FlinkH
     as caught up once ODS holds its last change.
     """
     _, day_end = day_bounds(dt)
-    cdc_job = pipeline_prefix() + CDC_JOB
-    if not flink.active_jobs_named(cdc_job):
-        return False, f"{cdc_job} is not running"
+    reg = registry()
+    sources = day_sources(reg)
+    for writer in dict.fromkeys(job.name for t in sources for job in reg.writers(t.name)):  # the CDC job
+        cdc_job = pipeline_prefix() + writer
+        if not flink.active_jobs_named(cdc_job):
+            return False, f"{cdc_job} is not running"
     reasons = []
-    for table, (source, column) in DAY_SOURCES.items():
-        newest_source = mysql.get_first(f"SELECT MAX(`{column}`) FROM `{source}`")[0]  # fixed names
+    for spec in sources:
+        table, source, column = spec.name, spec.source, spec.source_change_column
+        newest_source = mysql.get_first(f"SELECT MAX(`{column}`) FROM `{source}`")[0]  # registry names: lower snake case
         if newest_source is None:
             continue
         target = min(day_end, newest_source.replace(tzinfo=timezone.utc))
@@ -85,7 +92,8 @@ def verify_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -
     ods = paimon.read_arrow("ods.ods_orders", partition={"dt": dt}, columns=["amount", "status"])
     statuses = ods.column("status").to_pylist()
     amounts = ods.column("amount").to_pylist()
-    valid = [a is not None and a > 0 and s in ORDER_STATUSES
+    known = registry().table("ods.ods_orders").statuses
+    valid = [a is not None and a > 0 and s in known
              for a, s in zip(amounts, statuses)]
     valid_count = sum(valid)
     valid_amount = _sum(ods, "amount", valid)

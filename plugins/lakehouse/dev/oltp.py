@@ -9,7 +9,6 @@ from lakehouse.core.sql_files import split_statements
 
 CITIES = ("shanghai", "hangzhou", "beijing", "shenzhen", "chengdu", "wuhan")
 SHOP_CATEGORIES = ("noodles", "dumplings", "hotpot", "bbq", "tea", "bakery", "grocery")
-ORDER_STATUSES = ("CREATED", "ACCEPTED", "PICKED_UP", "DELIVERED", "CANCELLED")
 SUBSIDY_PAYERS = ("PLATFORM", "SHOP")
 TABLES = ("users", "shops", "riders", "orders", "order_status_events", "order_subsidies")
 

@@ -8,25 +8,32 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+from lakehouse.core.registry import registry
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.dev.oltp import ORDER_STATUSES
 from lakehouse.dev.reconcile import KeyedDiff, diff_keyed
 
-VALID = "o.amount > 0 AND o.status IN (" + ", ".join(f"'{s}'" for s in ORDER_STATUSES) + ")"
-
-# grain -> (key expression, key column names in the DWS table); fixed text, not user input.
-DWS_GRAINS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "dws.dws_shop_hourly": ("o.shop_id, HOUR(o.created_at)", ("shop_id", "order_hour")),
-    "dws.dws_shop_daily": ("o.shop_id", ("shop_id",)),
-    "dws.dws_city_hourly": ("o.city, HOUR(o.created_at)", ("city", "order_hour")),
-    "dws.dws_city_daily": ("o.city", ("city",)),
-}
+# The DWS tables of order metrics restated here; their grain is their primary key in the registry.
+DWS_GRAINS = ("dws.dws_shop_hourly", "dws.dws_shop_daily", "dws.dws_city_hourly", "dws.dws_city_daily")
+# How each DWS key column is computed from an order in MySQL (fixed text, not user input).
+KEY_EXPRESSIONS = {"shop_id": "o.shop_id", "city": "o.city", "order_hour": "HOUR(o.created_at)"}
 METRICS = ("gmv", "order_count", "subsidy_total", "cancelled_orders", "delivered_orders", "avg_delivery_minutes")
 
 
+def valid_orders() -> str:
+    """The models' rule for a valid order, in MySQL: a positive amount and one of the statuses of
+    config/tables.yaml (upper snake case, checked on load; quoted all the same)."""
+    statuses = registry().table("ods.ods_orders").statuses
+    return "o.amount > 0 AND o.status IN (" + ", ".join("'" + s.replace("'", "''") + "'" for s in statuses) + ")"
+
+
+def key_columns(table: str) -> tuple[str, ...]:
+    """The grain of a DWS table: its primary key (config/tables.yaml)."""
+    return registry().table(table).primary_key
+
+
 def dws_truth_sql(table: str) -> str:
-    keys, _ = DWS_GRAINS[table]
+    keys = ", ".join(KEY_EXPRESSIONS[c] for c in key_columns(table))
     return f"""
         SELECT DATE_FORMAT(o.created_at, '%Y-%m-%d') AS dt, {keys},
                SUM(CASE WHEN o.status <> 'CANCELLED' THEN o.amount ELSE 0 END),
@@ -39,7 +46,7 @@ def dws_truth_sql(table: str) -> str:
         FROM orders o
         LEFT JOIN (SELECT order_id, SUM(amount) AS total FROM order_subsidies GROUP BY order_id) s
                ON s.order_id = o.order_id
-        WHERE {VALID}
+        WHERE {valid_orders()}
         GROUP BY 1, {keys}
     """
 
@@ -68,7 +75,7 @@ def _same(a, b) -> bool:
 
 def compare_dws(table: str, *, mysql: MySqlHook, paimon: PaimonHook) -> MetricDiff:
     """Compare a DWS table with the same metrics computed from MySQL, group by group."""
-    _, key_cols = DWS_GRAINS[table]
+    key_cols = key_columns(table)
     truth = {}
     for row in mysql.get_records(dws_truth_sql(table)):
         key = (row[0], *row[1:1 + len(key_cols)])

@@ -23,7 +23,11 @@ logging.getLogger("great_expectations").setLevel(logging.WARNING)
 RESULTS_TABLE = "ops.dq_validations"
 QUARANTINE_TABLE = "ops.dq_quarantine"
 QUARANTINE_LIMIT = 10_000  # rows copied per expectation and run; the count is always recorded
-DAY_INPUTS = ("ods.ods_orders", "ods.ods_order_status_events", "ods.ods_order_subsidies", "ods.ods_user_events")
+
+
+def day_inputs() -> list[str]:
+    """The ODS tables a T+1 day reads: every partitioned ODS table in the registry."""
+    return [t.name for t in registry().tables_in_layer("ods") if t.partition]
 
 
 class QualityGateFailed(AirflowException):
@@ -165,7 +169,7 @@ def audit_day(dt: str, reports, *, paimon: PaimonHook, mysql, run_id: str) -> li
     expectation failed."""
     written = {r.table: r for r in reports if r.overwrite_snapshot_id is not None and not r.dry_run}
     results = []
-    for table in [t for t in DAY_INPUTS if suite_path(t).exists()] + [t for t in written if suite_path(t).exists()]:
+    for table in [t for t in day_inputs() if suite_path(t).exists()] + [t for t in written if suite_path(t).exists()]:
         report = written.get(table)
         params = closed_day_parameters(table, dt, paimon=paimon, mysql=mysql,
                                        read_snapshots=report.source_snapshots if report else None)

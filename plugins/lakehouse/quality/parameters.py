@@ -5,19 +5,19 @@ import logging
 from datetime import datetime, timezone
 
 
+from lakehouse.core.registry import registry
 from lakehouse.hooks.paimon import PaimonHook
 
 log = logging.getLogger(__name__)
 # GX logs hundreds of INFO lines while it imports; keep task logs readable.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
-# Source tables whose day the T+1 run recomputes from, with the MariaDB table and day column
-# their closed-day row count is reconciled against (fixed names, not user input).
-ODS_DAY_SOURCES = {
-    "ods.ods_orders": ("orders", "created_at"),
-    "ods.ods_order_status_events": ("order_status_events", "event_time"),
-    "ods.ods_order_subsidies": ("order_subsidies", "created_at"),
-}
+
+def ods_day_sources() -> dict[str, tuple[str, str]]:
+    """Partitioned ODS tables that mirror MariaDB, with the MariaDB table and the column whose day is
+    the row's partition: their closed-day row count is reconciled against it (tables.yaml: source;
+    registry names, lower snake case, not user input)."""
+    return {t.name: (t.source, t.source_day_column) for t in registry().mirrored_tables() if t.source_day_column}
 
 
 # ------------------------------------------------------------------------------------ parameters
@@ -55,8 +55,9 @@ def closed_day_parameters(table: str, dt: str, *, paimon: PaimonHook, mysql,
     params = day_parameters(dt)
     read = read_snapshots or {}
     tolerance = 0.005  # sums are compared as floats: within half a cent
-    if table in ODS_DAY_SOURCES:
-        source, column = ODS_DAY_SOURCES[table]
+    day_sources = ods_day_sources()
+    if table in day_sources:
+        source, column = day_sources[table]
         start, end = params["day_start"].to_pydatetime(), params["day_end"].to_pydatetime()
         params["source_rows"] = int(mysql.get_first(
             f"SELECT COUNT(*) FROM `{source}` WHERE `{column}` >= %s AND `{column}` < %s", (start, end))[0])
