@@ -12,8 +12,8 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
 
+from lakehouse.core.errors import BadRequest
 from lakehouse.streaming import supervision
 from lakehouse.hooks.flink import CheckpointInfo, FlinkJobError, JobStatus
 from lakehouse.hooks.paimon import PaimonHook
@@ -199,7 +199,7 @@ def test_history_round_trip_filter_and_hash_of(env):
 
 
 def test_history_refuses_unknown_action(env):
-    with pytest.raises(ValueError, match="unknown action REDEPLOY"):
+    with pytest.raises(BadRequest, match="unknown action REDEPLOY; one of DEPLOY, "):
         env.history.record(DeploymentRecord(datetime.now(timezone.utc), JOB, "REDEPLOY"))
 
 
@@ -513,21 +513,21 @@ def test_stop_records_savepoint_and_hash(env):
 
 
 def test_stop_when_not_running_is_refused(env):
-    with pytest.raises(AirflowException, match=f"{JOB} is not running; nothing to stop"):
+    with pytest.raises(BadRequest, match=f"{JOB} is not running; nothing to stop"):
         env.supervisor().stop(JOB)
     assert env.flink.mutations() == [] and env.rows() == []
 
 
 def test_start_refuses_a_running_job(env):
     env.flink.add_job(RUNNING_ID, JOB)
-    with pytest.raises(AirflowException, match="already running; stop it first"):
+    with pytest.raises(BadRequest, match="already running; stop it first"):
         env.supervisor().start(JOB, savepoint_path="file:///savepoints/sp")
     assert env.deployer.calls == []
 
 
 def test_start_without_known_restore_point_or_path_is_refused(env):
     env.seed("DEPLOY", minutes_ago=60, job_id=OLD_ID, sql_hash="hash-1")  # no checkpoint on disk
-    with pytest.raises(AirflowException, match=f"no savepoint or retained checkpoint known for {JOB}; pass savepoint_path"):
+    with pytest.raises(BadRequest, match=f"no savepoint or retained checkpoint known for {JOB}; pass savepoint_path"):
         env.supervisor().start(JOB, savepoint_path=None)
     assert env.deployer.calls == []
     assert [r[1] for r in env.rows()] == ["DEPLOY"]

@@ -8,8 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from airflow.sdk.exceptions import AirflowException
-
+from lakehouse.core.errors import GateFailed
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import registry
 from lakehouse.quality.parameters import closed_day_parameters, day_parameters, known_shop_ids
@@ -26,7 +25,7 @@ QUARANTINE_LIMIT = 10_000  # rows copied per expectation and run; the count is a
 DAY_INPUTS = ("ods.ods_orders", "ods.ods_order_status_events", "ods.ods_order_subsidies", "ods.ods_user_events")
 
 
-class QualityGateFailed(AirflowException):
+class QualityGateFailed(GateFailed):
     """Critical expectations failed: nothing is published. The message lists each one."""
 
 
