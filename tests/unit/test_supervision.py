@@ -400,6 +400,7 @@ def test_restarting_longer_than_checkpoint_max_age_is_unhealthy_with_root_cause(
         env.supervisor().supervise(JOB)
     message = str(exc.value)
     assert message.startswith(f"{JOB} ({RUNNING_ID}) has been RESTARTING for 300 s: {ROOT}\n")
+    assert (exc.value.job, exc.value.job_id) == (JOB, RUNNING_ID)
     assert "Recovery is suppressed" in message  # the full trace follows
     assert env.flink.mutations() == [] and env.deployer.calls == []
 
@@ -444,6 +445,7 @@ def test_stale_checkpoints_are_unhealthy_with_details(env):
         "3 checkpoints failed, latest failure: Checkpoint expired before completing."
     )
     assert f"\njob exception: {TRACE}" in message
+    assert (exc.value.job, exc.value.job_id) == (JOB, RUNNING_ID)
     assert env.flink.mutations() == [] and env.deployer.calls == []
 
 
@@ -468,6 +470,7 @@ def test_two_active_instances_are_unhealthy(env):
     with pytest.raises(StreamingJobUnhealthy) as exc:
         env.supervisor().supervise(JOB)
     assert str(exc.value) == f"{JOB} runs 2 times ({RUNNING_ID}, {'e' * 32}): cancel all but one"
+    assert (exc.value.job, exc.value.job_id) == (JOB, None)
     assert not any(c[0] == "job_status" for c in env.flink.calls)
     assert env.deployer.calls == [] and len(env.rows()) == 1
 
@@ -639,6 +642,7 @@ def test_failed_restore_of_dwd_fails_and_names_the_reset_with_its_cascade(env):
     assert ("run streaming_operations with restart_without_state for dwd_order_fact (it also restarts, without "
             "state: dws_shop_hourly, dws_shop_daily, dws_city_hourly, dws_city_daily)") in message
     assert len(env.deployer.calls) == 1  # no start without state behind on-call's back
+    assert exc.value.job == "dwd_order_fact"
 
 
 def test_failed_restore_of_a_dws_job_restarts_it_without_state(env):
