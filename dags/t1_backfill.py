@@ -76,8 +76,7 @@ def t1_backfill():
         from lakehouse.batch.leases import LeaseManager
         from lakehouse.batch.t1 import run_day, select_tables
 
-        from lakehouse.quality.audit import QualityGateFailed
-        from lakehouse.quality.audit import audit_day
+        from lakehouse.quality.audit import QualityGateFailed, audit_day
 
         flink, paimon, leases = FlinkHook(), PaimonHook(), LeaseManager(MySqlHook("lakehouse_ops"))
         reports, gate_failures = [], []

@@ -22,6 +22,7 @@ def bad(**overrides) -> str:
     with pytest.raises(InvalidBackfillRequest) as exc:
         ok(**overrides)
     assert str(exc.value).startswith("Nothing was written. Fix the backfill request:")
+    assert str(exc.value) == "Nothing was written. Fix the backfill request:\n- " + "\n- ".join(exc.value.problems)
     return str(exc.value)
 
 

@@ -3,10 +3,12 @@ the Paimon snapshot timeline are what matter here; the real engines run in tests
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 
 from lakehouse.batch import recompute as batch
+from lakehouse.core.errors import BadRequest, ConfigError
 from lakehouse.hooks.paimon import SnapshotInfo
 from lakehouse.core.registry import registry
 
@@ -91,6 +93,25 @@ def test_a_change_committed_during_the_recomputation_makes_it_run_again(fake, ca
 
 def test_a_day_that_keeps_changing_fails_naming_the_commits(fake):
     timeline = fake(["before", "before", "before"])
-    with pytest.raises(batch.SourceRaced, match=r"gave up after 3 recomputations.*retry the task once the day is quiet"):
+    with pytest.raises(batch.SourceRaced, match=r"gave up after 3 recomputations.*retry the task once the day is quiet") as exc:
         batch.recompute_partition(DWD, DAY, flink=timeline, paimon=timeline)
     assert timeline.runs == 3
+    assert (exc.value.table, exc.value.dt) == (DWD.name, DAY) and list(exc.value.raced) == ["ods.ods_orders"]
+    assert exc.value.retryable  # a gate that passes once the day is quiet
+
+
+# ---------------------------------------------------------------------------- what cannot be recomputed
+def test_a_table_without_a_model_is_a_bad_request():
+    with pytest.raises(BadRequest, match=r"^ods\.ods_orders has no model partitioned by dt: it cannot be recomputed$"):
+        batch.render_overwrite(registry().table("ods.ods_orders"), DAY, paimon=None)
+
+
+def test_a_model_of_more_than_one_statement_is_a_config_error(monkeypatch):
+    class Paimon:
+        def get_table(self, name):
+            return SimpleNamespace(fields=[SimpleNamespace(name="order_id"), SimpleNamespace(name="dt")])
+
+    monkeypatch.setattr(batch, "sql_context", lambda paimon: {})
+    monkeypatch.setattr(batch, "load_statements", lambda path, context: ["SELECT 1", "SELECT 2"])
+    with pytest.raises(ConfigError, match=rf"^{DWD.model} must be a single SELECT$"):
+        batch.render_overwrite(DWD, DAY, paimon=Paimon())

@@ -409,6 +409,7 @@ def test_unknown_job_raises_flink_job_error(fake_flink):
         "Flink REST GET /jobs/deadbeef failed (HTTP 404): "
         "org.apache.flink.runtime.messages.FlinkJobNotFoundException: Could not find Flink job (deadbeef)"
     )
+    assert (exc.value.job_id, exc.value.root_cause) == (None, None)  # a failed REST call names no job
 
 
 def test_checkpoints(fake_flink):
@@ -455,6 +456,8 @@ def test_wait_for_job_state_failed_job_raises_with_exception(fake_flink):
     )
     assert fake_flink.job_stacktrace in msg
     assert f"/jobs/{JOB_ID}/exceptions?maxExceptions=1" in fake_flink.paths("GET")
+    assert exc.value.job_id == JOB_ID
+    assert exc.value.root_cause == "com.mysql.cj.jdbc.exceptions.CommunicationsException: Communications link failure"
 
 
 def test_wait_for_job_state_times_out(fake_flink):

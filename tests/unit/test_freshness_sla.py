@@ -98,6 +98,7 @@ def test_event_age_over_sla_raises_with_age_sla_and_table():
     assert message.startswith("ods.ods_orders is stale: newest event is 300 s old, SLA 120 s. ")
     assert "ods.ods_orders: snapshot 17 committed 2 s ago; newest event 2025-06-15 00:05:00 UTC (300 s ago)" in message
     assert "streaming_supervision" in message
+    assert exc.value.table == "ods.ods_orders"
 
 
 def test_event_age_just_within_sla_passes():

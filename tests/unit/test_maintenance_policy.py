@@ -180,6 +180,7 @@ def test_small_files_growing_run_after_run_alerts_with_the_figures():
         maint_metrics.check_small_file_growth(paimon, policies)
     assert "dwd.dwd_order_fact: small files after the last 4 runs 9 -> 12 -> 15 -> 21" in str(err.value)
     assert "ods.ods_orders" not in str(err.value)  # it dropped once in its last 4 runs
+    assert err.value.tables == ["dwd.dwd_order_fact"]
 
 
 def test_too_little_history_does_not_alert():
@@ -188,6 +189,6 @@ def test_too_little_history_does_not_alert():
 
 
 def test_unknown_operation_is_refused_before_anything_runs():
-    with pytest.raises(maint_policy.MaintenanceError, match=r"unknown maintenance operations \['vacuum'\]"):
+    with pytest.raises(maint_policy.MaintenanceRequestError, match=r"unknown maintenance operations \['vacuum'\]"):
         operations.maintain_table(maint_policy.TablePolicy("dwd.dwd_order_fact"), ["vacuum"], flink=None, paimon=None, leases=None,
                          holder="h", now=datetime.now(UTC))

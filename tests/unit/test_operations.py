@@ -15,6 +15,7 @@ def _problem(params) -> str:
         validate_operation(params)
     message = str(exc.value)
     assert message.startswith("Nothing was changed. Fix the request: ")
+    assert message == "Nothing was changed. Fix the request: " + "; ".join(exc.value.problems)
     return message
 
 

@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.hooks._base import MissingConnectionError
-from lakehouse.hooks.paimon import PaimonError, PaimonHook
+from lakehouse.core.errors import BadRequest, ConfigError
+from lakehouse.hooks.paimon import PaimonError, PaimonHook, PaimonTableNotFound
 
 CONN_ID = "paimon_test"
 TABLE = "ods.orders"
@@ -81,7 +82,7 @@ def test_missing_connection(monkeypatch):
 
 def test_connection_without_warehouse(monkeypatch):
     set_conn(monkeypatch, **{"s3.endpoint": "http://127.0.0.1:9000"})
-    with pytest.raises(PaimonError, match=rf"connection '{CONN_ID}' has no 'warehouse' extra"):
+    with pytest.raises(ConfigError, match=rf"connection '{CONN_ID}' has no 'warehouse' extra"):
         PaimonHook(CONN_ID).catalog_options
 
 
@@ -104,10 +105,12 @@ def test_warehouse_uri(monkeypatch, warehouse, uri):
 def test_missing_table_in_empty_warehouse(warehouse):
     _, wh = warehouse
     hook = PaimonHook(CONN_ID)
-    with pytest.raises(PaimonError) as exc:
+    with pytest.raises(PaimonTableNotFound) as exc:
         hook.get_table("ods.nothing")
     assert str(exc.value) == f"Paimon table ods.nothing does not exist in {wh}"
-    with pytest.raises(PaimonError, match=r"Paimon table nodb\.orders does not exist"):
+    assert (exc.value.identifier, exc.value.warehouse) == ("ods.nothing", str(wh))
+    assert type(exc.value.__cause__).__name__ == "TableNotExistException"  # pypaimon's, recognised by its type
+    with pytest.raises(PaimonTableNotFound, match=r"Paimon table nodb\.orders does not exist"):
         hook.get_table("nodb.orders")
     assert hook.table_exists("ods.nothing") is False
 
@@ -220,7 +223,7 @@ def test_missing_snapshot_or_tag(orders):
         hook.read_arrow(TABLE, snapshot_id=3)
     with pytest.raises(PaimonError, match=r"^ods\.orders has no tag 'release-1'$"):
         hook.read_arrow(TABLE, tag="release-1")
-    with pytest.raises(ValueError, match="snapshot_id or tag, not both"):
+    with pytest.raises(BadRequest, match="snapshot_id or tag, not both"):
         hook.read_arrow(TABLE, snapshot_id=1, tag="x")
 
 
@@ -234,7 +237,7 @@ def test_commits_to_partition_names_the_snapshots_that_wrote_it(orders):
     assert hook.commits_to_partition(TABLE, {"dt": "2024-01-02"}, after_snapshot_id=2) == []
     assert hook.commits_to_partition(TABLE, {"dt": "2024-01-01"}, after_snapshot_id=None, kinds=("OVERWRITE",)) == []
     assert hook.get_snapshot(TABLE, 3).snapshot_id == 3 and hook.get_snapshot(TABLE, 99) is None
-    with pytest.raises(PaimonError, match=r"not partitioned by \['city'\]"):
+    with pytest.raises(BadRequest, match=r"not partitioned by \['city'\]"):
         hook.commits_to_partition(TABLE, {"city": "x"}, after_snapshot_id=None)
 
 
@@ -249,7 +252,7 @@ def test_pins_are_consumers_that_lapse(orders):
     assert hook.consumers(TABLE) == {}
     hook.pin_snapshot(TABLE, 2, holder="t1-2024-01-01")
     assert hook.unpin(TABLE, holder="t1-2024-01-01") == 1 and hook.pins(TABLE) == {}
-    with pytest.raises(PaimonError, match="pin holder"):
+    with pytest.raises(BadRequest, match="pin holder"):
         hook.pin_snapshot(TABLE, 2, holder="../escape")
 
 

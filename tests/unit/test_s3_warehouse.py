@@ -14,7 +14,8 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.hooks.flink import FlinkSqlError
-from lakehouse.hooks.paimon import PaimonError, PaimonHook
+from lakehouse.core.errors import ConfigError
+from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.flink_sql import catalog_statements
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, moto_s3
 from tests.unit.test_flink_hook import fake_flink, hook_log, make_hook  # noqa: F401  (fixtures)
@@ -162,7 +163,7 @@ def test_a_local_warehouse_is_unchanged(monkeypatch, tmp_path):
                                    {"fs.s3.accessKeyId": "minio"}])
 def test_half_of_the_credentials_is_refused(monkeypatch, extra):
     set_conn(monkeypatch, warehouse="s3://lake/wh", **{"s3.endpoint": "http://minio:9000", **extra})
-    with pytest.raises(PaimonError, match=rf"connection '{CONN_ID}' sets only one of 's3.access-key' and 's3.secret-key'"):
+    with pytest.raises(ConfigError, match=rf"connection '{CONN_ID}' sets only one of 's3.access-key' and 's3.secret-key'"):
         PaimonHook(CONN_ID).catalog_options
 
 

@@ -14,7 +14,7 @@ import pytest
 from lakehouse.serving import config as serving_config_mod
 from lakehouse.serving import refresh as serving_refresh
 from lakehouse.serving import render as serving_render
-from lakehouse.core.errors import BadRequest
+from lakehouse.core.errors import BadRequest, ExternalServiceError
 from lakehouse.hooks._base import MissingConnectionError
 from lakehouse.hooks.mysql import MySqlHook, MySqlUnavailableError
 from lakehouse.hooks.starrocks import StarRocksHook, StarRocksUnavailableError
@@ -364,7 +364,7 @@ def test_setup_serving_runs_each_statement_and_reports_failures_without_secrets(
 
     connect.conn.events.clear()
     connect.conn.fail_on = "CREATE EXTERNAL CATALOG"
-    with pytest.raises(ServingError) as exc:
+    with pytest.raises(ExternalServiceError) as exc:
         serving_refresh.setup_serving(starrocks=StarRocksHook(), paimon=fake_paimon())
     assert "refused to create catalog" in str(exc.value) and "boom" in str(exc.value)
     assert "S3-Secret-42" not in str(exc.value)
@@ -406,7 +406,7 @@ def test_bad_dt_is_refused_before_starrocks_is_touched(connect, dt):
 
 
 def test_unknown_table_is_refused_with_the_registered_names():
-    with pytest.raises(ServingError, match=r"unknown table 'dws.dws_nope'; registered tables: .*dws.dws_city_daily"):
+    with pytest.raises(BadRequest, match=r"unknown table 'dws.dws_nope'; registered tables: .*dws.dws_city_daily"):
         serving_render.refresh_statements("2026-11-24", ["dws.dws_nope"])
 
 
@@ -438,7 +438,7 @@ def test_refresh_after_publish_names_missing_views_and_refreshes_nothing(connect
 
 def test_failed_refresh_fails_the_call(connect):
     connect.conn.fail_on = "REFRESH"
-    with pytest.raises(ServingError, match=r"refused to refresh .*mv_city_daily for 2026-11-24: .*boom"):
+    with pytest.raises(ExternalServiceError, match=r"refused to refresh .*mv_city_daily for 2026-11-24: .*boom"):
         serving_refresh.refresh_after_publish("2026-11-24", ["dws.dws_city_daily"], starrocks=StarRocksHook())
 
 

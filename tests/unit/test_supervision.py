@@ -12,8 +12,8 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
 
+from lakehouse.core.errors import BadRequest
 from lakehouse.streaming import supervision
 from lakehouse.hooks.flink import CheckpointInfo, FlinkJobError, JobStatus
 from lakehouse.hooks.paimon import PaimonHook
@@ -199,7 +199,7 @@ def test_history_round_trip_filter_and_hash_of(env):
 
 
 def test_history_refuses_unknown_action(env):
-    with pytest.raises(ValueError, match="unknown action REDEPLOY"):
+    with pytest.raises(BadRequest, match="unknown action REDEPLOY; one of DEPLOY, "):
         env.history.record(DeploymentRecord(datetime.now(timezone.utc), JOB, "REDEPLOY"))
 
 
@@ -400,6 +400,7 @@ def test_restarting_longer_than_checkpoint_max_age_is_unhealthy_with_root_cause(
         env.supervisor().supervise(JOB)
     message = str(exc.value)
     assert message.startswith(f"{JOB} ({RUNNING_ID}) has been RESTARTING for 300 s: {ROOT}\n")
+    assert (exc.value.job, exc.value.job_id) == (JOB, RUNNING_ID)
     assert "Recovery is suppressed" in message  # the full trace follows
     assert env.flink.mutations() == [] and env.deployer.calls == []
 
@@ -444,6 +445,7 @@ def test_stale_checkpoints_are_unhealthy_with_details(env):
         "3 checkpoints failed, latest failure: Checkpoint expired before completing."
     )
     assert f"\njob exception: {TRACE}" in message
+    assert (exc.value.job, exc.value.job_id) == (JOB, RUNNING_ID)
     assert env.flink.mutations() == [] and env.deployer.calls == []
 
 
@@ -468,6 +470,7 @@ def test_two_active_instances_are_unhealthy(env):
     with pytest.raises(StreamingJobUnhealthy) as exc:
         env.supervisor().supervise(JOB)
     assert str(exc.value) == f"{JOB} runs 2 times ({RUNNING_ID}, {'e' * 32}): cancel all but one"
+    assert (exc.value.job, exc.value.job_id) == (JOB, None)
     assert not any(c[0] == "job_status" for c in env.flink.calls)
     assert env.deployer.calls == [] and len(env.rows()) == 1
 
@@ -513,21 +516,21 @@ def test_stop_records_savepoint_and_hash(env):
 
 
 def test_stop_when_not_running_is_refused(env):
-    with pytest.raises(AirflowException, match=f"{JOB} is not running; nothing to stop"):
+    with pytest.raises(BadRequest, match=f"{JOB} is not running; nothing to stop"):
         env.supervisor().stop(JOB)
     assert env.flink.mutations() == [] and env.rows() == []
 
 
 def test_start_refuses_a_running_job(env):
     env.flink.add_job(RUNNING_ID, JOB)
-    with pytest.raises(AirflowException, match="already running; stop it first"):
+    with pytest.raises(BadRequest, match="already running; stop it first"):
         env.supervisor().start(JOB, savepoint_path="file:///savepoints/sp")
     assert env.deployer.calls == []
 
 
 def test_start_without_known_restore_point_or_path_is_refused(env):
     env.seed("DEPLOY", minutes_ago=60, job_id=OLD_ID, sql_hash="hash-1")  # no checkpoint on disk
-    with pytest.raises(AirflowException, match=f"no savepoint or retained checkpoint known for {JOB}; pass savepoint_path"):
+    with pytest.raises(BadRequest, match=f"no savepoint or retained checkpoint known for {JOB}; pass savepoint_path"):
         env.supervisor().start(JOB, savepoint_path=None)
     assert env.deployer.calls == []
     assert [r[1] for r in env.rows()] == ["DEPLOY"]
@@ -639,6 +642,7 @@ def test_failed_restore_of_dwd_fails_and_names_the_reset_with_its_cascade(env):
     assert ("run streaming_operations with restart_without_state for dwd_order_fact (it also restarts, without "
             "state: dws_shop_hourly, dws_shop_daily, dws_city_hourly, dws_city_daily)") in message
     assert len(env.deployer.calls) == 1  # no start without state behind on-call's back
+    assert exc.value.job == "dwd_order_fact"
 
 
 def test_failed_restore_of_a_dws_job_restarts_it_without_state(env):

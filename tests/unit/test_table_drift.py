@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from lakehouse.streaming import deploy as streaming
+from lakehouse.core.errors import ConfigError
 from lakehouse.core.registry import registry
 from lakehouse.core.sql_files import declared_options, load_statements
 from lakehouse.streaming.deploy import TableDriftError, create_tables, option_drift
@@ -81,6 +82,18 @@ def test_a_changed_bucket_count_fails_and_alters_nothing():
     tables = [registry().table("dwd.dwd_order_fact")]
     actual = {"dwd.dwd_order_fact": {**ddl_options(tables[0]), "bucket": "4", "changelog-producer": "lookup"}}
     flink = FakeFlink()
-    with pytest.raises(TableDriftError, match=r"dwd.dwd_order_fact: 'bucket' is '4', the DDL says '2'"):
+    with pytest.raises(TableDriftError, match=r"dwd.dwd_order_fact: 'bucket' is '4', the DDL says '2'") as exc:
         create_tables(tables, flink=flink, paimon=FakePaimon(actual))
+    assert exc.value.drift == ["dwd.dwd_order_fact: 'bucket' is '4', the DDL says '2'"]
     assert len(flink.batches) == 1  # no ALTER
+
+
+def test_a_job_whose_sql_submits_no_job_is_a_config_error(monkeypatch):
+    class NoJobFlink(FakeFlink):
+        def active_jobs_named(self, name):
+            return []
+
+    monkeypatch.setattr(streaming, "render_job", lambda job, paimon, cdc: ["CREATE TEMPORARY VIEW v AS SELECT 1"])
+    job = registry().job("dwd_order_fact")
+    with pytest.raises(ConfigError, match=rf"^{job.sql} submitted no job: it must end with an INSERT or a statement set$"):
+        streaming.deploy_job(job.name, flink=NoJobFlink(), paimon=object(), cdc=object())

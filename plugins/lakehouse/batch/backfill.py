@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
 
-from airflow.sdk.exceptions import AirflowException
-
 from lakehouse.batch.recompute import recomputable_tables
 from lakehouse.core.errors import BadRequest
 from lakehouse.core.days import parse_day
@@ -17,8 +15,12 @@ MAX_PARALLEL_DAYS = 4
 SELECTORS = ("all", "dwd", "dws")
 
 
-class InvalidBackfillRequest(AirflowException):
-    """The backfill form was filled in wrongly; nothing was written."""
+class InvalidBackfillRequest(BadRequest):
+    """The backfill form was filled in wrongly; nothing was written. `problems` lists each mistake."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("Nothing was written. Fix the backfill request:\n- " + "\n- ".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def validate_backfill(params: Mapping[str, Any], *, today: date | None = None) -
     if not isinstance(dry_run, bool):
         problems.append(f"dry_run must be true or false, got {dry_run!r}")
     if problems:
-        raise InvalidBackfillRequest("Nothing was written. Fix the backfill request:\n- " + "\n- ".join(problems))
+        raise InvalidBackfillRequest(problems)
     days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
     order = [t.name for t in recomputable_tables()]
     tables = [t for t in order if t in set(selected)]

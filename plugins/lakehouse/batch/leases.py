@@ -10,10 +10,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from typing import ClassVar, Iterable
 
-from airflow.sdk.exceptions import AirflowException
-
+from lakehouse.core.errors import GateFailed
 from lakehouse.hooks.mysql import MySqlHook
 
 LEASES_DDL = """
@@ -28,8 +27,16 @@ CREATE TABLE IF NOT EXISTS partition_leases (
 """
 
 
-class LeaseHeld(AirflowException):
-    """Another run holds a lease this run needs."""
+class LeaseHeld(GateFailed):
+    """Another run holds a lease this run needs. `dt` is the day and `holders` maps each held table
+    to (holder, expiry). Retryable: the lease is released when that run ends or expires."""
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, dt: str, holders: dict[str, tuple[str, datetime]]):
+        super().__init__(message)
+        self.dt = dt
+        self.holders = dict(holders)
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,8 @@ class LeaseManager:
             raise LeaseHeld(
                 f"partition dt={dt} is being overwritten by another run: "
                 + "; ".join(f"{t} held by {h} until {e:%Y-%m-%d %H:%M:%S} UTC" for t, (h, e) in current.items())
-                + ". Wait for it to finish, or retry later."
+                + ". Wait for it to finish, or retry later.",
+                dt=dt, holders=current,
             ) from None
         return [Lease(t, dt, holder, expires) for t in keys]
 

@@ -17,6 +17,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from typing import ClassVar
 
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.paimon import PaimonHook
@@ -24,14 +25,12 @@ from lakehouse.core.registry import Registry, TableSpec, registry
 from lakehouse.core.sql_files import load_statements
 from lakehouse.core.flink_sql import catalog_statements, sql_context
 from lakehouse.core.days import parse_day
-from lakehouse.core.errors import BadRequest
+from lakehouse.core.errors import BadRequest, ConfigError, GateFailed
 
 log = logging.getLogger(__name__)
 
 # Recompute order: DWD before the DWS tables that read it.
 LAYER_ORDER = {"dwd": 0, "dws": 1}
-class BatchError(BadRequest):
-    """Bad input to a recomputation (a day that is not a day, a table without a model)."""
 
 
 def recomputable_tables(reg: Registry | None = None) -> list[TableSpec]:
@@ -45,11 +44,11 @@ def render_overwrite(table: TableSpec, dt: str, *, paimon: PaimonHook) -> list[s
     """Catalog + the INSERT OVERWRITE of one partition, from the table's model in batch mode."""
     day = parse_day(dt).isoformat()
     if not table.model or table.partition != "dt":
-        raise BatchError(f"{table.name} has no model partitioned by dt: it cannot be recomputed")
+        raise BadRequest(f"{table.name} has no model partitioned by dt: it cannot be recomputed")
     columns = [f.name for f in paimon.get_table(table.name).fields if f.name != table.partition]
     model = load_statements(table.model, {**sql_context(paimon=paimon), "mode": "batch", "dt": day})
     if len(model) != 1:
-        raise BatchError(f"{table.model} must be a single SELECT")
+        raise ConfigError(f"{table.model} must be a single SELECT")
     select = ", ".join(f"`{c}`" for c in columns)
     overwrite = (
         f"INSERT OVERWRITE lakehouse.{table.database}.{table.table} PARTITION (dt = '{day}')\n"
@@ -125,8 +124,18 @@ def partition_stats(paimon: PaimonHook, table: str, dt: str, *, snapshot_id: int
     return PartitionStats(data.num_rows, totals, sid)
 
 
-class SourceRaced(BatchError):
-    """A source partition kept changing while it was recomputed."""
+class SourceRaced(GateFailed):
+    """A source partition kept changing while it was recomputed; nothing of the day is published.
+    `table` and `dt` name the partition, `raced` maps each source to the snapshots that raced.
+    Retryable: once late changes stop arriving, the same recomputation succeeds."""
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, table: str, dt: str, raced: dict[str, list[int]]):
+        super().__init__(message)
+        self.table = table
+        self.dt = dt
+        self.raced = dict(raced)
 
 
 def recompute_partition(table: TableSpec, dt: str, *, flink: FlinkHook, paimon: PaimonHook,
@@ -161,7 +170,8 @@ def recompute_partition(table: TableSpec, dt: str, *, flink: FlinkHook, paimon: 
                    f"({', '.join(f'{s} snapshots {ids}' for s, ids in raced.items())})")
         if attempt == max_attempts:
             raise SourceRaced(f"{message}; gave up after {max_attempts} recomputations. Late changes to this day "
-                              "are still arriving: retry the task once the day is quiet.")
+                              "are still arriving: retry the task once the day is quiet.",
+                              table=table.name, dt=dt, raced=raced)
         log.warning("%s; recomputing again (attempt %d of %d) so no streamed change is replaced",
                     message, attempt + 1, max_attempts)
     after = partition_stats(paimon, table.name, dt, snapshot_id=overwrite)

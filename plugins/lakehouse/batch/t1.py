@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from decimal import Decimal
 
-from airflow.sdk.exceptions import AirflowException
-
 from lakehouse.batch.recompute import PartitionReport, recompute_partition, recomputable_tables
 from lakehouse.core.days import day_bounds, parse_day, tag_name
+from lakehouse.core.errors import GateFailed
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
@@ -31,8 +30,14 @@ def day_sources(reg: Registry | None = None) -> list[TableSpec]:
     return [t for t in reg.mirrored_tables() if t.name in inputs]
 
 
-class VerificationFailed(AirflowException):
-    """The recomputed partitions do not add up to ODS; nothing is published."""
+class VerificationFailed(GateFailed):
+    """The recomputed partitions do not add up to ODS; nothing is published. `dt` is the day and
+    `problems` lists each check that failed (what, expected, got)."""
+
+    def __init__(self, dt: str, problems: list[str]):
+        super().__init__(f"T+1 verification of {dt} failed, nothing published:\n- " + "\n- ".join(problems))
+        self.dt = dt
+        self.problems = list(problems)
 
 
 def day_complete(dt: str, *, paimon: PaimonHook, mysql: MySqlHook, flink: FlinkHook) -> tuple[bool, str]:
@@ -116,7 +121,7 @@ def verify_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -
     for line in checks:
         log.info("ok: %s", line)
     if problems:
-        raise VerificationFailed(f"T+1 verification of {dt} failed, nothing published:\n- " + "\n- ".join(problems))
+        raise VerificationFailed(dt, problems)
     return checks
 
 

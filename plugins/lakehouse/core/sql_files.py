@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
+from lakehouse.core.errors import ConfigError
 from lakehouse.core.paths import SQL_DIR
 
 
-class SqlFileError(ValueError):
+class SqlFileError(ConfigError):
     """A SQL file is missing, does not render, or cannot be split into statements."""
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from lakehouse.core.errors import BadRequest
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.dev.oltp import CITIES, SUBSIDY_PAYERS
 
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 0.1
 NEXT_STATUS = {"CREATED": "ACCEPTED", "ACCEPTED": "PICKED_UP", "PICKED_UP": "DELIVERED"}
 STATUS_TIME_COLUMN = {"ACCEPTED": "accepted_at", "PICKED_UP": "picked_up_at", "DELIVERED": "delivered_at", "CANCELLED": "cancelled_at"}
-
-
-class LoadGenError(ValueError):
-    """Bad load generator parameters or a source without the reference data."""
 
 
 @dataclass
@@ -74,9 +71,9 @@ class LoadGenerator:
 
     def __post_init__(self) -> None:
         if not (0 < self.rate <= 20000):
-            raise LoadGenError(f"rate must be in (0, 20000] orders/s, got {self.rate}")
+            raise BadRequest(f"rate must be in (0, 20000] orders/s, got {self.rate}")
         if not (0 <= self.cancel_ratio < 1):
-            raise LoadGenError(f"cancel_ratio must be in [0, 1), got {self.cancel_ratio}")
+            raise BadRequest(f"cancel_ratio must be in [0, 1), got {self.cancel_ratio}")
         self.rng = random.Random(self.seed)
         self.open_orders: deque[_OpenOrder] = deque()
         self.fresh_subsidies: deque[int] = deque(maxlen=10000)
@@ -89,7 +86,7 @@ class LoadGenerator:
         )
         self.max_user, self.max_shop, self.max_rider = cur.fetchone()
         if not (self.max_user and self.max_shop and self.max_rider):
-            raise LoadGenError("users, shops and riders must be seeded first (lakehouse.dev.oltp.seed_dimensions)")
+            raise BadRequest("users, shops and riders must be seeded first (lakehouse.dev.oltp.seed_dimensions)")
         cur.execute("SELECT COALESCE(MAX(order_id), 0) FROM orders")
         self.next_order_id = cur.fetchone()[0] + 1
         # Orders left open by an earlier run keep moving.
@@ -101,9 +98,9 @@ class LoadGenerator:
     def run(self, *, duration_s: float | None = None, max_orders: int | None = None) -> LoadStats:
         """Generate load until `duration_s` passes or `max_orders` orders exist; returns the counts."""
         if duration_s is None and max_orders is None:
-            raise LoadGenError("give duration_s or max_orders")
+            raise BadRequest("give duration_s or max_orders")
         if duration_s is not None and duration_s <= 0:
-            raise LoadGenError(f"duration must be positive, got {duration_s}")
+            raise BadRequest(f"duration must be positive, got {duration_s}")
         conn = self.mysql.get_conn()
         try:
             with conn.cursor() as cur:

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lakehouse.core.errors import BadRequest
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import TableSpec
@@ -75,12 +76,12 @@ class TableDiff(KeyedDiff):
 def compare_ods_table(spec: TableSpec, *, mysql: MySqlHook, paimon: PaimonHook) -> TableDiff:
     """Compare every row of `spec` (an ODS table) with its MySQL source table, by primary key."""
     if spec.layer != "ods" or not spec.source:
-        raise ValueError(f"{spec.name} is not an ODS table with a MySQL source")
+        raise BadRequest(f"{spec.name} is not an ODS table with a MySQL source")
     arrow = paimon.read_arrow(spec.name)
     columns = [c for c in arrow.column_names if c not in ODS_ONLY_COLUMNS]
     for c in columns + [spec.source]:
         if not _COLUMN.match(c):
-            raise ValueError(f"unexpected identifier {c!r}")
+            raise BadRequest(f"unexpected identifier {c!r}")
     key_idx = [columns.index(k) for k in spec.primary_key]
     value_idx = [i for i in range(len(columns)) if i not in key_idx]
 

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+from lakehouse.core.errors import ConfigError
 
 
-class MissingConnectionError(AirflowException):
+class MissingConnectionError(ConfigError):
     """The Airflow connection a hook needs is not defined."""
 
 

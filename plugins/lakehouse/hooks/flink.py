@@ -4,9 +4,10 @@ The connection (default `flink_default`) holds the JobManager REST address as ho
 extras may set `sql_gateway_host` and `sql_gateway_port` (default: same host, port 8083) and
 `timeout` (seconds per HTTP call, default 30).
 
-Every failure becomes one of three exceptions with a message an operator can act on:
-`FlinkUnavailableError` (nothing answers), `FlinkSqlError` (Flink rejected or failed a
-statement; carries Flink's own error text) and `FlinkJobError` (a job or savepoint failed).
+Every failure becomes one of three exceptions with a message an operator can act on, all
+`ExternalServiceError`s (lakehouse.core.errors): `FlinkUnavailableError` (nothing answers),
+`FlinkSqlError` (Flink rejected or failed a statement; carries Flink's own error text) and
+`FlinkJobError` (a job or savepoint failed; carries the job id and root cause when known).
 """
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ from functools import cached_property
 from typing import Any, Iterable, Mapping
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException
-
+from lakehouse.core.errors import ExternalServiceError, LakehouseError
 from lakehouse.hooks._base import get_connection
 
 TERMINAL_JOB_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})
@@ -27,11 +27,11 @@ ACTIVE_JOB_STATES = frozenset(
 )
 
 
-class FlinkUnavailableError(AirflowException):
+class FlinkUnavailableError(ExternalServiceError):
     """The JobManager or the SQL Gateway does not answer."""
 
 
-class FlinkSqlError(AirflowException):
+class FlinkSqlError(ExternalServiceError):
     """Flink rejected or failed a SQL statement; the message carries Flink's error text."""
 
     def __init__(self, statement: str, flink_error: str):
@@ -45,8 +45,16 @@ class FlinkSqlError(AirflowException):
         )
 
 
-class FlinkJobError(AirflowException):
-    """A Flink job, savepoint or stop request failed."""
+class FlinkJobError(ExternalServiceError):
+    """A Flink job, savepoint or stop request failed.
+
+    `job_id` is the job concerned and `root_cause` the most specific line of its exception, when
+    known (a failed REST call or TaskManager start has neither)."""
+
+    def __init__(self, message: str, *, job_id: str | None = None, root_cause: str | None = None):
+        super().__init__(message)
+        self.job_id = job_id
+        self.root_cause = root_cause
 
 
 _GATEWAY_NOISE = ("SqlGatewayException", "Failed to fetchResults", "SqlExecutionException: Failed to execute the operation",
@@ -187,7 +195,7 @@ class FlinkHook(BaseHook):
         try:
             overview = self._rest("GET", "/overview")
             self._gateway("GET", "/v2/info")
-        except (AirflowException, _HttpError) as exc:
+        except LakehouseError as exc:  # a missing connection, nothing answering, an HTTP error
             return False, str(exc)
         return True, f"Flink {overview.get('flink-version')}: {overview.get('taskmanagers')} TaskManagers"
 
@@ -216,7 +224,7 @@ class FlinkHook(BaseHook):
         finally:
             try:
                 self._gateway("DELETE", f"/v2/sessions/{session}")
-            except (AirflowException, _HttpError):
+            except ExternalServiceError:  # unreachable, or an HTTP error
                 self.log.warning("could not close SQL Gateway session %s", session)
         return results
 
@@ -308,9 +316,11 @@ class FlinkHook(BaseHook):
             failed = status.state in TERMINAL_JOB_STATES or (status.state == "RESTARTING" and "RESTARTING" not in wanted)
             if failed:
                 cause = self.job_exception(job_id) or "no exception recorded"
-                raise FlinkJobError(f"Flink job {status.name} ({job_id}) is {status.state}: {root_cause(cause)}\n{cause}")
+                raise FlinkJobError(f"Flink job {status.name} ({job_id}) is {status.state}: {root_cause(cause)}\n{cause}",
+                                    job_id=job_id, root_cause=root_cause(cause))
             if time.monotonic() > deadline:
-                raise FlinkJobError(f"Flink job {status.name} ({job_id}) still {status.state} after {timeout:.0f} s")
+                raise FlinkJobError(f"Flink job {status.name} ({job_id}) still {status.state} after {timeout:.0f} s",
+                                    job_id=job_id)
             time.sleep(poll)
 
     def wait_for_checkpoint(self, job_id: str, *, after_id: int = 0, timeout: float = 120.0) -> CheckpointInfo:
@@ -328,12 +338,14 @@ class FlinkHook(BaseHook):
                 cause = self.job_exception(job_id) or "no exception recorded"
                 raise FlinkJobError(
                     f"Flink job {status.name} ({job_id}) is {status.state} instead of checkpointing: "
-                    f"{root_cause(cause)}\n{cause}"
+                    f"{root_cause(cause)}\n{cause}",
+                    job_id=job_id, root_cause=root_cause(cause),
                 )
             if time.monotonic() > deadline:
                 raise FlinkJobError(
                     f"job {job_id}: no checkpoint after #{after_id} within {timeout:.0f} s"
-                    + (f"; latest failure: {info.latest_failure}" if info.latest_failure else "")
+                    + (f"; latest failure: {info.latest_failure}" if info.latest_failure else ""),
+                    job_id=job_id,
                 )
             time.sleep(0.5)
 
@@ -362,9 +374,10 @@ class FlinkHook(BaseHook):
                 if op.get("location"):
                     self.log.info("savepoint of job %s: %s", job_id, op["location"])
                     return op["location"]
-                raise FlinkJobError(f"savepoint of job {job_id} failed: {(op.get('failure-cause') or {}).get('stack-trace', op)}")
+                raise FlinkJobError(f"savepoint of job {job_id} failed: {(op.get('failure-cause') or {}).get('stack-trace', op)}",
+                                    job_id=job_id)
             if time.monotonic() > deadline:
-                raise FlinkJobError(f"savepoint of job {job_id} did not complete within {timeout:.0f} s")
+                raise FlinkJobError(f"savepoint of job {job_id} did not complete within {timeout:.0f} s", job_id=job_id)
             time.sleep(0.5)
 
     def cluster_config(self) -> dict[str, str]:
@@ -403,7 +416,9 @@ class FlinkHook(BaseHook):
         self._rest("PATCH", f"/jobs/{job_id}?mode=cancel")
 
 
-class _HttpError(Exception):
+class _HttpError(ExternalServiceError):
+    """An HTTP error status from Flink; the hook turns it into one of the errors above before it leaves."""
+
     def __init__(self, status: int, text: str):
         super().__init__(text)
         self.status = status

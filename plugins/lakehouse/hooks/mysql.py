@@ -10,12 +10,11 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException
-
+from lakehouse.core.errors import ExternalServiceError
 from lakehouse.hooks._base import get_connection
 
 
-class MySqlUnavailableError(AirflowException):
+class MySqlUnavailableError(ExternalServiceError):
     """The MySQL server does not accept connections."""
 
 

@@ -11,6 +11,12 @@ file system) alike; `flink_catalog_options` and `pypaimon_options` are what each
 Flink owns every table a Flink job writes, and pypaimon commits do not coordinate with Flink's
 committer. So the hook writes only tags and the control plane's own `ops.*` tables (deployment
 history, run reports), which no Flink job touches: `append_rows` refuses any other database.
+
+Errors (lakehouse.core.errors): a connection without a usable warehouse is a `ConfigError`; a
+wrong call (a pin holder that is not a name, a write outside `ops`, a partition key the table does
+not have) a `BadRequest`; a missing table is `PaimonTableNotFound`, a missing snapshot or tag a
+`PaimonError` (both `ExternalServiceError`s). pypaimon's own catalog exceptions are recognised by
+their types (pypaimon.catalog.catalog_exception), never by their text.
 """
 from __future__ import annotations
 
@@ -21,8 +27,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException
 
+from lakehouse.core.errors import BadRequest, ConfigError, ExternalServiceError
 from lakehouse.hooks._base import get_connection
 
 if TYPE_CHECKING:
@@ -43,8 +49,18 @@ _PYPAIMON_S3_TO_PAIMON = {
 _NOT_PASSED_TO_FLINK = frozenset({"warehouse", "type"})
 
 
-class PaimonError(AirflowException):
+class PaimonError(ExternalServiceError):
     """A table, snapshot or tag is missing, or the warehouse cannot be read."""
+
+
+class PaimonTableNotFound(PaimonError):
+    """The warehouse has no such table (or no such database): pypaimon's TableNotExistException or
+    DatabaseNotExistException, with the table and the warehouse named."""
+
+    def __init__(self, identifier: str, warehouse: str):
+        super().__init__(f"Paimon table {identifier} does not exist in {warehouse}")
+        self.identifier = identifier
+        self.warehouse = warehouse
 
 
 @dataclass(frozen=True)
@@ -100,13 +116,13 @@ class PaimonHook(BaseHook):
         conn = get_connection(self.paimon_conn_id, example="paimon://?warehouse=/data/warehouse")
         options = {k: str(v) for k, v in conn.extra_dejson.items()}
         if not options.get("warehouse"):
-            raise PaimonError(f"connection '{self.paimon_conn_id}' has no 'warehouse' extra (a path or URI).")
+            raise ConfigError(f"connection '{self.paimon_conn_id}' has no 'warehouse' extra (a path or URI).")
         # Paimon's S3 file system in Flink is only used with both keys; with one of them Flink
         # would silently fall back to its own file systems while pypaimon used the key.
         has_key = any(k in options for k in ("s3.access-key", "fs.s3.accessKeyId"))
         has_secret = any(k in options for k in ("s3.secret-key", "fs.s3.accessKeySecret"))
         if has_key != has_secret:
-            raise PaimonError(
+            raise ConfigError(
                 f"connection '{self.paimon_conn_id}' sets only one of 's3.access-key' and 's3.secret-key': "
                 "give both, or neither to use the machine's AWS credentials"
             )
@@ -152,18 +168,20 @@ class PaimonHook(BaseHook):
         return CatalogFactory.create(self.pypaimon_options)
 
     def get_table(self, identifier: str):
-        """A table by `database.table`; a missing one raises PaimonError naming it."""
+        """A table by `database.table`; a missing one (or one in a missing database) raises
+        PaimonTableNotFound naming it and the warehouse."""
+        from pypaimon.catalog.catalog_exception import DatabaseNotExistException, TableNotExistException
+
         try:
             return self.catalog.get_table(identifier)
-        except Exception as exc:  # pypaimon raises its own TableNotExistException
-            if "not exist" in str(exc).lower() or type(exc).__name__.endswith("NotExistException"):
-                raise PaimonError(f"Paimon table {identifier} does not exist in {self.catalog_options['warehouse']}") from exc
-            raise
+        except (TableNotExistException, DatabaseNotExistException) as exc:
+            raise PaimonTableNotFound(identifier, self.catalog_options["warehouse"]) from exc
 
     def table_exists(self, identifier: str) -> bool:
+        """Whether the table exists; a misconfigured connection or an unreadable warehouse raises."""
         try:
             self.get_table(identifier)
-        except PaimonError:
+        except PaimonTableNotFound:
             return False
         return True
 
@@ -180,7 +198,7 @@ class PaimonHook(BaseHook):
         """Read a table (merged view of primary-key tables), optionally one partition, at a snapshot or tag."""
         table = self.get_table(identifier)
         if snapshot_id is not None and tag is not None:
-            raise ValueError("pass snapshot_id or tag, not both")
+            raise BadRequest("pass snapshot_id or tag, not both")
         if snapshot_id is not None:
             if table.snapshot_manager().get_snapshot_by_id(snapshot_id) is None:
                 raise PaimonError(f"{identifier} has no snapshot {snapshot_id} (expired or never written)")
@@ -236,7 +254,7 @@ class PaimonHook(BaseHook):
         keys = list(table.partition_keys)
         unknown = set(partition) - set(keys)
         if unknown:
-            raise PaimonError(f"{identifier} is not partitioned by {sorted(unknown)} (partition keys: {keys})")
+            raise BadRequest(f"{identifier} is not partitioned by {sorted(unknown)} (partition keys: {keys})")
         snapshots, lists, files = table.snapshot_manager(), ManifestListManager(table), ManifestFileManager(table)
         latest = snapshots.get_latest_snapshot()
         found = []
@@ -302,7 +320,7 @@ class PaimonHook(BaseHook):
         from pypaimon.consumer.consumer import Consumer
 
         if not _PIN_HOLDER.match(holder):
-            raise PaimonError(f"pin holder {holder!r} must match {_PIN_HOLDER.pattern}")
+            raise BadRequest(f"pin holder {holder!r} must match {_PIN_HOLDER.pattern}")
         until = int(datetime.now(timezone.utc).timestamp() + ttl_s)
         consumer_id = f"{PIN_PREFIX}{holder}-until-{until}"
         self.get_table(identifier).consumer_manager().reset_consumer(consumer_id, Consumer(int(snapshot_id)))
@@ -373,7 +391,7 @@ class PaimonHook(BaseHook):
     @staticmethod
     def _check_ops(identifier: str) -> None:
         if not identifier.startswith(OPS_DATABASE + "."):
-            raise PaimonError(
+            raise BadRequest(
                 f"refusing to write {identifier} from Python: only {OPS_DATABASE}.* tables are Python-owned; "
                 "Flink owns every other table"
             )

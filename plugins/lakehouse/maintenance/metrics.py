@@ -5,8 +5,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from airflow.sdk.exceptions import AirflowException
-
+from lakehouse.core.errors import GateFailed
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.maintenance.policy import TablePolicy
 
@@ -15,8 +14,13 @@ log = logging.getLogger(__name__)
 METRICS_TABLE = "ops.maintenance_metrics"
 
 
-class SmallFilesGrowing(AirflowException):
-    """Small files grew in every one of the last maintenance runs: compaction is not keeping up."""
+class SmallFilesGrowing(GateFailed):
+    """Small files grew in every one of the last maintenance runs: compaction is not keeping up.
+    `tables` names the tables concerned."""
+
+    def __init__(self, message: str, *, tables: list[str]):
+        super().__init__(message)
+        self.tables = list(tables)
 
 
 # -------------------------------------------------------------------------------------- metrics
@@ -109,17 +113,18 @@ def small_file_trend(paimon: PaimonHook, table: str, runs: int) -> list[int]:
 
 def check_small_file_growth(paimon: PaimonHook, policies: dict[str, TablePolicy]) -> list[str]:
     """Raise SmallFilesGrowing naming each table whose small files grew in each of its last runs."""
-    growing = []
+    growing, tables = [], []
     for name, policy in policies.items():
         trend = small_file_trend(paimon, name, policy.small_file_alert_runs)
         if len(trend) == policy.small_file_alert_runs + 1 and all(b > a for a, b in zip(trend, trend[1:])):
             growing.append(f"{name}: small files after the last {policy.small_file_alert_runs + 1} runs "
                            f"{' -> '.join(map(str, trend))}")
+            tables.append(name)
     if growing:
         raise SmallFilesGrowing(
             "small files keep growing although maintenance ran; compaction is not keeping up "
             "(check the compaction schedule and lookback, or the writers' parallelism and checkpoint interval):\n- "
-            + "\n- ".join(growing))
+            + "\n- ".join(growing), tables=tables)
     return growing
 
 

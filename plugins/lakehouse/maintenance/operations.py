@@ -14,7 +14,7 @@ from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import registry
 from lakehouse.core.sql_files import load_statements
 from lakehouse.maintenance.metrics import TableMetrics, measure
-from lakehouse.maintenance.policy import OPERATIONS, MaintenanceError, TablePolicy
+from lakehouse.maintenance.policy import OPERATIONS, MaintenanceRequestError, TablePolicy
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def maintain_table(policy: TablePolicy, operations: Iterable[str], *, flink: Fli
     wanted = set(operations)
     unknown = wanted - set(OPERATIONS)
     if unknown:
-        raise MaintenanceError(f"unknown maintenance operations {sorted(unknown)}; known: {', '.join(OPERATIONS)}")
+        raise MaintenanceRequestError(f"unknown maintenance operations {sorted(unknown)}; known: {', '.join(OPERATIONS)}")
     before = measure(paimon, policy.table)
     results = []
     if "compaction" in wanted:
@@ -211,5 +211,5 @@ def with_overrides(policy: TablePolicy, **changes) -> TablePolicy:
     """A policy with some settings changed (tests, one-off runs), checked like the file."""
     changed = replace(policy, **changes)
     if changed.retain_min < 1 or changed.retain_max < changed.retain_min:
-        raise MaintenanceError(f"{policy.table}: retain_min must be >= 1 and retain_max >= retain_min")
+        raise MaintenanceRequestError(f"{policy.table}: retain_min must be >= 1 and retain_max >= retain_min")
     return changed

@@ -8,8 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from airflow.sdk.exceptions import AirflowException
-
+from lakehouse.core.errors import GateFailed
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import registry
 from lakehouse.quality.parameters import closed_day_parameters, day_parameters, known_shop_ids
@@ -30,7 +29,7 @@ def day_inputs() -> list[str]:
     return [t.name for t in registry().tables_in_layer("ods") if t.partition]
 
 
-class QualityGateFailed(AirflowException):
+class QualityGateFailed(GateFailed):
     """Critical expectations failed: nothing is published. The message lists each one."""
 
 

@@ -18,14 +18,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk.exceptions import AirflowException
-
+from lakehouse.core.errors import GateFailed
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import TableSpec
 
 
-class FreshnessSlaMissed(AirflowException):
-    """A table is staler than its freshness target."""
+class FreshnessSlaMissed(GateFailed):
+    """A table is staler than its freshness target; `table` names it."""
+
+    def __init__(self, message: str, *, table: str):
+        super().__init__(message)
+        self.table = table
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,12 @@ def check_sla(paimon: PaimonHook, spec: TableSpec, *, now: float | None = None) 
         return f
     age = f.event_age_s if f.event_age_s is not None else f.snapshot_age_s
     if age is None:
-        raise FreshnessSlaMissed(f"{spec.name} has no data yet (SLA {spec.freshness_sla_s:.0f} s)")
+        raise FreshnessSlaMissed(f"{spec.name} has no data yet (SLA {spec.freshness_sla_s:.0f} s)", table=spec.name)
     if age > spec.freshness_sla_s:
         measure = "newest event" if f.event_age_s is not None else "latest snapshot"
         raise FreshnessSlaMissed(
             f"{spec.name} is stale: {measure} is {age:.0f} s old, SLA {spec.freshness_sla_s:.0f} s. {f.describe()}. "
-            "Check the streaming jobs that write it (streaming_supervision DAG) and their sources."
+            "Check the streaming jobs that write it (streaming_supervision DAG) and their sources.",
+            table=spec.name,
         )
     return f

@@ -5,8 +5,7 @@ import json
 import logging
 from pathlib import Path
 
-from airflow.sdk.exceptions import AirflowException
-
+from lakehouse.core.errors import ConfigError
 from lakehouse.core.paths import EXPECTATIONS_DIR
 from lakehouse.core.registry import registry
 
@@ -17,7 +16,7 @@ logging.getLogger("great_expectations").setLevel(logging.WARNING)
 SEVERITIES = ("critical", "warning")  # GX's FailureSeverity values we use: fail / warn
 
 
-class QualityError(AirflowException):
+class QualityError(ConfigError):
     """A suite file that cannot be used; the message names the file and the problem."""
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from lakehouse.hooks.starrocks import StarRocksHook, StarRocksUnavailableError
 from lakehouse.core.registry import TableSpec
+from lakehouse.core.errors import ExternalServiceError
 from lakehouse.serving.config import ServingConfig, ServingError, serving_config
 from lakehouse.serving.render import refresh_statements, setup_statements
 
@@ -26,7 +27,7 @@ def _run(starrocks: StarRocksHook, statement: str, what: str) -> None:
         raise
     except pymysql.err.MySQLError as exc:
         # The server's message only: the statement may hold a secret (the catalog's keys).
-        raise ServingError(f"StarRocks refused to {what}: {exc.args[-1] if exc.args else exc}") from exc
+        raise ExternalServiceError(f"StarRocks refused to {what}: {exc.args[-1] if exc.args else exc}") from exc
 
 
 def setup_serving(*, starrocks: StarRocksHook, paimon: "PaimonHook", config: ServingConfig | None = None) -> list[str]:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from lakehouse.core.days import parse_day
 from lakehouse.core.registry import Registry, RegistryError, TableSpec, registry
+from lakehouse.core.errors import BadRequest
 from lakehouse.core.sql_files import load_statements
 from lakehouse.serving.config import SQL_SUBDIR, MaterializedView, ServingConfig, ServingError, serving_config
 
@@ -156,11 +157,11 @@ def _table_names(tables: Iterable[str | TableSpec], reg: Registry) -> list[str]:
     for table in tables:
         name = table.name if isinstance(table, TableSpec) else table
         if not isinstance(name, str):
-            raise ServingError(f"published tables are given by name, got {table!r}")
+            raise BadRequest(f"published tables are given by name, got {table!r}")
         try:
             names.append(reg.table(name).name)
         except RegistryError as exc:
-            raise ServingError(str(exc)) from None
+            raise BadRequest(str(exc)) from None
     return names
 
 

@@ -8,6 +8,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 
+from lakehouse.core.errors import ConfigError, GateFailed
 from lakehouse.hooks.flink import FlinkHook, JobStatus
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
@@ -25,8 +26,14 @@ class Deployment:
     restored_from: str | None
 
 
-class TableDriftError(RuntimeError):
-    """An existing table differs from its DDL in an option Paimon cannot change in place."""
+class TableDriftError(GateFailed):
+    """An existing table differs from its DDL in an option Paimon cannot change in place; nothing
+    was altered. `drift` lists each difference ("<table>: '<option>' is <value>, the DDL says <value>")."""
+
+    def __init__(self, drift: list[str]):
+        super().__init__("existing tables differ from their DDL in options that cannot be altered in place "
+                         "(recreate the table and backfill it):\n  " + "\n  ".join(drift))
+        self.drift = list(drift)
 
 
 # Options that decide where rows live or how they merge: changing them needs a rewrite of the
@@ -70,8 +77,7 @@ def create_tables(tables: list[TableSpec], *, flink: FlinkHook, paimon: PaimonHo
         log.warning("%s: options differ from its DDL, altering: %s", table.name,
                     "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in drift.items()))
     if fixed:
-        raise TableDriftError("existing tables differ from their DDL in options that cannot be altered in place "
-                              "(recreate the table and backfill it):\n  " + "\n  ".join(fixed))
+        raise TableDriftError(fixed)
     if alters:
         flink.execute_sql(catalog_statements(paimon) + alters)
     return [t.name for t in tables]
@@ -162,7 +168,7 @@ def deploy_job(
     results = flink.execute_sql(statements, session_config=config)
     job_ids = [r.job_id for r in results if r.job_id]
     if not job_ids:
-        raise RuntimeError(f"{job.sql} submitted no job: it must end with an INSERT or a statement set")
+        raise ConfigError(f"{job.sql} submitted no job: it must end with an INSERT or a statement set")
     job_id = job_ids[-1]
     status: JobStatus = flink.wait_for_job_state(job_id, {"RUNNING"}, timeout=180)
     log.info("job %s is %s as %s%s", job.name, status.state, job_id, f", restored from {restore_from}" if restore_from else "")

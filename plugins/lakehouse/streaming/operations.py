@@ -5,8 +5,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from airflow.sdk.exceptions import AirflowException
-
+from lakehouse.core.errors import BadRequest
 from lakehouse.core.registry import registry
 from lakehouse.streaming.supervision import SupervisionResult, Supervisor
 
@@ -14,8 +13,12 @@ ACTIONS = ("stop_with_savepoint", "start_from_savepoint", "restart_without_state
 _PATH = re.compile(r"^(file|s3|s3a|oss|hdfs)://\S+$")
 
 
-class InvalidOperationRequest(AirflowException):
-    """The operations form was filled in wrongly; nothing was changed."""
+class InvalidOperationRequest(BadRequest):
+    """The operations form was filled in wrongly; nothing was changed. `problems` lists each mistake."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("Nothing was changed. Fix the request: " + "; ".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def validate_operation(params: Mapping[str, Any]) -> OperationRequest:
     if action == "restart_without_state" and confirm != job:
         problems.append(f"restart_without_state discards the job's state: type the job name {job!r} in confirm")
     if problems:
-        raise InvalidOperationRequest("Nothing was changed. Fix the request: " + "; ".join(problems))
+        raise InvalidOperationRequest(problems)
     also = [c.name for c, _ in registry().reset_cascade(job)] if action == "restart_without_state" else []
     return OperationRequest(job=job, action=action, savepoint_path=path, also_reset=also)
 

@@ -14,8 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from airflow.sdk.exceptions import AirflowException
-
+from lakehouse.core.errors import BadRequest, GateFailed
 from lakehouse.hooks.flink import FlinkHook, FlinkJobError, JobStatus, root_cause
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
@@ -30,8 +29,15 @@ DEPLOYMENTS_TABLE = "ops.streaming_deployments"
 ACTIONS = ("DEPLOY", "RESTORE", "UPGRADE", "ADOPT", "STOP", "START", "RESET", "START_TASKMANAGER")
 
 
-class StreamingJobUnhealthy(AirflowException):
-    """A streaming job runs but does not checkpoint (so Paimon does not commit): page someone."""
+class StreamingJobUnhealthy(GateFailed):
+    """A streaming job is unhealthy and supervision cannot fix it (it does not checkpoint, so Paimon
+    does not commit; it runs twice; it cannot restore; no TaskManager): page someone. `job` is the
+    registered job, `job_id` the Flink job concerned when there is one."""
+
+    def __init__(self, message: str, *, job: str, job_id: str | None = None):
+        super().__init__(message)
+        self.job = job
+        self.job_id = job_id
 
 
 def _deployments_schema():
@@ -77,7 +83,7 @@ class DeploymentHistory:
         import pyarrow as pa
 
         if record.action not in ACTIONS:
-            raise ValueError(f"unknown action {record.action}")
+            raise BadRequest(f"unknown action {record.action}; one of {', '.join(ACTIONS)}")
         self._ensure()
         row = {**record.__dict__, "event_time": record.event_time.astimezone(timezone.utc).replace(tzinfo=None)}
         self.paimon.append_rows(DEPLOYMENTS_TABLE, pa.Table.from_pylist([row], schema=_deployments_schema()))
@@ -211,7 +217,8 @@ class Supervisor:
                     "Its state does not fit the job as it is now. To start it without state, run streaming_operations "
                     f"with restart_without_state for {job.name}"
                     + (f" (it also restarts, without state: {', '.join(also)})" if also else "")
-                    + f"; or start it from another savepoint.\n{exc}"
+                    + f"; or start it from another savepoint.\n{exc}",
+                    job=job.name, job_id=exc.job_id,
                 ) from exc
             return self._reset_after_failed_restore(job, digest, restore_from, exc)
         self._record(job, action, job_id=d.job_id, sql_hash=digest, restored_from=restore_from,
@@ -241,7 +248,8 @@ class Supervisor:
         active = self.flink.active_jobs_named(self.pipeline(job))
         if len(active) > 1:
             ids = ", ".join(j.job_id for j in active)
-            raise StreamingJobUnhealthy(f"{self.pipeline(job)} runs {len(active)} times ({ids}): cancel all but one")
+            raise StreamingJobUnhealthy(f"{self.pipeline(job)} runs {len(active)} times ({ids}): cancel all but one",
+                                        job=job.name)
         if not active:
             return self._not_running(job)
         status = self.flink.job_status(active[0].job_id)
@@ -276,7 +284,8 @@ class Supervisor:
                 return SupervisionResult(job.name, "START_TASKMANAGER", status.job_id)
             raise StreamingJobUnhealthy(
                 f"{self.pipeline(job)} is {status.state} and the cluster has no TaskManager; "
-                "start TaskManagers (the flink connection has no taskmanager_start_command)"
+                "start TaskManagers (the flink connection has no taskmanager_start_command)",
+                job=job.name, job_id=status.job_id,
             )
         since_ms = status.state_since_ms or status.start_time_ms
         age = self.now() - since_ms / 1000
@@ -284,7 +293,8 @@ class Supervisor:
         if age > job.checkpoint_max_age_s:
             cause = self.flink.job_exception(status.job_id) or "no exception recorded"
             raise StreamingJobUnhealthy(
-                f"{self.pipeline(job)} ({status.job_id}) has been {what} for {age:.0f} s: {root_cause(cause)}\n{cause}"
+                f"{self.pipeline(job)} ({status.job_id}) has been {what} for {age:.0f} s: {root_cause(cause)}\n{cause}",
+                job=job.name, job_id=status.job_id,
             )
         return SupervisionResult(job.name, "WAITING", status.job_id, f"{what} for {age:.0f} s")
 
@@ -312,7 +322,8 @@ class Supervisor:
             raise StreamingJobUnhealthy(
                 f"{self.pipeline(job)} ({status.job_id}): {what} (limit {job.checkpoint_max_age_s:.0f} s); "
                 f"{info.failed_count} checkpoints failed, latest failure: {info.latest_failure or 'none'}"
-                + (f"\njob exception: {cause}" if cause else "")
+                + (f"\njob exception: {cause}" if cause else ""),
+                job=job.name, job_id=status.job_id,
             )
 
     # ------------------------------------------------------------------ on-call operations
@@ -320,7 +331,7 @@ class Supervisor:
         job = self.reg.job(job_name)
         active = self.flink.active_jobs_named(self.pipeline(job))
         if not active:
-            raise AirflowException(f"{self.pipeline(job)} is not running; nothing to stop")
+            raise BadRequest(f"{self.pipeline(job)} is not running; nothing to stop")
         digest = self.history.hash_of(self.pipeline(job), active[0].job_id)
         savepoint = self.flink.stop_with_savepoint(active[0].job_id)
         self._record(job, "STOP", job_id=active[0].job_id, sql_hash=digest, savepoint_path=savepoint, detail=detail)
@@ -357,9 +368,9 @@ class Supervisor:
         """Start a stopped job from `savepoint_path`, or from its newest savepoint or retained checkpoint."""
         job = self.reg.job(job_name)
         if self.flink.active_jobs_named(self.pipeline(job)):
-            raise AirflowException(f"{self.pipeline(job)} is already running; stop it first")
+            raise BadRequest(f"{self.pipeline(job)} is already running; stop it first")
         known = self.restore_point(job) if not savepoint_path else None
         point = savepoint_path or (known.path if known else None)
         if not point:
-            raise AirflowException(f"no savepoint or retained checkpoint known for {self.pipeline(job)}; pass savepoint_path")
+            raise BadRequest(f"no savepoint or retained checkpoint known for {self.pipeline(job)}; pass savepoint_path")
         return self.deploy(job, "START", restore_from=point, savepoint_path=point, detail="started by an operator")

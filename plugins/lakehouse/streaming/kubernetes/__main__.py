@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
             manifests = [job_manifest(render_streaming_job(n, reg=reg), settings) for n in names]
         else:
             manifests = render_manifests(settings)
-    except ValueError as exc:  # KubernetesConfigError, RegistryError: the message says what to fix
+    except ValueError as exc:  # ConfigError (KubernetesConfigError, SqlFileError), RegistryError, BadRequest: the message says what to fix
         sys.stderr.write(f"{exc}\n")
         return 2
     sys.stdout.write("---\n".join(manifest_yaml(m) for m in manifests))

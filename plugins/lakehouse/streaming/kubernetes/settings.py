@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+from lakehouse.core.errors import ConfigError
 
 if TYPE_CHECKING:
     pass
@@ -35,7 +36,7 @@ _JAR_URI = re.compile(r"^(local|file|https?|s3|s3a|s3p|gs|oss|hdfs|abfs|abfss|wa
 _MEMORY = re.compile(r"^\d+(\.\d+)?(m|mb|g|gb)$", re.I)
 
 
-class KubernetesConfigError(ValueError):
+class KubernetesConfigError(ConfigError):
     """A LAKEHOUSE_K8S_* (or LAKEHOUSE_DEPLOYMENT_TARGET) value is invalid; the message names each one."""
 
 
