@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 
+from lakehouse.core.polling import WaitTimeout, wait_until
 from lakehouse.dev import oltp
 from lakehouse.dev.probe import VisibilityProbe
 from lakehouse.hooks.flink import FlinkHook
@@ -54,12 +55,16 @@ def run(rate: float, duration: float) -> int:
     ods_delays, dwd_delays = ods_probe.stop(), dwd_probe.stop()
 
     ods_diffs = wait_until_equal(reg.mirrored_tables(), mysql=mysql, paimon=paimon, timeout=120)
-    deadline = time.monotonic() + 120
-    while True:
-        dws_diffs = [compare_dws(t, mysql=mysql, paimon=paimon) for t in DWS_GRAINS]
-        if all(d.equal for d in dws_diffs) or time.monotonic() > deadline:
-            break
-        time.sleep(2)
+    dws_diffs = []
+
+    def dws_equal() -> bool:
+        dws_diffs[:] = [compare_dws(t, mysql=mysql, paimon=paimon) for t in DWS_GRAINS]
+        return all(d.equal for d in dws_diffs)
+
+    try:
+        wait_until(dws_equal, timeout=120, interval=2, what="the DWS tables to equal the metrics computed from MariaDB")
+    except WaitTimeout:
+        pass  # the mismatches are printed below
 
     print()
     print(f"{len(reg.jobs)} Flink streaming jobs RUNNING (Flink UI: http://127.0.0.1:8081)")
