@@ -155,7 +155,7 @@ def main() -> int:
         result = sup.supervise(job)
         print(f"bench: {job}: {result.action}")
     flink = FlinkHook()
-    print(f"bench: {len([j for j in flink.list_jobs() if j.state == 'RUNNING'])} jobs running; "
+    print(f"bench: {len([j for j in flink.list_jobs() if j.is_running])} jobs running; "
           f"checkpoint interval {registry().job('dwd_order_fact').checkpoint_interval} per layer")
     runs = []
     for rate in args.rates:

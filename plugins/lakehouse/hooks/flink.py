@@ -22,10 +22,17 @@ from airflow.sdk.exceptions import AirflowException
 from lakehouse.core.polling import wait_until
 from lakehouse.hooks._base import get_connection
 
+# Flink's job states, grouped by what the control plane does about them (JobStatus predicates).
 TERMINAL_JOB_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})
 ACTIVE_JOB_STATES = frozenset(
     {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING", "RECONCILING", "SUSPENDED"}
 )
+# On the way to RUNNING (starting, or restarting after a failure) or failing: not processing yet.
+RECOVERING_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RECONCILING", "RESTARTING", "FAILING"})
+# Failing, failed or being cancelled: the job will not complete a checkpoint.
+FAILING_OR_CANCELLED_JOB_STATES = frozenset({"RESTARTING", "FAILING", "FAILED", "CANCELLING", "CANCELED"})
+# Task (vertex) states of a job whose tasks all run; a FINISHED task (a bounded source) counts as run.
+_TASK_UP_STATES = frozenset({"RUNNING", "FINISHED"})
 
 
 class FlinkUnavailableError(AirflowException):
@@ -105,6 +112,35 @@ class JobStatus:
     state_since_ms: int | None = None  # when the job entered its current state (job details only)
     # Job details only: a RUNNING job may still wait for slots (its tasks SCHEDULED or DEPLOYING).
     all_tasks_running: bool | None = None
+
+    @property
+    def is_running(self) -> bool:
+        """RUNNING (its tasks may still wait for slots: see all_tasks_running)."""
+        return self.state == "RUNNING"
+
+    @property
+    def is_active(self) -> bool:
+        """Not in a terminal state: the pipeline name is taken (a new submission would run it twice)."""
+        return self.state in ACTIVE_JOB_STATES
+
+    @property
+    def is_terminal(self) -> bool:
+        """FINISHED, CANCELED or FAILED: the job will not run again."""
+        return self.state in TERMINAL_JOB_STATES
+
+    @property
+    def is_restarting(self) -> bool:
+        return self.state == "RESTARTING"
+
+    @property
+    def is_recovering(self) -> bool:
+        """Starting or restarting (INITIALIZING, CREATED, RECONCILING, RESTARTING) or FAILING: not processing."""
+        return self.state in RECOVERING_JOB_STATES
+
+    @property
+    def is_failing_or_cancelled(self) -> bool:
+        """RESTARTING, FAILING, FAILED, CANCELLING or CANCELED: it will not complete a checkpoint."""
+        return self.state in FAILING_OR_CANCELLED_JOB_STATES
 
 
 @dataclass(frozen=True)
@@ -267,13 +303,13 @@ class FlinkHook(BaseHook):
 
     def active_jobs_named(self, name: str) -> list[JobStatus]:
         """Jobs with this pipeline name that are not in a terminal state."""
-        return [j for j in self.list_jobs() if j.name == name and j.state in ACTIVE_JOB_STATES]
+        return [j for j in self.list_jobs() if j.name == name and j.is_active]
 
     def job_status(self, job_id: str) -> JobStatus:
         j = self._rest("GET", f"/jobs/{job_id}")
         since = (j.get("timestamps") or {}).get(j["state"])
         vertices = j.get("vertices") or []
-        running = all(v.get("status") in ("RUNNING", "FINISHED") for v in vertices) if vertices else None
+        running = all(v.get("status") in _TASK_UP_STATES for v in vertices) if vertices else None
         return JobStatus(j["jid"], j["name"], j["state"], j.get("start-time", 0), since, running)
 
     def job_exception(self, job_id: str) -> str | None:
@@ -311,8 +347,7 @@ class FlinkHook(BaseHook):
             last[:] = [status]
             if status.state in wanted:
                 return status
-            failed = status.state in TERMINAL_JOB_STATES or (status.state == "RESTARTING" and "RESTARTING" not in wanted)
-            if failed:
+            if status.is_terminal or status.is_restarting:  # failed instead (or restarting, unless that was wanted)
                 cause = self.job_exception(job_id) or "no exception recorded"
                 raise FlinkJobError(f"Flink job {status.name} ({job_id}) is {status.state}: {root_cause(cause)}\n{cause}")
             return None
@@ -335,7 +370,7 @@ class FlinkHook(BaseHook):
             if info.checkpoint_id is not None and info.checkpoint_id > after_id:
                 return info
             status = self.job_status(job_id)
-            if status.state in ("RESTARTING", "FAILING", "FAILED", "CANCELED", "CANCELLING"):
+            if status.is_failing_or_cancelled:
                 cause = self.job_exception(job_id) or "no exception recorded"
                 raise FlinkJobError(
                     f"Flink job {status.name} ({job_id}) is {status.state} instead of checkpointing: "

@@ -255,7 +255,7 @@ class Supervisor:
         if not active:
             return self._not_running(job)
         status = self.flink.job_status(active[0].job_id)
-        if status.state in ("RESTARTING", "FAILING", "INITIALIZING", "CREATED", "RECONCILING") or not status.all_tasks_running:
+        if status.is_recovering or not status.all_tasks_running:
             return self._recovering(job, status)
         current = job_sql_hash(job, paimon=self.paimon, cdc=self.cdc)
         deployed = self.history.hash_of(self.pipeline(job), status.job_id)
@@ -290,7 +290,7 @@ class Supervisor:
             )
         since_ms = status.state_since_ms or status.start_time_ms
         age = self.now() - since_ms / 1000
-        what = status.state if status.state != "RUNNING" else "RUNNING with tasks not yet running"
+        what = status.state if not status.is_running else "RUNNING with tasks not yet running"
         if age > job.checkpoint_max_age_s:
             cause = self.flink.job_exception(status.job_id) or "no exception recorded"
             raise StreamingJobUnhealthy(
