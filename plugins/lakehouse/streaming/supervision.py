@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 
 from airflow.sdk.exceptions import AirflowException
 
+from lakehouse.core.ops_tables import OpsTable
 from lakehouse.hooks.flink import FlinkHook, FlinkJobError, JobStatus, root_cause
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
@@ -44,19 +45,16 @@ class StreamingJobUnhealthy(AirflowException):
     """A streaming job runs but does not checkpoint (so Paimon does not commit): page someone."""
 
 
-def _deployments_schema():
-    import pyarrow as pa
-
-    return pa.schema([
-        ("event_time", pa.timestamp("ms")),
-        ("job_name", pa.string()),
-        ("action", pa.string()),
-        ("job_id", pa.string()),
-        ("sql_hash", pa.string()),
-        ("restored_from", pa.string()),
-        ("savepoint_path", pa.string()),
-        ("detail", pa.string()),
-    ])
+DEPLOYMENTS = OpsTable(DEPLOYMENTS_TABLE, lambda pa: [
+    ("event_time", pa.timestamp("ms")),  # UTC, stored without a zone
+    ("job_name", pa.string()),
+    ("action", pa.string()),
+    ("job_id", pa.string()),
+    ("sql_hash", pa.string()),
+    ("restored_from", pa.string()),
+    ("savepoint_path", pa.string()),
+    ("detail", pa.string()),
+])
 
 
 @dataclass(frozen=True)
@@ -76,27 +74,17 @@ class DeploymentHistory:
 
     def __init__(self, paimon: PaimonHook):
         self.paimon = paimon
-        self._ensured = False
-
-    def _ensure(self) -> None:
-        if not self._ensured:
-            self.paimon.ensure_ops_table(DEPLOYMENTS_TABLE, _deployments_schema())
-            self._ensured = True
 
     def record(self, record: DeploymentRecord) -> None:
-        import pyarrow as pa
-
         if record.action not in ACTIONS:
             raise ValueError(f"unknown action {record.action}")
-        self._ensure()
         row = {**record.__dict__, "event_time": record.event_time.astimezone(timezone.utc).replace(tzinfo=None)}
-        self.paimon.append_rows(DEPLOYMENTS_TABLE, pa.Table.from_pylist([row], schema=_deployments_schema()))
+        DEPLOYMENTS.append(self.paimon, [row])
         log.info("deployment history: %s %s job_id=%s hash=%s restored_from=%s savepoint=%s %s", record.job_name,
                  record.action, record.job_id, record.sql_hash, record.restored_from, record.savepoint_path, record.detail or "")
 
     def records(self, job_name: str | None = None) -> list[DeploymentRecord]:
-        self._ensure()
-        rows = self.paimon.read_arrow(DEPLOYMENTS_TABLE).to_pylist()
+        rows = DEPLOYMENTS.read(self.paimon)
         out = [DeploymentRecord(**{**r, "event_time": r["event_time"].replace(tzinfo=timezone.utc)}) for r in rows
                if job_name is None or r["job_name"] == job_name]
         return sorted(out, key=lambda r: r.event_time)
