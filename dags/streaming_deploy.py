@@ -81,11 +81,12 @@ def streaming_deploy():
 
         @task(task_id=f"deploy_{job.name}", doc_md=job.description)
         def deploy(job_name: str = job.name) -> dict:
+            from lakehouse.core.results import to_jsonable
             from lakehouse.streaming.supervision import Supervisor
 
             result = Supervisor().supervise(job_name)
             print(f"{job_name}: {result.action} job_id={result.job_id} {result.detail}")
-            return result.__dict__
+            return to_jsonable(result)
 
         tables >> deploy()
 

@@ -57,12 +57,12 @@ def t1_backfill():
     @task(retries=0)
     def validate_request(params=None) -> dict:
         from lakehouse.batch.backfill import validate_backfill
+        from lakehouse.core.results import to_jsonable
 
         request = validate_backfill(params)
         print(f"backfill {len(request.days)} days x {len(request.tables)} tables, {len(request.lanes())} lanes, "
               f"dry_run={request.dry_run}: {request.tables}")
-        return {"tables": request.tables, "days": request.days, "dry_run": request.dry_run,
-                "lanes": request.lanes()}
+        return {**to_jsonable(request), "lanes": request.lanes()}
 
     @task
     def lanes_of(request: dict) -> list[dict]:
@@ -78,6 +78,7 @@ def t1_backfill():
 
         from lakehouse.quality.suites import QualityGateFailed
         from lakehouse.quality.audit import audit_day
+        from lakehouse.core.results import to_jsonable
 
         flink, paimon, leases = FlinkHook(), PaimonHook(), LeaseManager(MySqlHook("lakehouse_ops"))
         reports, gate_failures = [], []
@@ -86,7 +87,7 @@ def t1_backfill():
                              flink=flink, paimon=paimon, leases=leases, dry_run=lane["dry_run"])
             for report in result.reports:
                 print(report.line())
-                reports.append(report.to_dict())
+                reports.append(to_jsonable(report))
             if lane["dry_run"]:
                 continue
             try:  # audit every day of the lane, then fail with all of them

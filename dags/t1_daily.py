@@ -71,12 +71,13 @@ def t1_daily():
         from lakehouse.hooks.paimon import PaimonHook
         from lakehouse.batch.leases import LeaseManager
         from lakehouse.batch.t1 import run_day, select_tables
+        from lakehouse.core.results import to_jsonable
 
         result = run_day(dt, select_tables(), holder=f"t1_daily/{run_id}", flink=FlinkHook(), paimon=PaimonHook(),
                          leases=LeaseManager(MySqlHook("lakehouse_ops")), verify=False, keep_pins=True)
         for report in result.reports:
             print(report.line())
-        return {"dt": dt, "reports": [r.to_dict() for r in result.reports]}
+        return {"dt": dt, "reports": to_jsonable(result.reports)}
 
     @task
     def verify(result: dict) -> dict:

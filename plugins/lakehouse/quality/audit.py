@@ -15,7 +15,8 @@ from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import registry
 from lakehouse.quality.parameters import closed_day_parameters, day_parameters, known_shop_ids
 from lakehouse.quality.suites import load_suite, suite_path
-from lakehouse.quality.validation import ValidationReport, _plain, frame_for_validation, validate_frame
+from lakehouse.core.results import to_jsonable
+from lakehouse.quality.validation import ValidationReport, frame_for_validation, validate_frame
 
 log = logging.getLogger(__name__)
 # GX logs hundreds of INFO lines while it imports; keep task logs readable.
@@ -106,8 +107,8 @@ def quarantine_rows(paimon: PaimonHook, report: ValidationReport, df, suite: dic
                 out.append({"run_id": report.run_id, "table_name": report.table, "partition": report.partition,
                             "snapshot_id": report.snapshot_id, "expectation": f"{outcome.expectation}({outcome.target})",
                             "severity": outcome.severity, "reason": outcome.notes or outcome.expectation,
-                            "row_key": json.dumps(_plain(dict(zip(keys, key))), default=str),
-                            "row_json": json.dumps(_plain(row), default=str), "quarantined_at": now})
+                            "row_key": json.dumps(to_jsonable(dict(zip(keys, key)))),
+                            "row_json": json.dumps(to_jsonable(row)), "quarantined_at": now})
     QUARANTINE.append(paimon, out)  # nothing when no row broke an expectation
     return len(out)
 
