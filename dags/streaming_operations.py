@@ -67,10 +67,13 @@ def streaming_operations():
 
     @task(retries=0)
     def run_operation(request: dict) -> list[dict]:
+        from lakehouse.core.resources import resources
         from lakehouse.core.results import to_jsonable
         from lakehouse.streaming.operations import OperationRequest, run_operation as run
+        from lakehouse.streaming.supervision import Supervisor
 
-        results = run(OperationRequest(**request))
+        r = resources()
+        results = run(OperationRequest(**request), supervisor=Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc))
         for result in results:
             print(f"{result.job_name}: {result.action} job_id={result.job_id} {result.detail}")
         return to_jsonable(results)

@@ -70,9 +70,7 @@ def t1_backfill():
 
     @task(max_active_tis_per_dagrun=MAX_PARALLEL_DAYS)
     def backfill_lane(lane: dict, run_id=None, map_index=None) -> list[dict]:
-        from lakehouse.hooks.flink import FlinkHook
-        from lakehouse.hooks.mysql import MySqlHook
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.batch.leases import LeaseManager
         from lakehouse.batch.t1 import run_day, select_tables
 
@@ -80,7 +78,8 @@ def t1_backfill():
         from lakehouse.quality.audit import audit_day
         from lakehouse.core.results import to_jsonable
 
-        flink, paimon, leases = FlinkHook(), PaimonHook(), LeaseManager(MySqlHook("lakehouse_ops"))
+        r = resources()
+        flink, paimon, leases = r.flink, r.paimon, LeaseManager(r.ops)
         reports, gate_failures = [], []
         for dt in lane["days"]:
             result = run_day(dt, select_tables(lane["tables"]), holder=f"t1_backfill/{run_id}/{map_index}",
@@ -91,7 +90,7 @@ def t1_backfill():
             if lane["dry_run"]:
                 continue
             try:  # audit every day of the lane, then fail with all of them
-                for audit in audit_day(dt, result.reports, paimon=paimon, mysql=MySqlHook(), run_id=f"{run_id}/{dt}"):
+                for audit in audit_day(dt, result.reports, paimon=paimon, mysql=r.mysql_source, run_id=f"{run_id}/{dt}"):
                     print("\n".join(audit.lines()))
             except QualityGateFailed as exc:
                 gate_failures.append(str(exc))

@@ -13,9 +13,7 @@ import time
 from lakehouse.core.polling import WaitTimeout, wait_until
 from lakehouse.dev import oltp
 from lakehouse.dev.probe import VisibilityProbe
-from lakehouse.hooks.flink import FlinkHook
-from lakehouse.hooks.mysql import MySqlHook
-from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.core.resources import resources
 from lakehouse.dev.loadgen import LoadGenerator
 from lakehouse.dev.reconcile import wait_until_equal
 from lakehouse.core.registry import registry
@@ -23,7 +21,7 @@ from lakehouse.dev.truth import DWS_GRAINS, compare_dws
 
 
 def prepare() -> int:
-    mysql = MySqlHook()
+    mysql = resources().mysql_source
     oltp.create_schema(mysql)
     oltp.seed_dimensions(mysql)
     counts = oltp.table_counts(mysql)
@@ -33,7 +31,8 @@ def prepare() -> int:
 
 def run(rate: float, duration: float) -> int:
     reg = registry()
-    flink, paimon, mysql = FlinkHook(), PaimonHook(), MySqlHook()
+    r = resources()
+    flink, paimon, mysql = r.flink, r.paimon, r.mysql_source
     missing = [name for name in reg.jobs if not flink.active_jobs_named(name)]
     if missing:
         print(f"demo: not running: {', '.join(missing)}; run `airflow dags test streaming_deploy` first", file=sys.stderr)

@@ -20,6 +20,7 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 
 from lakehouse.core.polling import wait_until
+from lakehouse.core.resources import FLINK_CONN_ID
 from lakehouse.hooks._base import get_connection
 
 # Flink's job states, grouped by what the control plane does about them (JobStatus predicates).
@@ -159,7 +160,7 @@ class FlinkHook(BaseHook):
     """Talks to a Flink session cluster: SQL Gateway for SQL, JobManager REST for jobs."""
 
     conn_name_attr = "flink_conn_id"
-    default_conn_name = "flink_default"
+    default_conn_name = FLINK_CONN_ID
     conn_type = "flink"
     hook_name = "Flink (REST API + SQL Gateway)"
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 
+from lakehouse.core.resources import PAIMON_CONN_ID
 from lakehouse.hooks._base import get_connection
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class PaimonHook(BaseHook):
     """Reads Paimon tables through pypaimon's catalog."""
 
     conn_name_attr = "paimon_conn_id"
-    default_conn_name = "paimon_default"
+    default_conn_name = PAIMON_CONN_ID
     conn_type = "paimon"
     hook_name = "Apache Paimon (pypaimon)"
 

@@ -32,7 +32,6 @@ from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import Registry, StreamingJobSpec, registry
 from lakehouse.core.registry import pipeline_prefix as pipeline_prefix_from_env
-from lakehouse.core.flink_sql import CDC_CONN_ID
 from lakehouse.streaming.deploy import deploy_job, job_sql_hash
 
 log = logging.getLogger(__name__)
@@ -146,19 +145,22 @@ class SupervisionResult:
 
 
 class Supervisor:
+    """Decisions and on-call operations on the registered streaming jobs, with the hooks it is given
+    (a DAG task passes those of `lakehouse.core.resources.resources()`; `cdc` renders the CDC job's SQL)."""
+
     def __init__(
         self,
         *,
-        flink: FlinkHook | None = None,
-        paimon: PaimonHook | None = None,
-        cdc: MySqlHook | None = None,
+        flink: FlinkHook,
+        paimon: PaimonHook,
+        cdc: MySqlHook,
         reg: Registry | None = None,
         pipeline_prefix: str | None = None,
         now=time.time,
     ):
-        self.flink = flink or FlinkHook()
-        self.paimon = paimon or PaimonHook()
-        self.cdc = cdc or MySqlHook(CDC_CONN_ID)
+        self.flink = flink
+        self.paimon = paimon
+        self.cdc = cdc
         self.reg = reg or registry()
         self.prefix = pipeline_prefix if pipeline_prefix is not None else pipeline_prefix_from_env()
         self.history = DeploymentHistory(self.paimon)
