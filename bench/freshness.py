@@ -27,6 +27,7 @@ from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.dev.loadgen import LoadGenerator
 from lakehouse.core.registry import registry
+from lakehouse.core.resources import resources
 from lakehouse.streaming.supervision import Supervisor
 
 
@@ -150,12 +151,13 @@ def main() -> int:
     parser.add_argument("--drain-timeout", type=float, default=180)
     args = parser.parse_args()
 
-    sup = Supervisor()
+    r = resources()
+    sup = Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc)
     for job in registry().jobs:
         result = sup.supervise(job)
         print(f"bench: {job}: {result.action}")
     flink = FlinkHook()
-    print(f"bench: {len([j for j in flink.list_jobs() if j.state == 'RUNNING'])} jobs running; "
+    print(f"bench: {len([j for j in flink.list_jobs() if j.is_running])} jobs running; "
           f"checkpoint interval {registry().job('dwd_order_fact').checkpoint_interval} per layer")
     runs = []
     for rate in args.rates:

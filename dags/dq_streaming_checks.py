@@ -38,10 +38,10 @@ def dq_streaming_checks():
 
         @task(task_id=f"check_{table.replace('.', '__')}")
         def check(table_name: str = table, run_id=None, data_interval_end=None) -> dict:
-            from lakehouse.hooks.paimon import PaimonHook
+            from lakehouse.core.resources import resources
             from lakehouse.quality.audit import check_streaming_tables, enforce
 
-            (report,) = check_streaming_tables([table_name], paimon=PaimonHook(),
+            (report,) = check_streaming_tables([table_name], paimon=resources().paimon,
                                                today=data_interval_end.strftime("%Y-%m-%d"), run_id=run_id)
             print("\n".join(report.lines()))
             enforce([report], what=f"streaming check of {table_name}")

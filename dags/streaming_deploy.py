@@ -49,11 +49,11 @@ def streaming_deploy():
     @task
     def create_tables() -> list[str]:
         """Create every registered Paimon table that does not exist yet."""
-        from lakehouse.hooks.flink import FlinkHook
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.streaming.deploy import create_tables as create
 
-        return create(list(REGISTRY.tables.values()), flink=FlinkHook(), paimon=PaimonHook())
+        r = resources()
+        return create(list(REGISTRY.tables.values()), flink=r.flink, paimon=r.paimon)
 
     tables = create_tables()
     if TARGET == "kubernetes":
@@ -79,11 +79,14 @@ def streaming_deploy():
 
         @task(task_id=f"deploy_{job.name}", doc_md=job.description)
         def deploy(job_name: str = job.name) -> dict:
+            from lakehouse.core.resources import resources
+            from lakehouse.core.results import to_jsonable
             from lakehouse.streaming.supervision import Supervisor
 
-            result = Supervisor().supervise(job_name)
+            r = resources()
+            result = Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc).supervise(job_name)
             print(f"{job_name}: {result.action} job_id={result.job_id} {result.detail}")
-            return result.__dict__
+            return to_jsonable(result)
 
         tables >> deploy()
 

@@ -57,21 +57,26 @@ ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state
 def streaming_operations():
     @task(retries=0)
     def validate_request(params=None) -> dict:
+        from lakehouse.core.results import to_jsonable
         from lakehouse.streaming.operations import validate_operation
 
         request = validate_operation(params)
         if request.also_reset:
             print(f"{request.job}: restarting without state also restarts, without state: {', '.join(request.also_reset)}")
-        return request.__dict__
+        return to_jsonable(request)
 
     @task(retries=0)
-    def run_operation(request: dict) -> dict:
+    def run_operation(request: dict) -> list[dict]:
+        from lakehouse.core.resources import resources
+        from lakehouse.core.results import to_jsonable
         from lakehouse.streaming.operations import OperationRequest, run_operation as run
+        from lakehouse.streaming.supervision import Supervisor
 
-        results = run(OperationRequest(**request))
+        r = resources()
+        results = run(OperationRequest(**request), supervisor=Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc))
         for result in results:
             print(f"{result.job_name}: {result.action} job_id={result.job_id} {result.detail}")
-        return [result.__dict__ for result in results]
+        return to_jsonable(results)
 
     run_operation(validate_request())
 

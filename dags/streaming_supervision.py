@@ -37,11 +37,14 @@ def streaming_supervision():
 
         @task(task_id=f"supervise_{job.name}", doc_md=job.description)
         def supervise(job_name: str = job.name) -> dict:
+            from lakehouse.core.resources import resources
+            from lakehouse.core.results import to_jsonable
             from lakehouse.streaming.supervision import Supervisor
 
-            result = Supervisor().supervise(job_name)
+            r = resources()
+            result = Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc).supervise(job_name)
             print(f"{job_name}: {result.action} {result.job_id or ''} {result.detail}")
-            return {"job": job_name, "action": result.action, "job_id": result.job_id, "detail": result.detail}
+            return to_jsonable(result)
 
         supervise()
 

@@ -57,12 +57,12 @@ def t1_backfill():
     @task(retries=0)
     def validate_request(params=None) -> dict:
         from lakehouse.batch.backfill import validate_backfill
+        from lakehouse.core.results import to_jsonable
 
         request = validate_backfill(params)
         print(f"backfill {len(request.days)} days x {len(request.tables)} tables, {len(request.lanes())} lanes, "
               f"dry_run={request.dry_run}: {request.tables}")
-        return {"tables": request.tables, "days": request.days, "dry_run": request.dry_run,
-                "lanes": request.lanes()}
+        return {**to_jsonable(request), "lanes": request.lanes()}
 
     @task
     def lanes_of(request: dict) -> list[dict]:
@@ -70,26 +70,26 @@ def t1_backfill():
 
     @task(max_active_tis_per_dagrun=MAX_PARALLEL_DAYS)
     def backfill_lane(lane: dict, run_id=None, map_index=None) -> list[dict]:
-        from lakehouse.hooks.flink import FlinkHook
-        from lakehouse.hooks.mysql import MySqlHook
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.batch.leases import LeaseManager
         from lakehouse.batch.t1 import run_day, select_tables
 
+        from lakehouse.core.results import to_jsonable
         from lakehouse.quality.audit import QualityGateFailed, audit_day
 
-        flink, paimon, leases = FlinkHook(), PaimonHook(), LeaseManager(MySqlHook("lakehouse_ops"))
+        r = resources()
+        flink, paimon, leases = r.flink, r.paimon, LeaseManager(r.ops)
         reports, gate_failures = [], []
         for dt in lane["days"]:
             result = run_day(dt, select_tables(lane["tables"]), holder=f"t1_backfill/{run_id}/{map_index}",
                              flink=flink, paimon=paimon, leases=leases, dry_run=lane["dry_run"])
             for report in result.reports:
                 print(report.line())
-                reports.append(report.to_dict())
+                reports.append(to_jsonable(report))
             if lane["dry_run"]:
                 continue
             try:  # audit every day of the lane, then fail with all of them
-                for audit in audit_day(dt, result.reports, paimon=paimon, mysql=MySqlHook(), run_id=f"{run_id}/{dt}"):
+                for audit in audit_day(dt, result.reports, paimon=paimon, mysql=r.mysql_source, run_id=f"{run_id}/{dt}"):
                     print("\n".join(audit.lines()))
             except QualityGateFailed as exc:
                 gate_failures.append(str(exc))

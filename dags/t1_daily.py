@@ -54,57 +54,56 @@ def t1_daily():
     def wait_for_day(data_interval_start=None):
         from airflow.sdk import PokeReturnValue
 
-        from lakehouse.hooks.flink import FlinkHook
-        from lakehouse.hooks.mysql import MySqlHook
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.batch.t1 import day_complete
 
         dt = data_interval_start.strftime("%Y-%m-%d")
-        done, reason = day_complete(dt, paimon=PaimonHook(), mysql=MySqlHook(), flink=FlinkHook())
+        r = resources()
+        done, reason = day_complete(dt, paimon=r.paimon, mysql=r.mysql_source, flink=r.flink)
         print(f"{dt}: {reason}")
         return PokeReturnValue(is_done=done, xcom_value=dt)
 
     @task
     def recompute_day(dt: str, run_id=None) -> dict:
-        from lakehouse.hooks.flink import FlinkHook
-        from lakehouse.hooks.mysql import MySqlHook
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.batch.leases import LeaseManager
         from lakehouse.batch.t1 import run_day, select_tables
+        from lakehouse.core.results import to_jsonable
 
-        result = run_day(dt, select_tables(), holder=f"t1_daily/{run_id}", flink=FlinkHook(), paimon=PaimonHook(),
-                         leases=LeaseManager(MySqlHook("lakehouse_ops")), verify=False, keep_pins=True)
+        r = resources()
+        result = run_day(dt, select_tables(), holder=f"t1_daily/{run_id}", flink=r.flink, paimon=r.paimon,
+                         leases=LeaseManager(r.ops), verify=False, keep_pins=True)
         for report in result.reports:
             print(report.line())
-        return {"dt": dt, "reports": [r.to_dict() for r in result.reports]}
+        return {"dt": dt, "reports": to_jsonable(result.reports)}
 
     @task
     def verify(result: dict) -> dict:
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.batch.t1 import reports_from_dicts, verify_day
 
-        for line in verify_day(result["dt"], reports_from_dicts(result["reports"]), paimon=PaimonHook()):
+        for line in verify_day(result["dt"], reports_from_dicts(result["reports"]), paimon=resources().paimon):
             print("ok:", line)
         return result
 
     @task(retries=0)  # a failed gate is not transient: fix the data, then clear the run
     def audit(result: dict, run_id=None) -> dict:
-        from lakehouse.hooks.mysql import MySqlHook
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.quality.audit import audit_day
         from lakehouse.batch.t1 import reports_from_dicts
 
         reports = reports_from_dicts(result["reports"])
-        for report in audit_day(result["dt"], reports, paimon=PaimonHook(), mysql=MySqlHook(), run_id=run_id):
+        r = resources()
+        for report in audit_day(result["dt"], reports, paimon=r.paimon, mysql=r.mysql_source, run_id=run_id):
             print("\n".join(report.lines()))
         return result
 
     @task(outlets=OUTLETS)
     def publish(result: dict, *, outlet_events=None) -> dict:
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.batch.t1 import publish_day, reports_from_dicts
 
-        tagged = publish_day(result["dt"], reports_from_dicts(result["reports"]), paimon=PaimonHook())
+        tagged = publish_day(result["dt"], reports_from_dicts(result["reports"]), paimon=resources().paimon)
         for asset in OUTLETS:
             outlet_events[asset].extra = {"dt": result["dt"], "tag_snapshot": tagged.get(asset.name)}
         print(f"published {result['dt']}: {tagged or 'tags already existed'}")
@@ -121,10 +120,10 @@ def t1_daily():
 
         if not serving_configured():
             raise AirflowSkipException("no starrocks_default connection: StarRocks serving is not deployed here")
-        from lakehouse.hooks.starrocks import StarRocksHook
+        from lakehouse.core.resources import resources
 
         tables = [r["table"] for r in result["reports"] if r["overwrite_snapshot_id"]]
-        refreshed = refresh_after_publish(result["dt"], tables, starrocks=StarRocksHook())
+        refreshed = refresh_after_publish(result["dt"], tables, starrocks=resources().starrocks)
         print(f"refreshed for {result['dt']}: {refreshed or 'no view reads these tables'}")
         return refreshed
 

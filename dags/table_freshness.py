@@ -38,10 +38,10 @@ def table_freshness():
 
         @task(task_id=f"check_{table.name.replace('.', '__')}", outlets=[asset])
         def check(table_name: str = table.name, outlet=asset, *, outlet_events=None) -> dict:
+            from lakehouse.core.resources import resources
             from lakehouse.quality.freshness import check_sla
-            from lakehouse.hooks.paimon import PaimonHook
 
-            f = check_sla(PaimonHook(), REGISTRY.table(table_name))
+            f = check_sla(resources().paimon, REGISTRY.table(table_name))
             print(f.describe())
             outlet_events[outlet].extra = {
                 "snapshot_id": f.snapshot_id,

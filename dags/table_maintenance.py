@@ -71,15 +71,14 @@ def table_maintenance():
 
     @task(max_active_tis_per_dagrun=2)  # each operation is a Flink batch job; two at a time on 2 cores
     def maintain(item: dict, run_id=None, data_interval_end=None) -> list[dict]:
-        from lakehouse.hooks.flink import FlinkHook
-        from lakehouse.hooks.mysql import MySqlHook
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.batch.leases import LeaseManager
         from lakehouse.maintenance.policy import load_policies
         from lakehouse.maintenance.operations import maintain_table
 
-        report = maintain_table(load_policies()[item["table"]], item["operations"], flink=FlinkHook(),
-                                paimon=PaimonHook(), leases=LeaseManager(MySqlHook("lakehouse_ops")),
+        r = resources()
+        report = maintain_table(load_policies()[item["table"]], item["operations"], flink=r.flink,
+                                paimon=r.paimon, leases=LeaseManager(r.ops),
                                 holder=f"table_maintenance/{run_id}", now=data_interval_end,
                                 dry_run=item["dry_run"])
         for line in report.lines():
@@ -88,7 +87,7 @@ def table_maintenance():
 
     @task(trigger_rule="all_done")  # keep the figures of the tables that were maintained
     def record_metrics(rows: list[list[dict]], run_id=None, params=None) -> int:
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.maintenance.metrics import METRICS_TABLE
         from lakehouse.maintenance.metrics import record_metrics as record
 
@@ -96,18 +95,18 @@ def table_maintenance():
         if not flat or params.get("dry_run"):
             print("nothing to record")
             return 0
-        snapshot = record(PaimonHook(), run_id, flat)
+        snapshot = record(resources().paimon, run_id, flat)
         print(f"{len(flat)} rows appended to {METRICS_TABLE} (snapshot {snapshot})")
         return len(flat)
 
     @task
     def alert_small_file_growth(work: list[dict]) -> None:
-        from lakehouse.hooks.paimon import PaimonHook
+        from lakehouse.core.resources import resources
         from lakehouse.maintenance.metrics import check_small_file_growth
         from lakehouse.maintenance.policy import load_policies
 
         policies = load_policies()
-        check_small_file_growth(PaimonHook(), {w["table"]: policies[w["table"]] for w in work})
+        check_small_file_growth(resources().paimon, {w["table"]: policies[w["table"]] for w in work})
         print("small files are not growing run after run")
 
     work = plan()

@@ -20,6 +20,7 @@ from lakehouse.hooks.flink import (
     FlinkJobError,
     FlinkSqlError,
     FlinkUnavailableError,
+    JobStatus,
     StatementResult,
     root_cause,
 )
@@ -507,3 +508,29 @@ def test_root_cause_without_caused_by():
     assert root_cause(text) == "org.apache.flink.table.api.TableException: boom"
     assert root_cause("  \n") == "unknown error"
     assert root_cause("Internal server error.") == "Internal server error."
+
+
+# Every job state Flink 1.20 reports, with what the control plane makes of it:
+# (running, active, terminal, recovering, failing_or_cancelled).
+JOB_STATE_PREDICATES = {
+    "INITIALIZING": (False, True, False, True, False),
+    "CREATED": (False, True, False, True, False),
+    "RUNNING": (True, True, False, False, False),
+    "RECONCILING": (False, True, False, True, False),
+    "RESTARTING": (False, True, False, True, True),
+    "FAILING": (False, True, False, True, True),
+    "CANCELLING": (False, True, False, False, True),
+    "SUSPENDED": (False, True, False, False, False),
+    "FAILED": (False, False, True, False, True),
+    "CANCELED": (False, False, True, False, True),
+    "FINISHED": (False, False, True, False, False),
+}
+
+
+@pytest.mark.parametrize("state", sorted(JOB_STATE_PREDICATES))
+def test_job_status_predicates(state):
+    s = JobStatus(JOB_ID, "job", state, 0)
+    assert (s.is_running, s.is_active, s.is_terminal, s.is_recovering, s.is_failing_or_cancelled) == \
+        JOB_STATE_PREDICATES[state]
+    assert s.is_restarting == (state == "RESTARTING")
+    assert s.is_active != s.is_terminal  # every state is one or the other

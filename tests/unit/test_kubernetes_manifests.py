@@ -452,7 +452,7 @@ class FakeKubernetesHook:
 def _deploy_operator(objects: FakeCustomObjects, settings: k8s_settings.KubernetesSettings, monkeypatch, hooks):
     from lakehouse.streaming.kubernetes import operator as kubernetes_deploy
 
-    monkeypatch.setattr(kubernetes_deploy, "render_streaming_job", lambda name: k8s.render_streaming_job(name, **hooks))
+    monkeypatch.setattr(kubernetes_deploy, "render_streaming_job", lambda name, **_: k8s.render_streaming_job(name, **hooks))
     op = kubernetes_deploy.FlinkJobResourceOperator(task_id="deploy_dwd_order_fact", job_name="dwd_order_fact", settings=settings)
     op.__dict__["hook"] = FakeKubernetesHook(objects)  # the provider's cached_property
     return op

@@ -7,12 +7,12 @@ expires (a crashed worker cannot block forever). The leases live in a small MySQ
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import ClassVar, Iterable
 
 from lakehouse.core.errors import GateFailed
+from lakehouse.core.polling import wait_until
 from lakehouse.hooks.mysql import MySqlHook
 
 LEASES_DDL = """
@@ -90,16 +90,20 @@ class LeaseManager:
         return [Lease(t, dt, holder, expires) for t in keys]
 
     def acquire_waiting(self, tables: Iterable[str], dt: str, holder: str, *, timeout: float, poll: float = 10) -> list[Lease]:
-        """acquire(), retrying while someone else holds a lease, up to `timeout` seconds."""
+        """acquire(), retrying every `poll` seconds while someone else holds a lease, up to `timeout`
+        seconds; then raises the last LeaseHeld (naming the holders)."""
         tables = list(tables)
-        deadline = time.monotonic() + timeout
-        while True:
+        held: list[LeaseHeld] = []
+
+        def acquired() -> list[Lease] | None:
             try:
                 return self.acquire(tables, dt, holder)
-            except LeaseHeld:
-                if time.monotonic() + poll > deadline:
-                    raise
-                time.sleep(poll)
+            except LeaseHeld as exc:
+                held[:] = [exc]
+                return None
+
+        return wait_until(acquired, timeout=timeout, interval=poll, what=f"the leases of dt={dt} for {holder}",
+                          error=lambda: held[0])
 
     def release(self, holder: str, dt: str | None = None) -> int:
         self._ensure()

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from lakehouse.hooks.flink import FlinkHook
@@ -92,19 +91,6 @@ class PartitionReport:
                 f"totals {self.before.totals} -> {after.totals if after else '-'}, snapshot "
                 f"{self.before.snapshot_id} -> {self.overwrite_snapshot_id}, {self.duration_s:.1f} s"
                 + (" (dry run)" if self.dry_run else ""))
-
-    def to_dict(self) -> dict:
-        return _jsonable(asdict(self))
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    return value
 
 
 def total_columns(table: str) -> tuple[str, ...]:

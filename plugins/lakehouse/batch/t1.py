@@ -188,7 +188,7 @@ def release_pins(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook)
 
 
 def reports_from_dicts(rows: list[dict]) -> list[PartitionReport]:
-    """PartitionReports back from XCom (to_dict)."""
+    """PartitionReports back from XCom (lakehouse.core.results.to_jsonable of each; totals stay str)."""
     from lakehouse.batch.recompute import PartitionStats
 
     out = []

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.core.resources import CDC_CONN_ID  # noqa: F401  (importable from here as before)
 from lakehouse.core.sql_files import load_statements
 
 if TYPE_CHECKING:
     from lakehouse.hooks.mysql import MySqlHook
     from lakehouse.hooks.paimon import PaimonHook
-
-# The Airflow connection of the CDC source (the binlog reader's user).
-CDC_CONN_ID = "mysql_cdc"
 
 
 def sql_context(*, paimon: PaimonHook, cdc: MySqlHook | None = None) -> dict[str, Any]:

@@ -10,11 +10,10 @@ import argparse
 import sys
 import time
 
+from lakehouse.core.polling import WaitTimeout, wait_until
 from lakehouse.dev import oltp
 from lakehouse.dev.probe import VisibilityProbe
-from lakehouse.hooks.flink import FlinkHook
-from lakehouse.hooks.mysql import MySqlHook
-from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.core.resources import resources
 from lakehouse.dev.loadgen import LoadGenerator
 from lakehouse.dev.reconcile import wait_until_equal
 from lakehouse.core.registry import registry
@@ -22,7 +21,7 @@ from lakehouse.dev.truth import DWS_GRAINS, compare_dws
 
 
 def prepare() -> int:
-    mysql = MySqlHook()
+    mysql = resources().mysql_source
     oltp.create_schema(mysql)
     oltp.seed_dimensions(mysql)
     counts = oltp.table_counts(mysql)
@@ -32,7 +31,8 @@ def prepare() -> int:
 
 def run(rate: float, duration: float) -> int:
     reg = registry()
-    flink, paimon, mysql = FlinkHook(), PaimonHook(), MySqlHook()
+    r = resources()
+    flink, paimon, mysql = r.flink, r.paimon, r.mysql_source
     missing = [name for name in reg.jobs if not flink.active_jobs_named(name)]
     if missing:
         print(f"demo: not running: {', '.join(missing)}; run `airflow dags test streaming_deploy` first", file=sys.stderr)
@@ -54,12 +54,16 @@ def run(rate: float, duration: float) -> int:
     ods_delays, dwd_delays = ods_probe.stop(), dwd_probe.stop()
 
     ods_diffs = wait_until_equal(reg.mirrored_tables(), mysql=mysql, paimon=paimon, timeout=120)
-    deadline = time.monotonic() + 120
-    while True:
-        dws_diffs = [compare_dws(t, mysql=mysql, paimon=paimon) for t in DWS_GRAINS]
-        if all(d.equal for d in dws_diffs) or time.monotonic() > deadline:
-            break
-        time.sleep(2)
+    dws_diffs = []
+
+    def dws_equal() -> bool:
+        dws_diffs[:] = [compare_dws(t, mysql=mysql, paimon=paimon) for t in DWS_GRAINS]
+        return all(d.equal for d in dws_diffs)
+
+    try:
+        wait_until(dws_equal, timeout=120, interval=2, what="the DWS tables to equal the metrics computed from MariaDB")
+    except WaitTimeout:
+        pass  # the mismatches are printed below
 
     print()
     print(f"{len(reg.jobs)} Flink streaming jobs RUNNING (Flink UI: http://127.0.0.1:8081)")

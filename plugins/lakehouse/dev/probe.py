@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 import statistics
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import timezone
+from lakehouse.core.polling import WaitTimeout, wait_until
 from lakehouse.hooks.paimon import PaimonHook
 
 
@@ -103,9 +103,12 @@ class VisibilityProbe:
         return len(self.seen) >= count if (not self.in_order and count is not None) else self.max_key >= key
 
     def wait_for_key(self, key: int, timeout: float, count: int | None = None) -> bool:
-        deadline = time.monotonic() + timeout
-        while not self.visible(key, count) and time.monotonic() < deadline and self.error is None:
-            time.sleep(0.2)
+        """Wait up to `timeout` s until `key` (or `count` keys) is visible or the probe failed; whether it is."""
+        try:
+            wait_until(lambda: self.visible(key, count) or self.error is not None, timeout=timeout, interval=0.2,
+                       what=f"key {key} to be visible in {self.table}")
+        except WaitTimeout:
+            pass
         return self.visible(key, count)
 
     def stop(self) -> DelayStats:

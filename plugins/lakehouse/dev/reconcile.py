@@ -6,11 +6,11 @@ Paimon), extra (in Paimon only) or changed (same key, other values).
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from lakehouse.core.errors import BadRequest
+from lakehouse.core.polling import WaitTimeout, wait_until
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import TableSpec
@@ -106,9 +106,14 @@ def wait_until_equal(
     specs: list[TableSpec], *, mysql: MySqlHook, paimon: PaimonHook, timeout: float = 120.0, poll: float = 2.0
 ) -> list[TableDiff]:
     """Poll until every table equals its source; return the last diffs (equal or not) at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        diffs = [compare_ods_table(s, mysql=mysql, paimon=paimon) for s in specs]
-        if all(d.equal for d in diffs) or time.monotonic() > deadline:
-            return diffs
-        time.sleep(poll)
+    diffs: list[TableDiff] = []
+
+    def equal() -> bool:
+        diffs[:] = [compare_ods_table(s, mysql=mysql, paimon=paimon) for s in specs]
+        return all(d.equal for d in diffs)
+
+    try:
+        wait_until(equal, timeout=timeout, interval=poll, what="the ODS tables to equal their MySQL sources")
+    except WaitTimeout:
+        pass  # the caller reports the differences
+    return diffs

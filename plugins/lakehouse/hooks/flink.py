@@ -19,12 +19,21 @@ from typing import Any, Iterable, Mapping
 
 from airflow.sdk import BaseHook
 from lakehouse.core.errors import ExternalServiceError, LakehouseError
+from lakehouse.core.polling import wait_until
+from lakehouse.core.resources import FLINK_CONN_ID
 from lakehouse.hooks._base import get_connection
 
+# Flink's job states, grouped by what the control plane does about them (JobStatus predicates).
 TERMINAL_JOB_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})
 ACTIVE_JOB_STATES = frozenset(
     {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING", "RECONCILING", "SUSPENDED"}
 )
+# On the way to RUNNING (starting, or restarting after a failure) or failing: not processing yet.
+RECOVERING_JOB_STATES = frozenset({"INITIALIZING", "CREATED", "RECONCILING", "RESTARTING", "FAILING"})
+# Failing, failed or being cancelled: the job will not complete a checkpoint.
+FAILING_OR_CANCELLED_JOB_STATES = frozenset({"RESTARTING", "FAILING", "FAILED", "CANCELLING", "CANCELED"})
+# Task (vertex) states of a job whose tasks all run; a FINISHED task (a bounded source) counts as run.
+_TASK_UP_STATES = frozenset({"RUNNING", "FINISHED"})
 
 
 class FlinkUnavailableError(ExternalServiceError):
@@ -113,6 +122,35 @@ class JobStatus:
     # Job details only: a RUNNING job may still wait for slots (its tasks SCHEDULED or DEPLOYING).
     all_tasks_running: bool | None = None
 
+    @property
+    def is_running(self) -> bool:
+        """RUNNING (its tasks may still wait for slots: see all_tasks_running)."""
+        return self.state == "RUNNING"
+
+    @property
+    def is_active(self) -> bool:
+        """Not in a terminal state: the pipeline name is taken (a new submission would run it twice)."""
+        return self.state in ACTIVE_JOB_STATES
+
+    @property
+    def is_terminal(self) -> bool:
+        """FINISHED, CANCELED or FAILED: the job will not run again."""
+        return self.state in TERMINAL_JOB_STATES
+
+    @property
+    def is_restarting(self) -> bool:
+        return self.state == "RESTARTING"
+
+    @property
+    def is_recovering(self) -> bool:
+        """Starting or restarting (INITIALIZING, CREATED, RECONCILING, RESTARTING) or FAILING: not processing."""
+        return self.state in RECOVERING_JOB_STATES
+
+    @property
+    def is_failing_or_cancelled(self) -> bool:
+        """RESTARTING, FAILING, FAILED, CANCELLING or CANCELED: it will not complete a checkpoint."""
+        return self.state in FAILING_OR_CANCELLED_JOB_STATES
+
 
 @dataclass(frozen=True)
 class CheckpointInfo:
@@ -130,7 +168,7 @@ class FlinkHook(BaseHook):
     """Talks to a Flink session cluster: SQL Gateway for SQL, JobManager REST for jobs."""
 
     conn_name_attr = "flink_conn_id"
-    default_conn_name = "flink_default"
+    default_conn_name = FLINK_CONN_ID
     conn_type = "flink"
     hook_name = "Flink (REST API + SQL Gateway)"
 
@@ -238,16 +276,19 @@ class FlinkHook(BaseHook):
             rows: list[list[Any]] = []
             job_id = None
             uri = f"/v2/sessions/{session}/operations/{op}/result/0?rowFormat=JSON"
-            deadline = time.monotonic() + result_timeout
-            while uri:
+
+            def ready_page() -> dict | None:
+                nonlocal job_id
                 page = self._gateway("GET", uri)
-                kind = page.get("resultType")
                 job_id = page.get("jobID") or job_id
-                if kind == "NOT_READY":
-                    if time.monotonic() > deadline:
-                        raise FlinkSqlError(statement, f"no result within {result_timeout:.0f} s")
-                    time.sleep(0.2)
-                    continue
+                return None if page.get("resultType") == "NOT_READY" else page
+
+            deadline = time.monotonic() + result_timeout  # for the whole statement, every page included
+            while uri:
+                page = wait_until(ready_page, timeout=deadline - time.monotonic(), interval=0.2,
+                                  what=f"the result of {_one_line(statement, 100)}",
+                                  error=lambda: FlinkSqlError(statement, f"no result within {result_timeout:.0f} s"))
+                kind = page.get("resultType")
                 results = page.get("results") or {}
                 if results.get("columns"):
                     columns = [c["name"] for c in results["columns"]]
@@ -271,13 +312,13 @@ class FlinkHook(BaseHook):
 
     def active_jobs_named(self, name: str) -> list[JobStatus]:
         """Jobs with this pipeline name that are not in a terminal state."""
-        return [j for j in self.list_jobs() if j.name == name and j.state in ACTIVE_JOB_STATES]
+        return [j for j in self.list_jobs() if j.name == name and j.is_active]
 
     def job_status(self, job_id: str) -> JobStatus:
         j = self._rest("GET", f"/jobs/{job_id}")
         since = (j.get("timestamps") or {}).get(j["state"])
         vertices = j.get("vertices") or []
-        running = all(v.get("status") in ("RUNNING", "FINISHED") for v in vertices) if vertices else None
+        running = all(v.get("status") in _TASK_UP_STATES for v in vertices) if vertices else None
         return JobStatus(j["jid"], j["name"], j["state"], j.get("start-time", 0), since, running)
 
     def job_exception(self, job_id: str) -> str | None:
@@ -308,46 +349,55 @@ class FlinkHook(BaseHook):
     ) -> JobStatus:
         """Wait until the job reaches one of `states`; a job that fails or restarts instead raises with its exception."""
         wanted = set(states)
-        deadline = time.monotonic() + timeout
-        while True:
+        last: list[JobStatus] = []
+
+        def reached() -> JobStatus | None:
             status = self.job_status(job_id)
+            last[:] = [status]
             if status.state in wanted:
                 return status
-            failed = status.state in TERMINAL_JOB_STATES or (status.state == "RESTARTING" and "RESTARTING" not in wanted)
-            if failed:
+            if status.is_terminal or status.is_restarting:  # failed instead (or restarting, unless that was wanted)
                 cause = self.job_exception(job_id) or "no exception recorded"
                 raise FlinkJobError(f"Flink job {status.name} ({job_id}) is {status.state}: {root_cause(cause)}\n{cause}",
                                     job_id=job_id, root_cause=root_cause(cause))
-            if time.monotonic() > deadline:
-                raise FlinkJobError(f"Flink job {status.name} ({job_id}) still {status.state} after {timeout:.0f} s",
-                                    job_id=job_id)
-            time.sleep(poll)
+            return None
+
+        return wait_until(
+            reached, timeout=timeout, interval=poll, what=f"Flink job {job_id} to be {' or '.join(sorted(wanted))}",
+            error=lambda: FlinkJobError(f"Flink job {last[0].name} ({job_id}) still {last[0].state} after {timeout:.0f} s",
+                                        job_id=job_id),
+        )
 
     def wait_for_checkpoint(self, job_id: str, *, after_id: int = 0, timeout: float = 120.0) -> CheckpointInfo:
         """Wait for a completed checkpoint newer than `after_id` (Paimon commits on checkpoints).
 
         A job that restarts or fails meanwhile raises at once with its exception, rather than
         at the timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
+        last: list[CheckpointInfo] = []
+
+        def completed() -> CheckpointInfo | None:
             info = self.checkpoints(job_id)
+            last[:] = [info]
             if info.checkpoint_id is not None and info.checkpoint_id > after_id:
                 return info
             status = self.job_status(job_id)
-            if status.state in ("RESTARTING", "FAILING", "FAILED", "CANCELED", "CANCELLING"):
+            if status.is_failing_or_cancelled:
                 cause = self.job_exception(job_id) or "no exception recorded"
                 raise FlinkJobError(
                     f"Flink job {status.name} ({job_id}) is {status.state} instead of checkpointing: "
                     f"{root_cause(cause)}\n{cause}",
                     job_id=job_id, root_cause=root_cause(cause),
                 )
-            if time.monotonic() > deadline:
-                raise FlinkJobError(
-                    f"job {job_id}: no checkpoint after #{after_id} within {timeout:.0f} s"
-                    + (f"; latest failure: {info.latest_failure}" if info.latest_failure else ""),
-                    job_id=job_id,
-                )
-            time.sleep(0.5)
+            return None
+
+        return wait_until(
+            completed, timeout=timeout, interval=0.5, what=f"a checkpoint of job {job_id} after #{after_id}",
+            error=lambda: FlinkJobError(
+                f"job {job_id}: no checkpoint after #{after_id} within {timeout:.0f} s"
+                + (f"; latest failure: {last[0].latest_failure}" if last[0].latest_failure else ""),
+                job_id=job_id,
+            ),
+        )
 
     def stop_with_savepoint(self, job_id: str, *, target_dir: str | None = None, timeout: float = 300.0) -> str:
         """Stop the job gracefully, taking a savepoint; returns the savepoint path."""
@@ -366,19 +416,21 @@ class FlinkHook(BaseHook):
         return self._await_savepoint(job_id, trigger, timeout)
 
     def _await_savepoint(self, job_id: str, trigger: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
+        def location() -> str | None:
             data = self._rest("GET", f"/jobs/{job_id}/savepoints/{trigger}")
-            if (data.get("status") or {}).get("id") == "COMPLETED":
-                op = data.get("operation") or {}
-                if op.get("location"):
-                    self.log.info("savepoint of job %s: %s", job_id, op["location"])
-                    return op["location"]
-                raise FlinkJobError(f"savepoint of job {job_id} failed: {(op.get('failure-cause') or {}).get('stack-trace', op)}",
-                                    job_id=job_id)
-            if time.monotonic() > deadline:
-                raise FlinkJobError(f"savepoint of job {job_id} did not complete within {timeout:.0f} s", job_id=job_id)
-            time.sleep(0.5)
+            if (data.get("status") or {}).get("id") != "COMPLETED":
+                return None
+            op = data.get("operation") or {}
+            if op.get("location"):
+                self.log.info("savepoint of job %s: %s", job_id, op["location"])
+                return op["location"]
+            raise FlinkJobError(f"savepoint of job {job_id} failed: {(op.get('failure-cause') or {}).get('stack-trace', op)}",
+                                job_id=job_id)
+
+        return wait_until(
+            location, timeout=timeout, interval=0.5, what=f"the savepoint of job {job_id}",
+            error=lambda: FlinkJobError(f"savepoint of job {job_id} did not complete within {timeout:.0f} s", job_id=job_id),
+        )
 
     def cluster_config(self) -> dict[str, str]:
         """The JobManager's effective configuration (flat keys)."""
@@ -404,11 +456,8 @@ class FlinkHook(BaseHook):
         if done.returncode != 0:
             raise FlinkJobError(f"{command} failed ({done.returncode}): {done.stderr[-2000:] or done.stdout[-2000:]}")
         # Wait for it to register, so that the next check does not start another one.
-        deadline = time.monotonic() + 90
-        while self.taskmanager_count() == 0:
-            if time.monotonic() > deadline:
-                raise FlinkJobError(f"{command} ran but no TaskManager registered within 90 s")
-            time.sleep(1)
+        wait_until(lambda: self.taskmanager_count() > 0, timeout=90, interval=1, what="a TaskManager to register",
+                   error=lambda: FlinkJobError(f"{command} ran but no TaskManager registered within 90 s"))
         return True
 
     def cancel_job(self, job_id: str) -> None:

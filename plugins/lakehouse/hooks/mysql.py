@@ -11,6 +11,7 @@ from typing import Any, Iterator, Sequence
 
 from airflow.sdk import BaseHook
 from lakehouse.core.errors import ExternalServiceError
+from lakehouse.core.resources import MYSQL_SOURCE_CONN_ID
 from lakehouse.hooks._base import get_connection
 
 
@@ -22,7 +23,7 @@ class MySqlHook(BaseHook):
     """pymysql connections built from an Airflow connection."""
 
     conn_name_attr = "mysql_conn_id"
-    default_conn_name = "mysql_source"
+    default_conn_name = MYSQL_SOURCE_CONN_ID
     conn_type = "mysql"
     hook_name = "MySQL / MariaDB (pymysql)"
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from airflow.sdk import BaseHook
 
 from lakehouse.core.errors import BadRequest, ConfigError, ExternalServiceError
+from lakehouse.core.resources import PAIMON_CONN_ID
 from lakehouse.hooks._base import get_connection
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class PaimonHook(BaseHook):
     """Reads Paimon tables through pypaimon's catalog."""
 
     conn_name_attr = "paimon_conn_id"
-    default_conn_name = "paimon_default"
+    default_conn_name = PAIMON_CONN_ID
     conn_type = "paimon"
     hook_name = "Apache Paimon (pypaimon)"
 

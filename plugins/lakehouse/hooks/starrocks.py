@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lakehouse.core.resources import STARROCKS_CONN_ID
 from lakehouse.hooks.mysql import MySqlHook, MySqlUnavailableError
 
 
@@ -21,7 +22,7 @@ class StarRocksHook(MySqlHook):
     """pymysql connections to a StarRocks FE, built from an Airflow connection."""
 
     conn_name_attr = "starrocks_conn_id"
-    default_conn_name = "starrocks_default"
+    default_conn_name = STARROCKS_CONN_ID
     conn_type = "starrocks"
     hook_name = "StarRocks (MySQL protocol, pymysql)"
 

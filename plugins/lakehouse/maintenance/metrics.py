@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from lakehouse.core.errors import GateFailed
+from lakehouse.core.ops_tables import OpsTable
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.maintenance.policy import TablePolicy
 
@@ -75,38 +76,29 @@ def measure(paimon: PaimonHook, table: str) -> TableMetrics:
         files_per_partition=per_partition)
 
 
-def _metrics_schema():
-    import pyarrow as pa
-
-    return pa.schema([
-        ("run_id", pa.string()), ("table_name", pa.string()), ("phase", pa.string()),
-        ("measured_at", pa.timestamp("ms", tz="UTC")), ("snapshot_id", pa.int64()), ("snapshots", pa.int64()),
-        ("data_files", pa.int64()), ("total_bytes", pa.int64()), ("small_files", pa.int64()),
-        ("partitions", pa.int64()), ("tags", pa.int64()), ("operations", pa.string()),
-    ])
+METRICS = OpsTable(METRICS_TABLE, lambda pa: [
+    ("run_id", pa.string()), ("table_name", pa.string()), ("phase", pa.string()),
+    ("measured_at", pa.timestamp("ms", tz="UTC")), ("snapshot_id", pa.int64()), ("snapshots", pa.int64()),
+    ("data_files", pa.int64()), ("total_bytes", pa.int64()), ("small_files", pa.int64()),
+    ("partitions", pa.int64()), ("tags", pa.int64()), ("operations", pa.string()),
+])
 
 
 def record_metrics(paimon: PaimonHook, run_id: str, rows: list[dict]) -> int | None:
     """Append before/after figures to ops.maintenance_metrics (a Python-owned Paimon table)."""
-    import pyarrow as pa
-
-    paimon.ensure_ops_table(METRICS_TABLE, _metrics_schema())
     now = datetime.now(timezone.utc)
-    table = pa.Table.from_pylist([{
+    return METRICS.append(paimon, [{
         "run_id": run_id, "table_name": r["table"], "phase": r["phase"], "measured_at": now,
         "snapshot_id": r["snapshot_id"], "snapshots": r["snapshots"], "data_files": r["data_files"],
         "total_bytes": r["total_bytes"], "small_files": r["small_files"], "partitions": r["partitions"],
         "tags": r["tags"], "operations": r.get("operations", ""),
-    } for r in rows], schema=_metrics_schema())
-    return paimon.append_rows(METRICS_TABLE, table)
+    } for r in rows])
 
 
 def small_file_trend(paimon: PaimonHook, table: str, runs: int) -> list[int]:
     """Small files after each of the last `runs` + 1 maintenance runs of `table`, oldest first."""
-    if not paimon.table_exists(METRICS_TABLE):
-        return []
-    data = paimon.read_arrow(METRICS_TABLE, columns=["table_name", "phase", "measured_at", "small_files"])
-    rows = sorted((r for r in data.to_pylist() if r["table_name"] == table and r["phase"] == "after"),
+    data = METRICS.read(paimon, columns=["table_name", "phase", "measured_at", "small_files"])
+    rows = sorted((r for r in data if r["table_name"] == table and r["phase"] == "after"),
                   key=lambda r: r["measured_at"])
     return [r["small_files"] for r in rows[-(runs + 1):]]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable
 
 
+from lakehouse.core.results import to_jsonable
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import registry
@@ -174,7 +175,8 @@ class MaintenanceReport:
 
     def metric_rows(self) -> list[dict]:
         ops = "; ".join(r.line() for r in self.results)
-        return [{**asdict(self.before), "phase": "before"}, {**asdict(self.after), "phase": "after", "operations": ops}]
+        return [{**to_jsonable(self.before), "phase": "before"},
+                {**to_jsonable(self.after), "phase": "after", "operations": ops}]
 
 
 def maintain_table(policy: TablePolicy, operations: Iterable[str], *, flink: FlinkHook, paimon: PaimonHook,

@@ -9,11 +9,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from lakehouse.core.errors import GateFailed
+from lakehouse.core.ops_tables import OpsTable
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import registry
 from lakehouse.quality.parameters import closed_day_parameters, day_parameters, known_shop_ids
 from lakehouse.quality.suites import load_suite, suite_path
-from lakehouse.quality.validation import ValidationReport, _plain, frame_for_validation, validate_frame
+from lakehouse.core.results import to_jsonable
+from lakehouse.quality.validation import ValidationReport, frame_for_validation, validate_frame
 
 log = logging.getLogger(__name__)
 # GX logs hundreds of INFO lines while it imports; keep task logs readable.
@@ -83,19 +85,16 @@ def _empty(paimon: PaimonHook, table: str):
     return pa.table({f.name: pa.array([], type=pa.string()) for f in fields})
 
 
-def _quarantine_schema():
-    import pyarrow as pa
-
-    return pa.schema([("run_id", pa.string()), ("table_name", pa.string()), ("partition", pa.string()),
-                      ("snapshot_id", pa.int64()), ("expectation", pa.string()), ("severity", pa.string()),
-                      ("reason", pa.string()), ("row_key", pa.string()), ("row_json", pa.string()),
-                      ("quarantined_at", pa.timestamp("ms", tz="UTC"))])
+QUARANTINE = OpsTable(QUARANTINE_TABLE, lambda pa: [
+    ("run_id", pa.string()), ("table_name", pa.string()), ("partition", pa.string()),
+    ("snapshot_id", pa.int64()), ("expectation", pa.string()), ("severity", pa.string()),
+    ("reason", pa.string()), ("row_key", pa.string()), ("row_json", pa.string()),
+    ("quarantined_at", pa.timestamp("ms", tz="UTC")),
+])
 
 
 def quarantine_rows(paimon: PaimonHook, report: ValidationReport, df, suite: dict, unexpected: dict) -> int:
     """Copy the rows that broke row-level expectations to ops.dq_quarantine (one commit)."""
-    import pyarrow as pa
-
     keys = suite["meta"]["key_columns"]
     indexed = df.set_index(keys, drop=False)
     now = datetime.now(timezone.utc)
@@ -111,30 +110,23 @@ def quarantine_rows(paimon: PaimonHook, report: ValidationReport, df, suite: dic
                 out.append({"run_id": report.run_id, "table_name": report.table, "partition": report.partition,
                             "snapshot_id": report.snapshot_id, "expectation": f"{outcome.expectation}({outcome.target})",
                             "severity": outcome.severity, "reason": outcome.notes or outcome.expectation,
-                            "row_key": json.dumps(_plain(dict(zip(keys, key))), default=str),
-                            "row_json": json.dumps(_plain(row), default=str), "quarantined_at": now})
-    if out:
-        paimon.ensure_ops_table(QUARANTINE_TABLE, _quarantine_schema())
-        paimon.append_rows(QUARANTINE_TABLE, pa.Table.from_pylist(out, schema=_quarantine_schema()))
+                            "row_key": json.dumps(to_jsonable(dict(zip(keys, key)))),
+                            "row_json": json.dumps(to_jsonable(row)), "quarantined_at": now})
+    QUARANTINE.append(paimon, out)  # nothing when no row broke an expectation
     return len(out)
 
 
-def _results_schema():
-    import pyarrow as pa
-
-    return pa.schema([("run_id", pa.string()), ("table_name", pa.string()), ("partition", pa.string()),
-                      ("snapshot_id", pa.int64()), ("passed", pa.bool_()), ("rows", pa.int64()),
-                      ("evaluated", pa.int64()), ("failed", pa.int64()), ("warnings", pa.int64()),
-                      ("failed_expectations", pa.string()), ("quarantined", pa.int64()), ("docs", pa.string()),
-                      ("duration_s", pa.float64()), ("checked_at", pa.timestamp("ms", tz="UTC"))])
+RESULTS = OpsTable(RESULTS_TABLE, lambda pa: [
+    ("run_id", pa.string()), ("table_name", pa.string()), ("partition", pa.string()),
+    ("snapshot_id", pa.int64()), ("passed", pa.bool_()), ("rows", pa.int64()),
+    ("evaluated", pa.int64()), ("failed", pa.int64()), ("warnings", pa.int64()),
+    ("failed_expectations", pa.string()), ("quarantined", pa.int64()), ("docs", pa.string()),
+    ("duration_s", pa.float64()), ("checked_at", pa.timestamp("ms", tz="UTC")),
+])
 
 
 def record_results(paimon: PaimonHook, reports: list[ValidationReport]) -> None:
     """One row per validation in ops.dq_validations."""
-    import pyarrow as pa
-
-    if not reports:
-        return
     now = datetime.now(timezone.utc)
     rows = [{"run_id": r.run_id, "table_name": r.table, "partition": r.partition, "snapshot_id": r.snapshot_id,
              "passed": r.passed, "rows": r.rows, "evaluated": sum(1 for o in r.outcomes if o.success is not None),
@@ -142,8 +134,7 @@ def record_results(paimon: PaimonHook, reports: list[ValidationReport]) -> None:
              "failed_expectations": "; ".join(o.line() for o in r.failed + r.warnings),
              "quarantined": r.quarantined, "docs": r.docs, "duration_s": round(r.duration_s, 3), "checked_at": now}
             for r in reports]
-    paimon.ensure_ops_table(RESULTS_TABLE, _results_schema())
-    paimon.append_rows(RESULTS_TABLE, pa.Table.from_pylist(rows, schema=_results_schema()))
+    RESULTS.append(paimon, rows)  # nothing for no reports
 
 
 def enforce(reports: list[ValidationReport], *, what: str) -> None:

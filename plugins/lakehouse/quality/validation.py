@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lakehouse.core.results import to_jsonable
 
 
 log = logging.getLogger(__name__)
@@ -87,22 +88,6 @@ class ValidationReport:
 def _short(value: Any, limit: int = 120) -> str:
     text = str(value)
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _plain(value: Any) -> Any:
-    """numpy / pandas scalars -> Python values (JSON, messages)."""
-    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
-        try:
-            return value.item()
-        except (ValueError, AttributeError):
-            pass
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -201,10 +186,10 @@ def validate_frame(df, suite: dict, parameters: dict, *, docs_dir: Path | None =
         if r.exception_info and r.exception_info.get("raised_exception"):
             observed = f"error: {r.exception_info.get('exception_message')}"
         else:
-            observed = _plain(details.get("observed_value"))
+            observed = to_jsonable(details.get("observed_value"))
         outcome = Outcome(config.type, _target(config.kwargs), severity, bool(r.success), observed,
                           details.get("unexpected_count"),
-                          [_plain({k: row[k] for k in keys if k in row}) for row in index_list[:SAMPLE_KEYS]]
+                          [to_jsonable({k: row[k] for k in keys if k in row}) for row in index_list[:SAMPLE_KEYS]]
                           if index_list and isinstance(index_list[0], dict) else [],
                           config.notes)
         outcomes.append(outcome)

@@ -5,7 +5,7 @@ import logging
 from typing import TYPE_CHECKING
 
 
-from lakehouse.hooks.starrocks import StarRocksHook
+from lakehouse.core.resources import resources
 from lakehouse.serving.config import CONN_ID, serving_config, serving_configured
 from lakehouse.serving.refresh import refresh_after_publish, setup_serving
 from lakehouse.serving.render import redact, setup_statements
@@ -29,21 +29,20 @@ def main(argv: list[str] | None = None) -> int:
     refresh.add_argument("--tables", nargs="*", help="published tables (default: every table with a view)")
     args = parser.parse_args(argv)
 
-    from lakehouse.hooks.paimon import PaimonHook
-
+    r = resources()
     if args.command != "render" and not serving_configured():
         print(f"connection '{CONN_ID}' is not defined: StarRocks is not part of this deployment "
               f"(define AIRFLOW_CONN_{CONN_ID.upper()}, see docs/SERVING.md)")
         return 1
     if args.command == "render":
-        for statement in setup_statements(paimon=PaimonHook()):
+        for statement in setup_statements(paimon=r.paimon):
             print(redact(statement) + ";\n")
     elif args.command == "setup":
-        for what in setup_serving(starrocks=StarRocksHook(), paimon=PaimonHook()):
+        for what in setup_serving(starrocks=r.starrocks, paimon=r.paimon):
             print("ok:", what)
     else:
         tables = args.tables or sorted({t for v in serving_config().views.values() for t in v.tables})
-        for view in refresh_after_publish(args.dt, tables, starrocks=StarRocksHook()):
+        for view in refresh_after_publish(args.dt, tables, starrocks=r.starrocks):
             print("refreshed:", view)
     return 0
 

@@ -14,7 +14,7 @@ from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import Registry, StreamingJobSpec, TableSpec, registry
 from lakehouse.core.sql_files import declared_options, load_statements
-from lakehouse.core.flink_sql import CDC_CONN_ID, catalog_statements, sql_context, sql_quote
+from lakehouse.core.flink_sql import catalog_statements, sql_context, sql_quote
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,9 @@ def render_job(job: StreamingJobSpec, *, paimon: PaimonHook, cdc: MySqlHook) -> 
 def deploy_job(
     job_name: str,
     *,
-    flink: FlinkHook | None = None,
-    paimon: PaimonHook | None = None,
-    cdc: MySqlHook | None = None,
+    flink: FlinkHook,
+    paimon: PaimonHook,
+    cdc: MySqlHook,
     restore_from: str | None = None,
     reg: Registry | None = None,
     wait_for_checkpoint: bool = True,
@@ -155,9 +155,6 @@ def deploy_job(
     job = reg.job(job_name)
     if pipeline_name:
         job = replace(job, name=pipeline_name)
-    flink = flink or FlinkHook()
-    paimon = paimon or PaimonHook()
-    cdc = cdc or MySqlHook(CDC_CONN_ID)
     active = flink.active_jobs_named(job.name)
     if active:
         log.info("job %s already active as %s (%s); nothing to do", job.name, active[0].job_id, active[0].state)

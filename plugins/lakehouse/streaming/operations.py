@@ -52,11 +52,10 @@ def validate_operation(params: Mapping[str, Any]) -> OperationRequest:
     return OperationRequest(job=job, action=action, savepoint_path=path, also_reset=also)
 
 
-def run_operation(request: OperationRequest, *, supervisor: Supervisor | None = None) -> list[SupervisionResult]:
-    """Carry out a validated request; one result per job started or stopped."""
-    sup = supervisor or Supervisor()
+def run_operation(request: OperationRequest, *, supervisor: Supervisor) -> list[SupervisionResult]:
+    """Carry out a validated request with `supervisor`; one result per job started or stopped."""
     if request.action == "stop_with_savepoint":
-        return [sup.stop(request.job)]
+        return [supervisor.stop(request.job)]
     if request.action == "start_from_savepoint":
-        return [sup.start(request.job, savepoint_path=request.savepoint_path)]
-    return sup.reset(request.job)
+        return [supervisor.start(request.job, savepoint_path=request.savepoint_path)]
+    return supervisor.reset(request.job)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from lakehouse.core.errors import BadRequest, GateFailed
+from lakehouse.core.ops_tables import OpsTable
 from lakehouse.hooks.flink import FlinkHook, FlinkJobError, JobStatus, root_cause
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import Registry, StreamingJobSpec, registry
 from lakehouse.core.registry import pipeline_prefix as pipeline_prefix_from_env
-from lakehouse.core.flink_sql import CDC_CONN_ID
 from lakehouse.streaming.deploy import deploy_job, job_sql_hash
 
 log = logging.getLogger(__name__)
@@ -40,19 +40,16 @@ class StreamingJobUnhealthy(GateFailed):
         self.job_id = job_id
 
 
-def _deployments_schema():
-    import pyarrow as pa
-
-    return pa.schema([
-        ("event_time", pa.timestamp("ms")),
-        ("job_name", pa.string()),
-        ("action", pa.string()),
-        ("job_id", pa.string()),
-        ("sql_hash", pa.string()),
-        ("restored_from", pa.string()),
-        ("savepoint_path", pa.string()),
-        ("detail", pa.string()),
-    ])
+DEPLOYMENTS = OpsTable(DEPLOYMENTS_TABLE, lambda pa: [
+    ("event_time", pa.timestamp("ms")),  # UTC, stored without a zone
+    ("job_name", pa.string()),
+    ("action", pa.string()),
+    ("job_id", pa.string()),
+    ("sql_hash", pa.string()),
+    ("restored_from", pa.string()),
+    ("savepoint_path", pa.string()),
+    ("detail", pa.string()),
+])
 
 
 @dataclass(frozen=True)
@@ -72,27 +69,17 @@ class DeploymentHistory:
 
     def __init__(self, paimon: PaimonHook):
         self.paimon = paimon
-        self._ensured = False
-
-    def _ensure(self) -> None:
-        if not self._ensured:
-            self.paimon.ensure_ops_table(DEPLOYMENTS_TABLE, _deployments_schema())
-            self._ensured = True
 
     def record(self, record: DeploymentRecord) -> None:
-        import pyarrow as pa
-
         if record.action not in ACTIONS:
             raise BadRequest(f"unknown action {record.action}; one of {', '.join(ACTIONS)}")
-        self._ensure()
         row = {**record.__dict__, "event_time": record.event_time.astimezone(timezone.utc).replace(tzinfo=None)}
-        self.paimon.append_rows(DEPLOYMENTS_TABLE, pa.Table.from_pylist([row], schema=_deployments_schema()))
+        DEPLOYMENTS.append(self.paimon, [row])
         log.info("deployment history: %s %s job_id=%s hash=%s restored_from=%s savepoint=%s %s", record.job_name,
                  record.action, record.job_id, record.sql_hash, record.restored_from, record.savepoint_path, record.detail or "")
 
     def records(self, job_name: str | None = None) -> list[DeploymentRecord]:
-        self._ensure()
-        rows = self.paimon.read_arrow(DEPLOYMENTS_TABLE).to_pylist()
+        rows = DEPLOYMENTS.read(self.paimon)
         out = [DeploymentRecord(**{**r, "event_time": r["event_time"].replace(tzinfo=timezone.utc)}) for r in rows
                if job_name is None or r["job_name"] == job_name]
         return sorted(out, key=lambda r: r.event_time)
@@ -154,19 +141,22 @@ class SupervisionResult:
 
 
 class Supervisor:
+    """Decisions and on-call operations on the registered streaming jobs, with the hooks it is given
+    (a DAG task passes those of `lakehouse.core.resources.resources()`; `cdc` renders the CDC job's SQL)."""
+
     def __init__(
         self,
         *,
-        flink: FlinkHook | None = None,
-        paimon: PaimonHook | None = None,
-        cdc: MySqlHook | None = None,
+        flink: FlinkHook,
+        paimon: PaimonHook,
+        cdc: MySqlHook,
         reg: Registry | None = None,
         pipeline_prefix: str | None = None,
         now=time.time,
     ):
-        self.flink = flink or FlinkHook()
-        self.paimon = paimon or PaimonHook()
-        self.cdc = cdc or MySqlHook(CDC_CONN_ID)
+        self.flink = flink
+        self.paimon = paimon
+        self.cdc = cdc
         self.reg = reg or registry()
         self.prefix = pipeline_prefix if pipeline_prefix is not None else pipeline_prefix_from_env()
         self.history = DeploymentHistory(self.paimon)
@@ -253,7 +243,7 @@ class Supervisor:
         if not active:
             return self._not_running(job)
         status = self.flink.job_status(active[0].job_id)
-        if status.state in ("RESTARTING", "FAILING", "INITIALIZING", "CREATED", "RECONCILING") or not status.all_tasks_running:
+        if status.is_recovering or not status.all_tasks_running:
             return self._recovering(job, status)
         current = job_sql_hash(job, paimon=self.paimon, cdc=self.cdc)
         deployed = self.history.hash_of(self.pipeline(job), status.job_id)
@@ -289,7 +279,7 @@ class Supervisor:
             )
         since_ms = status.state_since_ms or status.start_time_ms
         age = self.now() - since_ms / 1000
-        what = status.state if status.state != "RUNNING" else "RUNNING with tasks not yet running"
+        what = status.state if not status.is_running else "RUNNING with tasks not yet running"
         if age > job.checkpoint_max_age_s:
             cause = self.flink.job_exception(status.job_id) or "no exception recorded"
             raise StreamingJobUnhealthy(

@@ -30,13 +30,10 @@ class RenderedJob:
 
 
 def render_streaming_job(
-    job_name: str, *, paimon: PaimonHook | None = None, cdc: MySqlHook | None = None,
+    job_name: str, *, paimon: PaimonHook, cdc: MySqlHook,
     reg: Registry | None = None, prefix: str | None = None,
 ) -> RenderedJob:
     """Render a registered job with the session path's own functions (connections are read here)."""
-    from lakehouse.hooks.mysql import MySqlHook
-    from lakehouse.hooks.paimon import PaimonHook
-    from lakehouse.core.flink_sql import CDC_CONN_ID
     from lakehouse.streaming.deploy import job_session_config, job_sql_hash, render_job
 
     reg = reg or registry()
@@ -44,8 +41,6 @@ def render_streaming_job(
     prefix = pipeline_prefix() if prefix is None else prefix
     if prefix:
         job = replace(job, name=prefix + job.name)
-    paimon = paimon or PaimonHook()
-    cdc = cdc or MySqlHook(CDC_CONN_ID)
     if not _SHARED_STORAGE_URI.match(paimon.warehouse_uri):
         raise KubernetesConfigError(
             f"the Paimon warehouse of connection '{paimon.paimon_conn_id}' is {paimon.warehouse_uri!r}: "
@@ -218,7 +213,7 @@ def manifest_yaml(manifest: Mapping[str, Any]) -> str:
 
 
 def render_manifests(
-    settings: KubernetesSettings, *, paimon: PaimonHook | None = None, cdc: MySqlHook | None = None,
+    settings: KubernetesSettings, *, paimon: PaimonHook, cdc: MySqlHook,
     reg: Registry | None = None, prefix: str | None = None,
 ) -> list[dict]:
     """Every resource of the deployment: the session cluster (session mode) and one per registered job."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow.providers.apache.flink.operators.flink_kubernetes import FlinkKubernetesOperator
 
+from lakehouse.core.resources import resources
 from lakehouse.streaming.kubernetes.settings import API_GROUP, API_VERSION, PLURALS, KubernetesSettings
 from lakehouse.streaming.kubernetes.manifests import job_manifest, manifest_yaml, render_streaming_job, session_cluster_manifest
 
@@ -79,7 +80,8 @@ class FlinkJobResourceOperator(_ApplyFlinkResource):
         self.job_name = job_name
 
     def render(self) -> dict:
-        return job_manifest(render_streaming_job(self.job_name), self.settings)
+        r = resources()
+        return job_manifest(render_streaming_job(self.job_name, paimon=r.paimon, cdc=r.cdc), self.settings)
 
 
 class FlinkSessionClusterOperator(_ApplyFlinkResource):
