@@ -70,32 +70,16 @@ def t1_backfill():
 
     @task(max_active_tis_per_dagrun=MAX_PARALLEL_DAYS)
     def backfill_lane(lane: dict, run_id=None, map_index=None) -> list[dict]:
-        from lakehouse.core.resources import resources
+        from lakehouse.batch.backfill import run_lane
         from lakehouse.batch.leases import LeaseManager
-        from lakehouse.batch.t1 import run_day, select_tables
-
+        from lakehouse.core.resources import resources
         from lakehouse.core.results import to_jsonable
-        from lakehouse.quality.audit import QualityGateFailed, audit_day
 
         r = resources()
-        flink, paimon, leases = r.flink, r.paimon, LeaseManager(r.ops)
-        reports, gate_failures = [], []
-        for dt in lane["days"]:
-            result = run_day(dt, select_tables(lane["tables"]), holder=f"t1_backfill/{run_id}/{map_index}",
-                             flink=flink, paimon=paimon, leases=leases, dry_run=lane["dry_run"])
-            for report in result.reports:
-                print(report.line())
-                reports.append(to_jsonable(report))
-            if lane["dry_run"]:
-                continue
-            try:  # audit every day of the lane, then fail with all of them
-                for audit in audit_day(dt, result.reports, paimon=paimon, mysql=r.mysql_source, run_id=f"{run_id}/{dt}"):
-                    print("\n".join(audit.lines()))
-            except QualityGateFailed as exc:
-                gate_failures.append(str(exc))
-        if gate_failures:
-            raise QualityGateFailed("\n".join(gate_failures))
-        return reports
+        reports = run_lane(lane["days"], lane["tables"], holder=f"t1_backfill/{run_id}/{map_index}", run_id=run_id,
+                           flink=r.flink, paimon=r.paimon, leases=LeaseManager(r.ops), mysql=r.mysql_source,
+                           dry_run=lane["dry_run"])
+        return [to_jsonable(report) for report in reports]
 
     @task
     def report(lane_reports: list[list[dict]]) -> list[dict]:

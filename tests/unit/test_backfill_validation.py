@@ -75,3 +75,58 @@ def test_tag_name():
     assert tag_name("2026-11-23") == "t1-2026-11-23"
     with pytest.raises(BadRequest):
         tag_name("2026-11-31")
+
+
+# ---------------------------------------------------------------------------------- the lane loop
+class _Report:
+    def __init__(self, dt):
+        self.dt = dt
+
+    def line(self):
+        return f"report {self.dt}"
+
+
+def _lane_env(monkeypatch, failing_days=()):
+    from types import SimpleNamespace
+
+    from lakehouse.batch import t1
+    from lakehouse.quality import audit
+
+    calls = []
+
+    def run_day(dt, tables, **kwargs):
+        calls.append(("run_day", dt, kwargs["holder"], kwargs["dry_run"]))
+        return SimpleNamespace(reports=[_Report(dt)])
+
+    def audit_day(dt, reports, **kwargs):
+        calls.append(("audit_day", dt, kwargs["run_id"]))
+        if dt in failing_days:
+            raise audit.QualityGateFailed(f"{dt}: 1 critical expectation failed")
+        return []
+
+    monkeypatch.setattr(t1, "run_day", run_day)
+    monkeypatch.setattr(audit, "audit_day", audit_day)
+    return calls
+
+
+def test_a_lane_audits_every_day_then_fails_with_every_failed_gate(monkeypatch):
+    from lakehouse.batch.backfill import run_lane
+    from lakehouse.quality.audit import QualityGateFailed
+
+    calls = _lane_env(monkeypatch, failing_days={"2026-11-20", "2026-11-22"})
+    with pytest.raises(QualityGateFailed) as exc:
+        run_lane(["2026-11-20", "2026-11-21", "2026-11-22"], ["all"], holder="h", run_id="r", flink=None,
+                 paimon=None, leases=None, mysql=None, echo=lambda *_: None)
+    assert "2026-11-20" in str(exc.value) and "2026-11-22" in str(exc.value)
+    assert [c[1] for c in calls if c[0] == "audit_day"] == ["2026-11-20", "2026-11-21", "2026-11-22"]
+    assert ("audit_day", "2026-11-21", "r/2026-11-21") in calls
+
+
+def test_a_dry_run_lane_reports_and_audits_nothing(monkeypatch):
+    from lakehouse.batch.backfill import run_lane
+
+    calls = _lane_env(monkeypatch)
+    reports = run_lane(["2026-11-20", "2026-11-21"], ["dwd"], holder="h", run_id="r", flink=None, paimon=None,
+                       leases=None, mysql=None, dry_run=True, echo=lambda *_: None)
+    assert [r.dt for r in reports] == ["2026-11-20", "2026-11-21"]
+    assert [c[0] for c in calls] == ["run_day", "run_day"] and all(c[3] for c in calls)

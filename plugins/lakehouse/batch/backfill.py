@@ -94,3 +94,34 @@ def validate_backfill(params: Mapping[str, Any], *, today: date | None = None) -
     order = [t.name for t in recomputable_tables()]
     tables = [t for t in order if t in set(selected)]
     return BackfillRequest(tables=tables, days=days, dry_run=dry_run, parallel_days=parallel)
+
+
+def run_lane(days: list[str], tables: list[str], *, holder: str, run_id: str, flink, paimon, leases, mysql,
+             dry_run: bool = False, echo=print) -> list:
+    """Rebuild a lane's days in order, each under its leases, and audit each rebuilt day.
+
+    Each day is recomputed as t1_daily does it (`run_day`: leases, INSERT OVERWRITE, verification)
+    and audited with the Great Expectations suites at the snapshots it wrote. A failed audit does
+    not stop the lane: every day is audited, then the lane fails with all the failed gates
+    (QualityGateFailed). Returns the partition reports, in order. `echo` prints progress (the task
+    log)."""
+    from lakehouse.batch.t1 import run_day, select_tables
+    from lakehouse.quality.audit import QualityGateFailed, audit_day
+
+    reports, gate_failures = [], []
+    for dt in days:
+        result = run_day(dt, select_tables(tables), holder=holder, flink=flink, paimon=paimon, leases=leases,
+                         dry_run=dry_run)
+        for report in result.reports:
+            echo(report.line())
+            reports.append(report)
+        if dry_run:
+            continue
+        try:
+            for audit in audit_day(dt, result.reports, paimon=paimon, mysql=mysql, run_id=f"{run_id}/{dt}"):
+                echo("\n".join(audit.lines()))
+        except QualityGateFailed as exc:
+            gate_failures.append(str(exc))
+    if gate_failures:
+        raise QualityGateFailed("\n".join(gate_failures))
+    return reports
