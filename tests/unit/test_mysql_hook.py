@@ -6,6 +6,8 @@ import socket
 
 import pytest
 
+from tests.support.pymysql import FakeConn
+
 from lakehouse.hooks._base import MissingConnectionError
 from lakehouse.hooks.mysql import MySqlHook, MySqlUnavailableError
 
@@ -67,47 +69,9 @@ def test_query_helpers_on_closed_port_raise_unavailable(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------- transactions
-class FakeCursor:
-    def __init__(self, conn: "FakeConn") -> None:
-        self.conn = conn
-        self._rows: list[tuple] = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.conn.events.append("cursor.close")
-
-    def execute(self, sql, parameters=None) -> None:
-        if "fail" in sql:
-            raise RuntimeError("boom")
-        self.conn.events.append(("execute", sql, parameters))
-        self._rows = [(1, "a"), (2, "b")] if sql.startswith("SELECT") and parameters != (0,) else []
-
-    def fetchall(self):
-        return tuple(self._rows)
-
-
-class FakeConn:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    def cursor(self) -> FakeCursor:
-        return FakeCursor(self)
-
-    def commit(self) -> None:
-        self.events.append("commit")
-
-    def rollback(self) -> None:
-        self.events.append("rollback")
-
-    def close(self) -> None:
-        self.events.append("close")
-
-
 @pytest.fixture
 def fake_conn(monkeypatch):
-    conn = FakeConn()
+    conn = FakeConn(fail_on="fail")
     monkeypatch.setattr(MySqlHook, "get_conn", lambda self: conn)
     return conn
 
@@ -127,4 +91,5 @@ def test_get_first(fake_conn):
 def test_run_script_rolls_back_on_error(fake_conn):
     with pytest.raises(RuntimeError, match="boom"):
         MySqlHook(CONN_ID).run_script(["INSERT INTO t VALUES (1)", "fail here", "INSERT INTO t VALUES (2)"])
-    assert fake_conn.events == [("execute", "INSERT INTO t VALUES (1)", None), "cursor.close", "rollback", "close"]
+    assert fake_conn.events == [("execute", "INSERT INTO t VALUES (1)", None), ("execute", "fail here", None),
+                               "cursor.close", "rollback", "close"]

@@ -5,6 +5,7 @@ import pytest
 
 from lakehouse.streaming.operations import ACTIONS, InvalidOperationRequest, OperationRequest, run_operation, validate_operation
 from lakehouse.core.registry import registry
+from tests.support.flink import FakeFlinkCluster
 from lakehouse.streaming.supervision import SupervisionResult
 
 JOB = "dwd_order_fact"
@@ -98,22 +99,14 @@ def test_actions_are_the_three_documented_ones():
 
 
 # ---------------------------------------------------------------------------- dispatch
-class _FakeFlink:
-    def __init__(self, running: dict[str, str]):
-        self.running = running  # pipeline name -> job id
-        self.asked: list[str] = []
-
-    def active_jobs_named(self, name):
-        self.asked.append(name)
-        return [name] if name in self.running else []
-
-
 class FakeSupervisor:
     """Records stop/start calls in order; `stop` makes the pipeline inactive like the real one."""
 
     def __init__(self, running=(), prefix=""):
         self.prefix = prefix
-        self.flink = _FakeFlink({prefix + j: "id" for j in running})
+        self.flink = FakeFlinkCluster()
+        for i, j in enumerate(running):
+            self.flink.add_job(f"{i:032x}", prefix + j)
         self.reg = registry()
         self.calls: list[tuple] = []
 
@@ -122,7 +115,7 @@ class FakeSupervisor:
 
     def stop(self, job_name):
         self.calls.append(("stop", job_name))
-        self.flink.running.pop(self.prefix + job_name, None)
+        self.flink.stop_job(self.prefix + job_name)
         return SupervisionResult(job_name, "STOP", "id", "file:///sp")
 
     def start(self, job_name, *, savepoint_path):

@@ -11,6 +11,8 @@ from types import SimpleNamespace
 import pymysql
 import pytest
 
+from tests.support.pymysql import FakeConn
+
 from lakehouse.serving import config as serving_config_mod
 from lakehouse.serving import refresh as serving_refresh
 from lakehouse.serving import render as serving_render
@@ -33,53 +35,17 @@ MINIO = {
 }
 
 
-# ------------------------------------------------------------------------ a stand-in for pymysql
-class FakeCursor:
-    def __init__(self, conn: "FakeConn") -> None:
-        self.conn = conn
-        self._rows: list[tuple] = []
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.conn.events.append("cursor.close")
-
-    def execute(self, sql, parameters=None) -> None:
-        self.conn.events.append(("execute", sql, parameters))
-        if self.conn.fail_on and self.conn.fail_on in sql:
-            raise pymysql.err.ProgrammingError(1064, "Getting analyzing error. Detail message: boom.")
-        self._rows = self.conn.rows_for(sql)
-
-    def fetchall(self):
-        return tuple(self._rows)
-
-
-class FakeConn:
-    def __init__(self, views: list[str] | None = None, fail_on: str | None = None) -> None:
-        self.events: list = []
-        self.views = views or []
-        self.fail_on = fail_on
-
-    def rows_for(self, sql: str) -> list[tuple]:
+def _starrocks_rows(views: list[str]):
+    def rows_for(sql: str, parameters) -> list[tuple]:
         if "information_schema.materialized_views" in sql:
-            return [(name,) for name in self.views]
+            return [(name,) for name in views]
         return [("a",), ("b",)] if sql.startswith("SELECT") else []
 
-    def cursor(self) -> FakeCursor:
-        return FakeCursor(self)
+    return rows_for
 
-    def commit(self) -> None:
-        self.events.append("commit")
 
-    def rollback(self) -> None:
-        self.events.append("rollback")
-
-    def close(self) -> None:
-        self.events.append("close")
-
-    def executed(self) -> list[str]:
-        return [event[1] for event in self.events if isinstance(event, tuple)]
+def _refused() -> Exception:
+    return pymysql.err.ProgrammingError(1064, "Getting analyzing error. Detail message: boom.")
 
 
 @pytest.fixture
@@ -87,7 +53,7 @@ def connect(monkeypatch):
     """pymysql.connect replaced: records its keyword arguments, returns one FakeConn."""
     monkeypatch.setenv(ENV, CONN)
     calls: list[dict] = []
-    conn = FakeConn(views=list(serving_config_mod.serving_config().views))
+    conn = FakeConn(rows_for=_starrocks_rows(list(serving_config_mod.serving_config().views)), error=_refused)
 
     def fake_connect(**kwargs):
         calls.append(kwargs)
@@ -430,7 +396,7 @@ def test_refresh_after_publish_without_views_to_refresh_does_not_connect(connect
 
 
 def test_refresh_after_publish_names_missing_views_and_refreshes_nothing(connect):
-    connect.conn.views = ["mv_shop_daily"]
+    connect.conn.rows_for = _starrocks_rows(["mv_shop_daily"])
     with pytest.raises(ServingError, match=r"mv_city_daily do not exist in StarRocks: create them with .*setup_serving"):
         serving_refresh.refresh_after_publish("2026-11-24", ["dws.dws_city_daily", "dws.dws_shop_daily"], starrocks=StarRocksHook())
     assert not [s for s in connect.conn.executed() if s.startswith("REFRESH")]

@@ -18,13 +18,13 @@ from lakehouse.streaming import supervision
 from lakehouse.hooks.flink import CheckpointInfo, FlinkJobError, JobStatus
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import registry
+from tests.support.flink import NOW, FakeFlinkCluster  # NOW: the Supervisor's clock in these tests
 from lakehouse.streaming.deploy import Deployment
 from lakehouse.streaming.supervision import DEPLOYMENTS_TABLE, DeploymentHistory, DeploymentRecord, RestorePoint, StreamingJobUnhealthy, Supervisor, latest_retained_checkpoint
 
 CONN_ID = "paimon_ut"
 JOB = "dws_shop_hourly"  # checkpoint_max_age 2min in config/streaming_jobs.yaml
 MAX_AGE = 120
-NOW = 1_750_000_000.0  # the Supervisor's clock (job and checkpoint ages are measured against it)
 OLD_ID = "0" * 31 + "a"
 RUNNING_ID = "b" * 32
 ROOT = "java.io.IOException: No space left on device"
@@ -37,74 +37,10 @@ TRACE = (
 
 
 # ---------------------------------------------------------------------------- fakes
-class FakeFlink:
-    """The slice of FlinkHook the Supervisor uses; `jobs` are the cluster's active jobs."""
-
-    def __init__(self, checkpoint_root: str | None = None):
-        self.jobs: list[JobStatus] = []
-        self.details: dict[str, JobStatus] = {}
-        self.exceptions: dict[str, str] = {}
-        self.checkpoint_info: dict[str, CheckpointInfo] = {}
-        self.tm_count = 1
-        self.tm_startable = True
-        self.config = {"state.checkpoints.dir": checkpoint_root} if checkpoint_root else {}
-        self.calls: list[tuple] = []
-
-    # job listing
-    def list_jobs(self):
-        return list(self.jobs)
-
-    def active_jobs_named(self, name):
-        self.calls.append(("active_jobs_named", name))
-        return [j for j in self.jobs if j.name == name]
-
-    def add_job(self, job_id, name, state="RUNNING", *, all_tasks_running=True, since_s=None, started_s=NOW - 3600):
-        overview = JobStatus(job_id, name, state, int(started_s * 1000))
-        self.jobs.append(overview)
-        self.details[job_id] = JobStatus(
-            job_id, name, state, int(started_s * 1000),
-            int(since_s * 1000) if since_s is not None else None, all_tasks_running,
-        )
-        # A healthy job checkpointed 5 s ago unless a test says otherwise.
-        self.checkpoint_info.setdefault(job_id, CheckpointInfo(12, None, int((NOW - 5) * 1000), 12, 0, None))
-
-    # job details
-    def job_status(self, job_id):
-        self.calls.append(("job_status", job_id))
-        return self.details[job_id]
-
-    def job_exception(self, job_id):
-        return self.exceptions.get(job_id)
-
-    def checkpoints(self, job_id):
-        return self.checkpoint_info[job_id]
-
-    # cluster
-    def taskmanager_count(self):
-        return self.tm_count
-
-    def start_taskmanager(self):
-        self.calls.append(("start_taskmanager",))
-        if self.tm_startable:
-            self.tm_count += 1
-        return self.tm_startable
-
-    def cluster_config(self):
-        return dict(self.config)
-
-    def stop_with_savepoint(self, job_id):
-        self.calls.append(("stop_with_savepoint", job_id))
-        self.jobs = [j for j in self.jobs if j.job_id != job_id]
-        return f"file:///savepoints/savepoint-{job_id[:6]}-1"
-
-    def mutations(self):
-        return [c for c in self.calls if c[0] in ("stop_with_savepoint", "start_taskmanager")]
-
-
 class FakeDeployer:
     """Stands in for lakehouse.streaming.deploy.deploy_job: records the call, starts a RUNNING job."""
 
-    def __init__(self, flink: FakeFlink):
+    def __init__(self, flink: FakeFlinkCluster):
         self.flink = flink
         self.calls: list[dict] = []
 
@@ -125,7 +61,7 @@ class Env:
         self.tmp_path = tmp_path
         self.checkpoints = tmp_path / "checkpoints"
         self.checkpoints.mkdir()
-        self.flink = FakeFlink(f"file://{self.checkpoints}")
+        self.flink = FakeFlinkCluster(f"file://{self.checkpoints}")
         self.deployer = FakeDeployer(self.flink)
         self.hash = "hash-1"
         self.hashed: list[str] = []

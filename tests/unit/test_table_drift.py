@@ -9,18 +9,10 @@ from lakehouse.streaming import deploy as streaming
 from lakehouse.core.errors import ConfigError
 from lakehouse.core.registry import registry
 from lakehouse.core.sql_files import declared_options, load_statements
+from tests.support.flink import FakeFlinkCluster
 from lakehouse.streaming.deploy import TableDriftError, create_tables, option_drift
 
 CONTEXT = {"paimon": SimpleNamespace(warehouse_uri="file:///tmp/w", catalog_options=[])}
-
-
-class FakeFlink:
-    def __init__(self):
-        self.batches: list[list[str]] = []
-
-    def execute_sql(self, statements, **_):
-        self.batches.append(list(statements))
-        return []
 
 
 class FakePaimon:
@@ -64,7 +56,7 @@ def test_existing_table_with_an_old_option_is_altered_to_the_ddl():
     tables = [registry().table("dwd.dwd_order_fact"), registry().table("ods.ods_orders")]
     actual = {t.name: ddl_options(t) for t in tables}
     actual["dwd.dwd_order_fact"]["changelog-producer"] = "lookup"  # created before the design changed
-    flink = FakeFlink()
+    flink = FakeFlinkCluster()
     create_tables(tables, flink=flink, paimon=FakePaimon(actual))
     assert len(flink.batches) == 2
     assert flink.batches[1][1:] == [
@@ -73,7 +65,7 @@ def test_existing_table_with_an_old_option_is_altered_to_the_ddl():
 
 def test_tables_as_declared_are_left_alone():
     tables = list(registry().tables.values())
-    flink = FakeFlink()
+    flink = FakeFlinkCluster()
     create_tables(tables, flink=flink, paimon=FakePaimon({t.name: ddl_options(t) for t in tables}))
     assert len(flink.batches) == 1  # the CREATE ... IF NOT EXISTS batch only
 
@@ -81,7 +73,7 @@ def test_tables_as_declared_are_left_alone():
 def test_a_changed_bucket_count_fails_and_alters_nothing():
     tables = [registry().table("dwd.dwd_order_fact")]
     actual = {"dwd.dwd_order_fact": {**ddl_options(tables[0]), "bucket": "4", "changelog-producer": "lookup"}}
-    flink = FakeFlink()
+    flink = FakeFlinkCluster()
     with pytest.raises(TableDriftError, match=r"dwd.dwd_order_fact: 'bucket' is '4', the DDL says '2'") as exc:
         create_tables(tables, flink=flink, paimon=FakePaimon(actual))
     assert exc.value.drift == ["dwd.dwd_order_fact: 'bucket' is '4', the DDL says '2'"]
@@ -89,7 +81,7 @@ def test_a_changed_bucket_count_fails_and_alters_nothing():
 
 
 def test_a_job_whose_sql_submits_no_job_is_a_config_error(monkeypatch):
-    class NoJobFlink(FakeFlink):
+    class NoJobFlink(FakeFlinkCluster):
         def active_jobs_named(self, name):
             return []
 
