@@ -21,7 +21,7 @@ from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.flink_sql import catalog_statements
 from tests.integration.helpers import PREFIX
-from tests.s3_server import moto_s3
+from tests.support.s3_server import moto_s3
 
 pytestmark = pytest.mark.integration
 

@@ -4,12 +4,17 @@ the other layer: the FlinkHook methods the control plane calls, without HTTP.)""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from lakehouse.hooks.flink import FlinkHook
+
+CONN_ID = "flink_test"  # the connection the fixtures point at the fake server
 
 SESSION = "sess-1"
 JOB_ID = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
@@ -199,3 +204,10 @@ def serving(fake: FakeFlinkRest):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def make_hook(logger: logging.Logger | None = None) -> FlinkHook:
+    hook = FlinkHook(CONN_ID)
+    if logger is not None:
+        hook._log = logger
+    return hook

@@ -462,7 +462,7 @@ def check_lineage(reg: Registry, jobs_file: str = "streaming_jobs.yaml") -> None
     """Each job's declared upstream, lookup and downstream equal what its SQL reads, looks up and
     writes (`sql_lineage`); otherwise RegistryError naming each job, its file and the difference.
 
-    Renders every job's templates, so it runs in the unit tests (tests/unit/test_registry.py) rather
+    Renders every job's templates, so it runs in the unit tests (tests/unit/core/test_registry.py) rather
     than on every load: the SQL files and the registry ship together."""
     problems = []
     for job in reg.jobs.values():

@@ -16,5 +16,5 @@ Settings come from LAKEHOUSE_K8S_* environment variables (`KubernetesSettings.fr
 without Airflow Variables or connections, so the deploy DAG can check them at parse time. This
 module imports nothing heavy at module level: lakehouse.streaming (hooks) loads when a manifest
 is rendered. Manifests are plain dicts, tested against the operator's CRD schema
-(tests/unit/test_kubernetes_manifests.py); docs/KUBERNETES.md explains the mapping.
+(tests/unit/streaming/test_kubernetes_manifests.py); docs/KUBERNETES.md explains the mapping.
 """

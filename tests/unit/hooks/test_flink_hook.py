@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.support.flink_rest import FLINK_TRACE, JOB_ID, ROOT, SESSION, FakeFlinkRest, serving
+from tests.support.flink_rest import CONN_ID, FLINK_TRACE, JOB_ID, ROOT, SESSION, make_hook
 
 from lakehouse.hooks._base import MissingConnectionError
 from lakehouse.hooks.flink import (
@@ -23,32 +23,7 @@ from lakehouse.hooks.flink import (
     root_cause,
 )
 
-CONN_ID = "flink_test"
 
-
-
-@pytest.fixture
-def fake_flink(monkeypatch):
-    with serving(FakeFlinkRest()) as fake:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}",
-                           f"flink://127.0.0.1:{fake.port}/?sql_gateway_port={fake.port}")
-        yield fake
-
-
-@pytest.fixture
-def hook_log(caplog):
-    """Airflow's hook logger is structlog and does not reach caplog outside a task, so the hook
-    gets a standard logging.Logger (the mixin uses `_log` when it is set)."""
-    logger = logging.getLogger("test.lakehouse.flink_hook")
-    caplog.set_level(logging.DEBUG, logger=logger.name)
-    return logger
-
-
-def make_hook(logger: logging.Logger | None = None) -> FlinkHook:
-    hook = FlinkHook(CONN_ID)
-    if logger is not None:
-        hook._log = logger
-    return hook
 
 
 def _closed_port() -> int:

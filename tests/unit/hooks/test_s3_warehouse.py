@@ -17,8 +17,8 @@ from lakehouse.hooks.flink import FlinkSqlError
 from lakehouse.core.errors import ConfigError
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.flink_sql import catalog_statements
-from tests.s3_server import ACCESS_KEY, SECRET_KEY, moto_s3
-from tests.unit.test_flink_hook import fake_flink, hook_log, make_hook  # noqa: F401  (fixtures)
+from tests.support.s3_server import ACCESS_KEY, SECRET_KEY, moto_s3
+from tests.support.flink_rest import make_hook
 
 CONN_ID = "paimon_s3_test"
 SCHEMA = pa.schema([

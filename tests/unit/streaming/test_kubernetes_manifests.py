@@ -33,7 +33,7 @@ from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import Registry, registry
 from lakehouse.streaming.deploy import job_session_config, job_sql_hash, render_job
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CRD_POM = REPO / "flink" / "k8s-crds" / "pom.xml"
 SQL_RUNNER_DIR = REPO / "flink" / "sql-runner"
 CACHE = REPO / "tests" / ".cache" / "k8s-crds"

@@ -11,7 +11,7 @@ from pathlib import Path
 import lakehouse
 from lakehouse.core.errors import BadRequest, ConfigError, ExternalServiceError, GateFailed, LakehouseError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KINDS = (ConfigError, BadRequest, GateFailed, ExternalServiceError)
 # Needs the apache-airflow-providers-apache-flink (Kubernetes) provider, which may not be installed.
 OPTIONAL_MODULES = {"lakehouse.streaming.kubernetes.operator"}

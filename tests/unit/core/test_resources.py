@@ -16,7 +16,7 @@ from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.hooks.starrocks import StarRocksHook
 
-DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+DAGS_DIR = Path(__file__).resolve().parents[3] / "dags"
 
 
 def test_default_roles_use_the_default_connections():

@@ -148,7 +148,7 @@ def test_start_from_savepoint_without_path_lets_the_supervisor_pick():
 
 
 def test_restart_without_state_goes_through_the_supervisor_reset():
-    """Supervisor.reset stops what runs and restarts the cascade (tests/unit/test_supervision.py)."""
+    """Supervisor.reset stops what runs and restarts the cascade (tests/unit/streaming/test_supervision.py)."""
     sup = FakeSupervisor(running=[JOB], prefix="it_")
     [result] = run_operation(OperationRequest(JOB, "restart_without_state"), supervisor=sup)
     assert sup.calls == [("reset", JOB)]
