@@ -1,5 +1,6 @@
 """What every benchmark shares: its own Paimon warehouse (.stack/bench-warehouse, the user's tables
 are never touched) and where its figures are kept (bench/results/<name>-<time>.json)."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,8 @@ def fresh_bench_warehouse(conn_id: str = "paimon_default") -> Path:
     shutil.rmtree(warehouse, ignore_errors=True)
     warehouse.mkdir(parents=True)
     os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(
-        {"conn_type": "paimon", "extra": {"warehouse": str(warehouse)}})
+        {"conn_type": "paimon", "extra": {"warehouse": str(warehouse)}}
+    )
     return warehouse
 
 

@@ -9,6 +9,7 @@ and prints rows/s for each and the ratio, which is the overhead of our orchestra
 
     source scripts/env.sh && .venv/bin/python bench/backfill.py --orders 2000000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,15 +29,15 @@ def main() -> int:
 
     warehouse = fresh_bench_warehouse("paimon_bench")
 
+    from lakehouse.batch.leases import LeaseManager
     from lakehouse.batch.recompute import BATCH_SESSION
+    from lakehouse.batch.t1 import run_day, select_tables
+    from lakehouse.core.flink_sql import catalog_statements
+    from lakehouse.core.registry import registry
     from lakehouse.hooks.flink import FlinkHook
     from lakehouse.hooks.mysql import MySqlHook
     from lakehouse.hooks.paimon import PaimonHook
-    from lakehouse.batch.leases import LeaseManager
-    from lakehouse.core.registry import registry
-    from lakehouse.core.flink_sql import catalog_statements
     from lakehouse.streaming.deploy import create_tables
-    from lakehouse.batch.t1 import run_day, select_tables
 
     flink, paimon = FlinkHook(), PaimonHook("paimon_bench")
     create_tables(list(registry().tables.values()), flink=flink, paimon=paimon)
@@ -76,9 +77,11 @@ def main() -> int:
     print(f"bench: ODS filled with {rows} orders for {DAY} in {gen_s:.1f} s")
 
     t = time.monotonic()
-    scan = flink.execute_sql(catalog_statements(paimon) + [
-        f"SELECT COUNT(*), SUM(amount) FROM lakehouse.ods.ods_orders WHERE dt = '{DAY}'"],
-        session_config=BATCH_SESSION, result_timeout=3600)
+    scan = flink.execute_sql(
+        catalog_statements(paimon) + [f"SELECT COUNT(*), SUM(amount) FROM lakehouse.ods.ods_orders WHERE dt = '{DAY}'"],
+        session_config=BATCH_SESSION,
+        result_timeout=3600,
+    )
     scan_s = time.monotonic() - t
     print(f"bench: plain scan: {scan[-1].rows} in {scan_s:.1f} s ({rows / scan_s:,.0f} orders/s)")
 
@@ -91,10 +94,21 @@ def main() -> int:
     print(f"bench: T+1 day (DWD + 5 DWS + verification): {t1_s:.1f} s ({rows / t1_s:,.0f} orders/s)")
     for table, secs in per_table.items():
         print(f"         {table:30} {secs:6.1f} s")
-    print(f"bench: DWD recompute {dwd_s:.1f} s = {rows / dwd_s:,.0f} orders/s; ratio DWD recompute / plain scan = "
-          f"{dwd_s / scan_s:.1f}x; whole day / plain scan = {t1_s / scan_s:.1f}x")
-    save_results("backfill", {"orders": rows, "generate_s": gen_s, "scan_s": scan_s, "t1_day_s": t1_s,
-                              "per_table_s": per_table, "checks": result.checks})
+    print(
+        f"bench: DWD recompute {dwd_s:.1f} s = {rows / dwd_s:,.0f} orders/s; ratio DWD recompute / plain scan = "
+        f"{dwd_s / scan_s:.1f}x; whole day / plain scan = {t1_s / scan_s:.1f}x"
+    )
+    save_results(
+        "backfill",
+        {
+            "orders": rows,
+            "generate_s": gen_s,
+            "scan_s": scan_s,
+            "t1_day_s": t1_s,
+            "per_table_s": per_table,
+            "checks": result.checks,
+        },
+    )
     if not args.keep:
         shutil.rmtree(warehouse, ignore_errors=True)
     return 0

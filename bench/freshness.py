@@ -12,30 +12,31 @@ the run, and the time to drain after the load stops), and writes JSON to bench/r
 
     source scripts/env.sh && .venv/bin/python bench/freshness.py --rates 500 1000 --duration 120
 """
+
 from __future__ import annotations
 
 import argparse
 import threading
 import time
-from datetime import timezone
+from datetime import UTC
 
 from _common import save_results  # bench/ is on sys.path when a bench runs
-
+from lakehouse.core.registry import registry
+from lakehouse.core.resources import resources
+from lakehouse.dev.loadgen import LoadGenerator
 from lakehouse.dev.probe import DelayStats, VisibilityProbe
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.dev.loadgen import LoadGenerator
-from lakehouse.core.registry import registry
-from lakehouse.core.resources import resources
 from lakehouse.streaming.supervision import Supervisor
-
 
 
 class CountProbe(threading.Thread):
     """Per-order delays in an aggregate table, from how many orders each snapshot counts."""
 
-    def __init__(self, paimon: PaimonHook, mysql: MySqlHook, *, table: str, dt: str, start_key: int, poll_s: float = 0.5):
+    def __init__(
+        self, paimon: PaimonHook, mysql: MySqlHook, *, table: str, dt: str, start_key: int, poll_s: float = 0.5
+    ):
         super().__init__(daemon=True)
         self.paimon, self.mysql, self.table, self.dt = paimon, mysql, table, dt
         self.start_key, self.poll_s = start_key, poll_s
@@ -54,7 +55,7 @@ class CountProbe(threading.Thread):
             "SELECT created_at FROM orders WHERE order_id > %s ORDER BY order_id LIMIT %s",
             (self.start_key + len(self.created), upto - len(self.created)),
         )
-        self.created.extend(r[0].replace(tzinfo=timezone.utc).timestamp() for r in rows)
+        self.created.extend(r[0].replace(tzinfo=UTC).timestamp() for r in rows)
 
     def run(self) -> None:
         table = self.paimon.get_table(self.table)
@@ -99,9 +100,15 @@ def summarize(name: str, samples: list[tuple[float, float]], expected: int) -> d
     third = max(1, len(ordered) // 3)
     first, last = [d for _, d in ordered[:third]], [d for _, d in ordered[-third:]]
     return {
-        "layer": name, "n": len(delays), "expected": expected,
-        "p50": pct(delays, 50), "p95": pct(delays, 95), "p99": pct(delays, 99), "max": max(delays),
-        "p99_first_third": pct(first, 99), "p99_last_third": pct(last, 99),
+        "layer": name,
+        "n": len(delays),
+        "expected": expected,
+        "p50": pct(delays, 50),
+        "p95": pct(delays, 95),
+        "p99": pct(delays, 99),
+        "max": max(delays),
+        "p99_first_third": pct(first, 99),
+        "p99_last_third": pct(last, 99),
     }
 
 
@@ -117,8 +124,11 @@ def run_rate(rate: float, duration: float, drain_timeout: float) -> dict:
     load_end = time.time()
     last_key = stats.last_order_id or start_key
     drained = {}
-    for name, done in (("ods", lambda: ods.max_key >= last_key), ("dwd", lambda: dwd.visible(last_key, stats.orders_created)),
-                       ("dws", lambda: dws.counted >= stats.orders_created)):
+    for name, done in (
+        ("ods", lambda: ods.max_key >= last_key),
+        ("dwd", lambda: dwd.visible(last_key, stats.orders_created)),
+        ("dws", lambda: dws.counted >= stats.orders_created),
+    ):
         while not done() and time.time() - load_end < drain_timeout:
             time.sleep(0.5)
         drained[name] = round(time.time() - load_end, 1) if done() else None
@@ -136,12 +146,21 @@ def run_rate(rate: float, duration: float, drain_timeout: float) -> dict:
         summarize("dwd.dwd_order_fact", with_created(dwd_stats), stats.orders_created),
         summarize("dws.dws_city_daily", dws.samples, stats.orders_created),
     ]
-    for layer, key in zip(layers, ("ods", "dwd", "dws")):
+    for layer, key in zip(layers, ("ods", "dwd", "dws"), strict=True):
         layer["drain_s"] = drained[key]
-        layer["bounded"] = bool(drained[key] is not None and layer.get("p99_last_third") is not None
-                                and layer["p99_last_third"] <= 2 * max(layer["p99_first_third"], 10))
-    return {"target_rate": rate, "achieved_rate": round(stats.achieved_rate, 1), "orders": stats.orders_created,
-            "status_changes": stats.status_updates, "duration_s": duration, "layers": layers}
+        layer["bounded"] = bool(
+            drained[key] is not None
+            and layer.get("p99_last_third") is not None
+            and layer["p99_last_third"] <= 2 * max(layer["p99_first_third"], 10)
+        )
+    return {
+        "target_rate": rate,
+        "achieved_rate": round(stats.achieved_rate, 1),
+        "orders": stats.orders_created,
+        "status_changes": stats.status_updates,
+        "duration_s": duration,
+        "layers": layers,
+    }
 
 
 def main() -> int:
@@ -157,21 +176,27 @@ def main() -> int:
         result = sup.supervise(job)
         print(f"bench: {job}: {result.action}")
     flink = FlinkHook()
-    print(f"bench: {len([j for j in flink.list_jobs() if j.is_running])} jobs running; "
-          f"checkpoint interval {registry().job('dwd_order_fact').checkpoint_interval} per layer")
+    print(
+        f"bench: {len([j for j in flink.list_jobs() if j.is_running])} jobs running; "
+        f"checkpoint interval {registry().job('dwd_order_fact').checkpoint_interval} per layer"
+    )
     runs = []
     for rate in args.rates:
         print(f"\nbench: {rate:.0f} orders/s for {args.duration:.0f} s ...")
         r = run_rate(rate, args.duration, args.drain_timeout)
         runs.append(r)
         print(f"achieved {r['achieved_rate']} orders/s ({r['orders']} orders, {r['status_changes']} status changes)")
-        print(f"{'layer':22} {'n':>7} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6} {'p99 1st/3rd':>12} {'drain':>6} bounded")
-        for l in r["layers"]:
-            if not l["n"]:
-                print(f"{l['layer']:22} no samples")
+        print(
+            f"{'layer':22} {'n':>7} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6} {'p99 1st/3rd':>12} {'drain':>6} bounded"
+        )
+        for layer in r["layers"]:
+            if not layer["n"]:
+                print(f"{layer['layer']:22} no samples")
                 continue
-            print(f"{l['layer']:22} {l['n']:>7} {l['p50']:>6.1f} {l['p95']:>6.1f} {l['p99']:>6.1f} {l['max']:>6.1f} "
-                  f"{l['p99_first_third']:>5.1f}/{l['p99_last_third']:<6.1f} {str(l['drain_s']):>6} {l['bounded']}")
+            print(
+                f"{layer['layer']:22} {layer['n']:>7} {layer['p50']:>6.1f} {layer['p95']:>6.1f} {layer['p99']:>6.1f} {layer['max']:>6.1f} "
+                f"{layer['p99_first_third']:>5.1f}/{layer['p99_last_third']:<6.1f} {str(layer['drain_s']):>6} {layer['bounded']}"
+            )
         time.sleep(15)
     print()
     save_results("freshness", runs)

@@ -15,13 +15,14 @@ for the full compaction.
 
     source scripts/env.sh && .venv/bin/python bench/maintenance.py --rate 5000 --seconds 90
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from _common import fresh_bench_warehouse, save_results  # bench/ is on sys.path when a bench runs
 
@@ -39,28 +40,41 @@ def main() -> int:
 
     warehouse = fresh_bench_warehouse("paimon_default")
 
-    from lakehouse.maintenance import metrics
-    from lakehouse.maintenance import operations
+    from lakehouse.core.flink_sql import catalog_statements
     from lakehouse.hooks.flink import FlinkHook
     from lakehouse.hooks.paimon import PaimonHook
-    from lakehouse.core.flink_sql import catalog_statements
+    from lakehouse.maintenance import metrics, operations
 
     flink, paimon = FlinkHook(), PaimonHook()
     catalog = catalog_statements(paimon)
-    flink.execute_sql(catalog + [
-        "CREATE DATABASE IF NOT EXISTS lakehouse.bench",
-        f"""CREATE TABLE lakehouse.{TABLE} (id BIGINT, amount DECIMAL(12, 2), note STRING, dt STRING,
+    flink.execute_sql(
+        catalog
+        + [
+            "CREATE DATABASE IF NOT EXISTS lakehouse.bench",
+            f"""CREATE TABLE lakehouse.{TABLE} (id BIGINT, amount DECIMAL(12, 2), note STRING, dt STRING,
               PRIMARY KEY (dt, id) NOT ENFORCED) PARTITIONED BY (dt)
-            WITH ('bucket' = '2', 'changelog-producer' = 'input')"""])
-    flink.execute_sql(catalog + [
-        f"""CREATE TEMPORARY TABLE gen (id BIGINT, cents INT, note STRING) WITH ('connector' = 'datagen',
+            WITH ('bucket' = '2', 'changelog-producer' = 'input')""",
+        ]
+    )
+    flink.execute_sql(
+        catalog
+        + [
+            f"""CREATE TEMPORARY TABLE gen (id BIGINT, cents INT, note STRING) WITH ('connector' = 'datagen',
               'rows-per-second' = '{args.rate}', 'fields.id.min' = '1', 'fields.id.max' = '{args.keys}',
               'fields.cents.min' = '100', 'fields.cents.max' = '20000', 'fields.note.length' = '32')""",
-        f"""INSERT INTO lakehouse.{TABLE} SELECT id, CAST(cents AS DECIMAL(12, 2)) / 100, note, '{DAY}' FROM gen"""],
-        session_config={"execution.runtime-mode": "streaming", "pipeline.name": "bench_upserts",
-                        "execution.checkpointing.interval": f"{args.checkpoint}s", "parallelism.default": "2"})
+            f"""INSERT INTO lakehouse.{TABLE} SELECT id, CAST(cents AS DECIMAL(12, 2)) / 100, note, '{DAY}' FROM gen""",
+        ],
+        session_config={
+            "execution.runtime-mode": "streaming",
+            "pipeline.name": "bench_upserts",
+            "execution.checkpointing.interval": f"{args.checkpoint}s",
+            "parallelism.default": "2",
+        },
+    )
     job = flink.active_jobs_named("bench_upserts")[0].job_id
-    print(f"ingesting {args.rate} rows/s over {args.keys} keys for {args.seconds} s (checkpoint {args.checkpoint} s) ...")
+    print(
+        f"ingesting {args.rate} rows/s over {args.keys} keys for {args.seconds} s (checkpoint {args.checkpoint} s) ..."
+    )
     time.sleep(args.seconds)
     flink.stop_with_savepoint(job, target_dir=f"file://{warehouse}/savepoints")
 
@@ -75,8 +89,10 @@ def main() -> int:
     def flink_scan() -> float:
         """A plain Flink batch aggregate over the partition (JVM reader, merge on read)."""
         t0 = time.perf_counter()
-        flink.execute_sql(catalog + [f"SELECT COUNT(*), SUM(amount) FROM lakehouse.{TABLE} WHERE dt = '{DAY}'"],
-                          session_config={"execution.runtime-mode": "batch", "parallelism.default": "2"})
+        flink.execute_sql(
+            catalog + [f"SELECT COUNT(*), SUM(amount) FROM lakehouse.{TABLE} WHERE dt = '{DAY}'"],
+            session_config={"execution.runtime-mode": "batch", "parallelism.default": "2"},
+        )
         return time.perf_counter() - t0
 
     def amplification() -> dict:
@@ -102,14 +118,22 @@ def main() -> int:
     full_compaction_bytes = total["COMPACT"] - ingest["COMPACT"]
 
     result = {
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "rate": args.rate, "seconds": args.seconds, "keys": args.keys, "checkpoint_s": args.checkpoint,
-        "rows_in_partition": rows_after, "snapshots": before_files.snapshots,
-        "files_before": before_files.data_files, "files_after": after_files.data_files,
-        "bytes_before": before_files.total_bytes, "bytes_after": after_files.total_bytes,
-        "read_s_before": round(read_before, 3), "read_s_after": round(read_after, 3),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rate": args.rate,
+        "seconds": args.seconds,
+        "keys": args.keys,
+        "checkpoint_s": args.checkpoint,
+        "rows_in_partition": rows_after,
+        "snapshots": before_files.snapshots,
+        "files_before": before_files.data_files,
+        "files_after": after_files.data_files,
+        "bytes_before": before_files.total_bytes,
+        "bytes_after": after_files.total_bytes,
+        "read_s_before": round(read_before, 3),
+        "read_s_after": round(read_after, 3),
         "read_speedup": round(read_before / read_after, 2) if read_after else None,
-        "flink_scan_s_before": round(flink_before, 2), "flink_scan_s_after": round(flink_after, 2),
+        "flink_scan_s_before": round(flink_before, 2),
+        "flink_scan_s_after": round(flink_after, 2),
         "full_compaction_s": round(compact_s, 1),
         "ingested_bytes": ingest["APPEND"],
         "writer_compaction_bytes": ingest["COMPACT"],

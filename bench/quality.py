@@ -9,13 +9,14 @@ and each expectation alone, to see which ones cost.
 
     source scripts/env.sh && .venv/bin/python bench/quality.py --rows 1000000
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import fresh_bench_warehouse, save_results  # bench/ is on sys.path when a bench runs
@@ -30,36 +31,39 @@ def main() -> int:
 
     fresh_bench_warehouse("paimon_default")
 
-    from lakehouse.quality import parameters
-    from lakehouse.quality import suites
-    from lakehouse.quality import validation
     from lakehouse.batch.recompute import BATCH_SESSION
+    from lakehouse.core.flink_sql import catalog_statements
+    from lakehouse.core.registry import registry
     from lakehouse.hooks.flink import FlinkHook
     from lakehouse.hooks.paimon import PaimonHook
-    from lakehouse.core.registry import registry
-    from lakehouse.core.flink_sql import catalog_statements
+    from lakehouse.quality import parameters, suites, validation
     from lakehouse.streaming.deploy import create_tables
 
     flink, paimon = FlinkHook(), PaimonHook()
     create_tables([registry().table("dwd.dwd_order_fact")], flink=flink, paimon=paimon)
     n = args.rows
     t0 = time.perf_counter()
-    flink.execute_sql(catalog_statements(paimon) + [
-        f"""CREATE TEMPORARY TABLE gen (order_id BIGINT, user_id BIGINT, shop_id BIGINT, r INT, cents INT, secs INT)
+    flink.execute_sql(
+        catalog_statements(paimon)
+        + [
+            f"""CREATE TEMPORARY TABLE gen (order_id BIGINT, user_id BIGINT, shop_id BIGINT, r INT, cents INT, secs INT)
             WITH ('connector' = 'datagen', 'number-of-rows' = '{n}', 'fields.order_id.kind' = 'sequence',
                   'fields.order_id.start' = '1', 'fields.order_id.end' = '{n}', 'fields.user_id.min' = '1',
                   'fields.user_id.max' = '2000', 'fields.shop_id.min' = '1', 'fields.shop_id.max' = '300',
                   'fields.r.min' = '0', 'fields.r.max' = '99', 'fields.cents.min' = '1500', 'fields.cents.max' = '20000',
                   'fields.secs.min' = '600', 'fields.secs.max' = '3600')""",
-        f"""INSERT INTO lakehouse.dwd.dwd_order_fact
+            f"""INSERT INTO lakehouse.dwd.dwd_order_fact
             SELECT order_id, user_id, shop_id, 'shop', 'tea', 'wuhan', 'wuhan', CAST(r AS BIGINT),
                    CASE WHEN r < 5 THEN 'CANCELLED' ELSE 'DELIVERED' END,
                    CAST(cents AS DECIMAL(12, 2)) / 100, CAST(1.00 AS DECIMAL(12, 2)), CAST(0.50 AS DECIMAL(12, 2)),
                    created_at, created_at, created_at, TIMESTAMPADD(SECOND, secs, created_at), CAST(NULL AS TIMESTAMP(3)),
                    CAST(secs AS DOUBLE) / 60, CAST(HOUR(created_at) AS INT), created_at, '{DAY}'
             FROM (SELECT *, TIMESTAMPADD(SECOND, CAST(MOD(order_id, 86400) AS INT),
-                                         TIMESTAMP '{DAY} 00:00:00') AS created_at FROM gen)"""],
-        session_config=BATCH_SESSION, result_timeout=1800)
+                                         TIMESTAMP '{DAY} 00:00:00') AS created_at FROM gen)""",
+        ],
+        session_config=BATCH_SESSION,
+        result_timeout=1800,
+    )
     print(f"wrote {n} rows in {time.perf_counter() - t0:.1f} s")
 
     table = "dwd.dwd_order_fact"
@@ -76,6 +80,7 @@ def main() -> int:
     timings["to pandas + derived columns"] = time.perf_counter() - t
     t = time.perf_counter()
     import great_expectations  # noqa: F401  (timed: its import is a fixed cost per task process)
+
     timings["import great_expectations"] = time.perf_counter() - t
     t = time.perf_counter()
     outcomes, unexpected, _ = validation.validate_frame(df, suite, params)
@@ -95,12 +100,14 @@ def main() -> int:
     baseline = min(per_expectation.values())  # the fixed cost of one validation (context, batch, hashing)
 
     result = {
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "rows": data.num_rows,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows": data.num_rows,
         "expectations": len(suite["expectations"]),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
         "one_validation_fixed_cost_s": round(baseline, 2),
-        "per_expectation_above_fixed_cost_s": {k: round(v - baseline, 2) for k, v in
-                                               sorted(per_expectation.items(), key=lambda kv: -kv[1])},
+        "per_expectation_above_fixed_cost_s": {
+            k: round(v - baseline, 2) for k, v in sorted(per_expectation.items(), key=lambda kv: -kv[1])
+        },
     }
     print(json.dumps(result, indent=2))
     save_results("quality", result)

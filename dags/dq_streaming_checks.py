@@ -11,6 +11,7 @@ task (the alert), listing each expectation with its observed value and sample ke
 logged. Every result is kept in `ops.dq_validations`, with GX Data Docs under
 `$LAKEHOUSE_DATA_DOCS` (default `.stack/data_docs`).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -41,8 +42,9 @@ def dq_streaming_checks():
             from lakehouse.core.resources import resources
             from lakehouse.quality.audit import check_streaming_tables, enforce
 
-            (report,) = check_streaming_tables([table_name], paimon=resources().paimon,
-                                               today=data_interval_end.strftime("%Y-%m-%d"), run_id=run_id)
+            (report,) = check_streaming_tables(
+                [table_name], paimon=resources().paimon, today=data_interval_end.strftime("%Y-%m-%d"), run_id=run_id
+            )
             print("\n".join(report.lines()))
             enforce([report], what=f"streaming check of {table_name}")
             return {"passed": report.passed, "warnings": len(report.warnings), "snapshot_id": report.snapshot_id}

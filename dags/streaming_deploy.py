@@ -21,6 +21,7 @@ Idempotent either way, so re-running this DAG is safe.
 Connections: `flink_default`, `paimon_default`, `mysql_cdc` (the binlog reader's credentials);
 for `kubernetes` also the Kubernetes connection (`LAKEHOUSE_K8S_CONN_ID`, default `kubernetes_default`).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -28,8 +29,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.streaming.kubernetes.settings import deployment_target
 from lakehouse.core.registry import registry
+from lakehouse.streaming.kubernetes.settings import deployment_target
 
 REGISTRY = registry()  # reads config/*.yaml from the repo; no network at parse time
 TARGET = deployment_target()  # env LAKEHOUSE_DEPLOYMENT_TARGET; a bad value fails the parse with its name
@@ -59,19 +60,23 @@ def streaming_deploy():
     if TARGET == "kubernetes":
         # Settings are checked now (a typo fails the parse); the manifests are rendered when the tasks
         # run. The provider's operator module loads the Kubernetes client but contacts no cluster.
-        from lakehouse.streaming.kubernetes.settings import KubernetesSettings
         from lakehouse.streaming.kubernetes.operator import FlinkJobResourceOperator, FlinkSessionClusterOperator
+        from lakehouse.streaming.kubernetes.settings import KubernetesSettings
 
         settings = KubernetesSettings.from_env()
         upstream = tables
         if settings.mode == "session":
             upstream = tables >> FlinkSessionClusterOperator(
-                task_id="deploy_session_cluster", settings=settings,
+                task_id="deploy_session_cluster",
+                settings=settings,
                 doc_md=f"The session FlinkDeployment `{settings.session_cluster}` that runs the jobs.",
             )
         for job in REGISTRY.jobs.values():
             upstream >> FlinkJobResourceOperator(
-                task_id=f"deploy_{job.name}", job_name=job.name, settings=settings, doc_md=job.description,
+                task_id=f"deploy_{job.name}",
+                job_name=job.name,
+                settings=settings,
+                doc_md=job.description,
             )
         return
 

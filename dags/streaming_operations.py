@@ -18,6 +18,7 @@ first snapshot the restarted job writes: resetting `ods_delivery_cdc` also reset
 Every action is recorded in `ops.streaming_deployments`. Parameters are checked before anything
 is touched: a bad request fails in `validate_request` and changes nothing.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -41,17 +42,35 @@ ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state
     tags=["streaming", "flink", "on-call"],
     default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(seconds=10)},
     params={
-        "job": Param(JOBS[0], type="string", enum=JOBS, title="Streaming job",
-                     description="The job to act on (config/streaming_jobs.yaml)."),
-        "action": Param("stop_with_savepoint", type="string", enum=ACTIONS, title="Action",
-                        description="stop_with_savepoint | start_from_savepoint | restart_without_state"),
-        "savepoint_path": Param("", type="string", title="Savepoint path",
-                                description="For start_from_savepoint: a savepoint or retained checkpoint "
-                                            "(file:// or s3://). Empty: the newest one known."),
-        "confirm": Param("", type="string", title="Confirm restart without state",
-                         description="For restart_without_state only: type the job name. The job's state "
-                                     "(source offsets, aggregates) is discarded, and that of the jobs "
-                                     "downstream that would otherwise count its replayed output twice."),
+        "job": Param(
+            JOBS[0],
+            type="string",
+            enum=JOBS,
+            title="Streaming job",
+            description="The job to act on (config/streaming_jobs.yaml).",
+        ),
+        "action": Param(
+            "stop_with_savepoint",
+            type="string",
+            enum=ACTIONS,
+            title="Action",
+            description="stop_with_savepoint | start_from_savepoint | restart_without_state",
+        ),
+        "savepoint_path": Param(
+            "",
+            type="string",
+            title="Savepoint path",
+            description="For start_from_savepoint: a savepoint or retained checkpoint "
+            "(file:// or s3://). Empty: the newest one known.",
+        ),
+        "confirm": Param(
+            "",
+            type="string",
+            title="Confirm restart without state",
+            description="For restart_without_state only: type the job name. The job's state "
+            "(source offsets, aggregates) is discarded, and that of the jobs "
+            "downstream that would otherwise count its replayed output twice.",
+        ),
     },
 )
 def streaming_operations():
@@ -62,14 +81,17 @@ def streaming_operations():
 
         request = validate_operation(params)
         if request.also_reset:
-            print(f"{request.job}: restarting without state also restarts, without state: {', '.join(request.also_reset)}")
+            print(
+                f"{request.job}: restarting without state also restarts, without state: {', '.join(request.also_reset)}"
+            )
         return to_jsonable(request)
 
     @task(retries=0)
     def run_operation(request: dict) -> list[dict]:
         from lakehouse.core.resources import resources
         from lakehouse.core.results import to_jsonable
-        from lakehouse.streaming.operations import OperationRequest, run_operation as run
+        from lakehouse.streaming.operations import OperationRequest
+        from lakehouse.streaming.operations import run_operation as run
         from lakehouse.streaming.supervision import Supervisor
 
         r = resources()

@@ -9,6 +9,7 @@ in which case is the decision table in docs/STREAMING.md, "Supervision" (one pla
 Every action lands in the Paimon table `ops.streaming_deployments` (job id, SQL hash, savepoint,
 time), which the task log also prints.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -19,6 +19,7 @@ published. The report lists, per partition, rows and totals before and after, sn
 duration. Each rebuilt day is audited with the Great Expectations suites (`expectations/`) at the
 snapshots the backfill wrote; a lane with a failed critical expectation fails, listing each.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -27,6 +28,7 @@ import pendulum
 from airflow.sdk import Param, dag, task
 
 from lakehouse.batch.backfill import MAX_PARALLEL_DAYS, table_choices
+
 
 @dag(
     dag_id="t1_backfill",
@@ -38,19 +40,44 @@ from lakehouse.batch.backfill import MAX_PARALLEL_DAYS, table_choices
     tags=["batch", "t+1", "backfill", "on-call"],
     default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
     params={
-        "tables": Param(["all"], type="array", items={"type": "string", "enum": table_choices()}, title="Tables",
-                        description="all, a layer (dwd, dws) or individual tables. DWD is rebuilt before the DWS "
-                                    "tables that read it."),
+        "tables": Param(
+            ["all"],
+            type="array",
+            items={"type": "string", "enum": table_choices()},
+            title="Tables",
+            description="all, a layer (dwd, dws) or individual tables. DWD is rebuilt before the DWS "
+            "tables that read it.",
+        ),
         # No computed default (yesterday): a value that changes daily would make a new DAG version every day.
-        "start_date": Param(None, type=["null", "string"], format="date", title="Start date",
-                            description="First day to rebuild (YYYY-MM-DD, UTC), e.g. yesterday."),
-        "end_date": Param(None, type=["null", "string"], format="date", title="End date",
-                          description="Last day to rebuild, inclusive; must be before today (today's partition is "
-                                      "still being written by the streaming jobs)."),
-        "dry_run": Param(False, type="boolean", title="Dry run",
-                         description="Report the partitions and their current rows and totals; write nothing."),
-        "parallel_days": Param(1, type="integer", minimum=1, maximum=MAX_PARALLEL_DAYS, title="Days in parallel",
-                               description=f"How many days are rebuilt at the same time (1-{MAX_PARALLEL_DAYS})."),
+        "start_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Start date",
+            description="First day to rebuild (YYYY-MM-DD, UTC), e.g. yesterday.",
+        ),
+        "end_date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="End date",
+            description="Last day to rebuild, inclusive; must be before today (today's partition is "
+            "still being written by the streaming jobs).",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Report the partitions and their current rows and totals; write nothing.",
+        ),
+        "parallel_days": Param(
+            1,
+            type="integer",
+            minimum=1,
+            maximum=MAX_PARALLEL_DAYS,
+            title="Days in parallel",
+            description=f"How many days are rebuilt at the same time (1-{MAX_PARALLEL_DAYS}).",
+        ),
     },
 )
 def t1_backfill():
@@ -60,8 +87,10 @@ def t1_backfill():
         from lakehouse.core.results import to_jsonable
 
         request = validate_backfill(params)
-        print(f"backfill {len(request.days)} days x {len(request.tables)} tables, {len(request.lanes())} lanes, "
-              f"dry_run={request.dry_run}: {request.tables}")
+        print(
+            f"backfill {len(request.days)} days x {len(request.tables)} tables, {len(request.lanes())} lanes, "
+            f"dry_run={request.dry_run}: {request.tables}"
+        )
         return {**to_jsonable(request), "lanes": request.lanes()}
 
     @task
@@ -76,9 +105,17 @@ def t1_backfill():
         from lakehouse.core.results import to_jsonable
 
         r = resources()
-        reports = run_lane(lane["days"], lane["tables"], holder=f"t1_backfill/{run_id}/{map_index}", run_id=run_id,
-                           flink=r.flink, paimon=r.paimon, leases=LeaseManager(r.ops), mysql=r.mysql_source,
-                           dry_run=lane["dry_run"])
+        reports = run_lane(
+            lane["days"],
+            lane["tables"],
+            holder=f"t1_backfill/{run_id}/{map_index}",
+            run_id=run_id,
+            flink=r.flink,
+            paimon=r.paimon,
+            leases=LeaseManager(r.ops),
+            mysql=r.mysql_source,
+            dry_run=lane["dry_run"],
+        )
         return [to_jsonable(report) for report in reports]
 
     @task

@@ -22,6 +22,7 @@ One run per day (catchup on). For the run's data interval `dt` (the day that jus
 A failed verification or audit fails the run before anything is published. Backfills of older days:
 the `t1_backfill` DAG, or `airflow backfill create --dag-id t1_daily`.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -29,8 +30,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from lakehouse.core.assets import table_asset
 from lakehouse.batch.recompute import recomputable_tables
+from lakehouse.core.assets import table_asset
 
 TABLES = recomputable_tables()
 OUTLETS = [table_asset(t) for t in TABLES]
@@ -54,8 +55,8 @@ def t1_daily():
     def wait_for_day(data_interval_start=None):
         from airflow.sdk import PokeReturnValue
 
-        from lakehouse.core.resources import resources
         from lakehouse.batch.t1 import day_complete
+        from lakehouse.core.resources import resources
 
         dt = data_interval_start.strftime("%Y-%m-%d")
         r = resources()
@@ -65,22 +66,30 @@ def t1_daily():
 
     @task
     def recompute_day(dt: str, run_id=None) -> dict:
-        from lakehouse.core.resources import resources
         from lakehouse.batch.leases import LeaseManager
         from lakehouse.batch.t1 import run_day, select_tables
+        from lakehouse.core.resources import resources
         from lakehouse.core.results import to_jsonable
 
         r = resources()
-        result = run_day(dt, select_tables(), holder=f"t1_daily/{run_id}", flink=r.flink, paimon=r.paimon,
-                         leases=LeaseManager(r.ops), verify=False, keep_pins=True)
+        result = run_day(
+            dt,
+            select_tables(),
+            holder=f"t1_daily/{run_id}",
+            flink=r.flink,
+            paimon=r.paimon,
+            leases=LeaseManager(r.ops),
+            verify=False,
+            keep_pins=True,
+        )
         for report in result.reports:
             print(report.line())
         return {"dt": dt, "reports": to_jsonable(result.reports)}
 
     @task
     def verify(result: dict) -> dict:
-        from lakehouse.core.resources import resources
         from lakehouse.batch.t1 import reports_from_dicts, verify_day
+        from lakehouse.core.resources import resources
 
         for line in verify_day(result["dt"], reports_from_dicts(result["reports"]), paimon=resources().paimon):
             print("ok:", line)
@@ -88,9 +97,9 @@ def t1_daily():
 
     @task(retries=0)  # a failed gate is not transient: fix the data, then clear the run
     def audit(result: dict, run_id=None) -> dict:
+        from lakehouse.batch.t1 import reports_from_dicts
         from lakehouse.core.resources import resources
         from lakehouse.quality.audit import audit_day
-        from lakehouse.batch.t1 import reports_from_dicts
 
         reports = reports_from_dicts(result["reports"])
         r = resources()
@@ -100,8 +109,8 @@ def t1_daily():
 
     @task(outlets=OUTLETS)
     def publish(result: dict, *, outlet_events=None) -> dict:
-        from lakehouse.core.resources import resources
         from lakehouse.batch.t1 import publish_day, reports_from_dicts
+        from lakehouse.core.resources import resources
 
         tagged = publish_day(result["dt"], reports_from_dicts(result["reports"]), paimon=resources().paimon)
         for asset in OUTLETS:
@@ -115,8 +124,8 @@ def t1_daily():
         where StarRocks is not deployed: no `starrocks_default` connection)."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from lakehouse.serving.refresh import refresh_after_publish
         from lakehouse.serving.config import serving_configured
+        from lakehouse.serving.refresh import refresh_after_publish
 
         if not serving_configured():
             raise AirflowSkipException("no starrocks_default connection: StarRocks serving is not deployed here")

@@ -9,6 +9,7 @@ which target, and where to look.
 Each check that passes emits the table's Asset event (extra: snapshot id and ages), so DAGs can
 be scheduled on fresh data.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta

@@ -18,6 +18,7 @@ the figures go to the Paimon table `ops.maintenance_metrics` and the task log.
 
 Trigger it by hand to run chosen operations now (form: tables, operations, dry run).
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -25,8 +26,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from lakehouse.maintenance.policy import OPERATIONS
 from lakehouse.core.registry import registry
+from lakehouse.maintenance.policy import OPERATIONS
 
 TABLE_NAMES = sorted(registry().tables)
 
@@ -41,14 +42,24 @@ TABLE_NAMES = sorted(registry().tables)
     tags=["paimon", "maintenance", "flink"],
     default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=5)},
     params={
-        "tables": Param([], type="array", items={"type": "string", "enum": TABLE_NAMES}, title="Tables",
-                        description="Tables to maintain; empty: every registered table."),
-        "operations": Param([], type="array", items={"type": "string", "enum": list(OPERATIONS)},
-                            title="Operations",
-                            description="Run these now, whatever their schedule; empty: what the schedules in "
-                                        "config/maintenance.yaml say for this hour."),
-        "dry_run": Param(False, type="boolean", title="Dry run",
-                         description="Measure and say what would be done; change nothing."),
+        "tables": Param(
+            [],
+            type="array",
+            items={"type": "string", "enum": TABLE_NAMES},
+            title="Tables",
+            description="Tables to maintain; empty: every registered table.",
+        ),
+        "operations": Param(
+            [],
+            type="array",
+            items={"type": "string", "enum": list(OPERATIONS)},
+            title="Operations",
+            description="Run these now, whatever their schedule; empty: what the schedules in "
+            "config/maintenance.yaml say for this hour.",
+        ),
+        "dry_run": Param(
+            False, type="boolean", title="Dry run", description="Measure and say what would be done; change nothing."
+        ),
     },
 )
 def table_maintenance():
@@ -71,16 +82,22 @@ def table_maintenance():
 
     @task(max_active_tis_per_dagrun=2)  # each operation is a Flink batch job; two at a time on 2 cores
     def maintain(item: dict, run_id=None, data_interval_end=None) -> list[dict]:
-        from lakehouse.core.resources import resources
         from lakehouse.batch.leases import LeaseManager
-        from lakehouse.maintenance.policy import load_policies
+        from lakehouse.core.resources import resources
         from lakehouse.maintenance.operations import maintain_table
+        from lakehouse.maintenance.policy import load_policies
 
         r = resources()
-        report = maintain_table(load_policies()[item["table"]], item["operations"], flink=r.flink,
-                                paimon=r.paimon, leases=LeaseManager(r.ops),
-                                holder=f"table_maintenance/{run_id}", now=data_interval_end,
-                                dry_run=item["dry_run"])
+        report = maintain_table(
+            load_policies()[item["table"]],
+            item["operations"],
+            flink=r.flink,
+            paimon=r.paimon,
+            leases=LeaseManager(r.ops),
+            holder=f"table_maintenance/{run_id}",
+            now=data_interval_end,
+            dry_run=item["dry_run"],
+        )
         for line in report.lines():
             print(line)
         return report.metric_rows()

@@ -3,6 +3,7 @@
 Sized for a 2-core / 24 GB machine: one TaskManager with many light slots (the streaming jobs
 are small; slot count, not CPU, is what limits how many jobs a session cluster can hold).
 """
+
 import json
 import os
 

@@ -1,4 +1,5 @@
 """Shared test setup: the package on sys.path and an Airflow home that never touches the user's."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Each test session works in its own MySQL database (it_<pid>) and its own Paimon 
 (a temp dir), and runs its Flink jobs under its own names, so a running `make demo` is not
 disturbed. In CI (CI=true) a missing stack fails the tests; elsewhere they are skipped.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,9 +26,11 @@ def _port_open(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def stack():
-    needed = {"MariaDB": int(os.environ.get("MYSQL_PORT", 3306)),
-              "Flink REST": int(os.environ.get("FLINK_REST_PORT", 8081)),
-              "SQL Gateway": int(os.environ.get("SQL_GATEWAY_PORT", 8083))}
+    needed = {
+        "MariaDB": int(os.environ.get("MYSQL_PORT", 3306)),
+        "Flink REST": int(os.environ.get("FLINK_REST_PORT", 8081)),
+        "SQL Gateway": int(os.environ.get("SQL_GATEWAY_PORT", 8083)),
+    }
     down = [f"{name} (port {port})" for name, port in needed.items() if not _port_open(port)]
     if down:
         message = f"local stack is down: {', '.join(down)}; {STACK_HINT}"
@@ -55,9 +58,13 @@ class ItEnv:
 def _admin_connection():
     import pymysql
 
-    return pymysql.connect(host="127.0.0.1", port=int(os.environ.get("MYSQL_PORT", 3306)),
-                           user=os.environ.get("MYSQL_APP_USER", "app"),
-                           password=os.environ.get("MYSQL_APP_PASSWORD", "app"), autocommit=True)
+    return pymysql.connect(
+        host="127.0.0.1",
+        port=int(os.environ.get("MYSQL_PORT", 3306)),
+        user=os.environ.get("MYSQL_APP_USER", "app"),
+        password=os.environ.get("MYSQL_APP_PASSWORD", "app"),
+        autocommit=True,
+    )
 
 
 def _open_env(conn_prefix: str, warehouse, server_id_base: int) -> ItEnv:
@@ -72,11 +79,15 @@ def _open_env(conn_prefix: str, warehouse, server_id_base: int) -> ItEnv:
     cdc_user, cdc_pw = os.environ.get("MYSQL_CDC_USER", "flink_cdc"), os.environ.get("MYSQL_CDC_PASSWORD", "flink_cdc")
     conn_var = f"AIRFLOW_CONN_{conn_prefix.upper()}"
     os.environ[f"{conn_var}_MYSQL"] = f"mysql://{user}:{pw}@127.0.0.1:{port}/{db}"
-    os.environ[f"{conn_var}_MYSQL_CDC"] = (f"mysql://{cdc_user}:{cdc_pw}@127.0.0.1:{port}/{db}"
-                                           f"?server_id_base={server_id_base}")
+    os.environ[f"{conn_var}_MYSQL_CDC"] = (
+        f"mysql://{cdc_user}:{cdc_pw}@127.0.0.1:{port}/{db}?server_id_base={server_id_base}"
+    )
     os.environ[f"{conn_var}_PAIMON"] = f"paimon://?warehouse={warehouse}"
-    os.environ.setdefault("AIRFLOW_CONN_FLINK_DEFAULT",
-                          f"flink://127.0.0.1:{os.environ.get('FLINK_REST_PORT', 8081)}/?sql_gateway_port={os.environ.get('SQL_GATEWAY_PORT', 8083)}")
+    os.environ.setdefault(
+        "AIRFLOW_CONN_FLINK_DEFAULT",
+        f"flink://127.0.0.1:{os.environ.get('FLINK_REST_PORT', 8081)}"
+        f"/?sql_gateway_port={os.environ.get('SQL_GATEWAY_PORT', 8083)}",
+    )
 
     # The database does not exist yet: create it through a connection without a default schema.
     conn = _admin_connection()

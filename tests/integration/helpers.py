@@ -1,18 +1,26 @@
 """Helpers shared by the integration tests."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from lakehouse.streaming.supervision import Supervisor
 from lakehouse.dev.truth import DWS_GRAINS, compare_dws
+from lakehouse.streaming.supervision import Supervisor
 
 PREFIX = "it_"
-ORDER_JOBS = ["ods_delivery_cdc", "dwd_order_fact", "dws_shop_hourly", "dws_shop_daily", "dws_city_hourly", "dws_city_daily"]
+ORDER_JOBS = [
+    "ods_delivery_cdc",
+    "dwd_order_fact",
+    "dws_shop_hourly",
+    "dws_shop_daily",
+    "dws_city_hourly",
+    "dws_city_daily",
+]
 
 
 def wait_dws_equals_truth(env, timeout=240):
@@ -59,20 +67,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def backdated_clock(day: str):
     """Wall-clock time moved to 10:00 UTC of `day`: load for a past day, arriving now."""
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     base = datetime.fromisoformat(day).replace(hour=10)
-    return lambda: base + (datetime.now(timezone.utc) - start)
+    return lambda: base + (datetime.now(UTC) - start)
 
 
 def airflow_cli(*args: str, timeout: float = 1800, **env: str) -> subprocess.CompletedProcess:
     """The `airflow` CLI with the default connections pointed at this session's database and warehouse
     (the given environment variables win over both)."""
-    session = {"AIRFLOW_CONN_PAIMON_DEFAULT": "AIRFLOW_CONN_IT_PAIMON", "AIRFLOW_CONN_MYSQL_SOURCE": "AIRFLOW_CONN_IT_MYSQL",
-               "AIRFLOW_CONN_LAKEHOUSE_OPS": "AIRFLOW_CONN_IT_MYSQL"}
+    session = {
+        "AIRFLOW_CONN_PAIMON_DEFAULT": "AIRFLOW_CONN_IT_PAIMON",
+        "AIRFLOW_CONN_MYSQL_SOURCE": "AIRFLOW_CONN_IT_MYSQL",
+        "AIRFLOW_CONN_LAKEHOUSE_OPS": "AIRFLOW_CONN_IT_MYSQL",
+    }
     overrides = {
         **{name: os.environ[var] for name, var in session.items() if var in os.environ},
         "PYTHONPATH": str(ROOT / "plugins"),
         **env,
     }
-    return subprocess.run([str(Path(sys.executable).parent / "airflow"), *args], capture_output=True, text=True,
-                          env={**os.environ, **overrides}, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **overrides},
+        timeout=timeout,
+        cwd=ROOT,
+    )

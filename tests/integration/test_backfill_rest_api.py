@@ -8,6 +8,7 @@ ports, with auth on, and their connections point at this session's throw-away wa
 database (it_env), so neither the user's Airflow nor the demo warehouse is touched. Their Flink
 pipelines are this session's it_-prefixed ones (LAKEHOUSE_PIPELINE_PREFIX).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ import secrets
 import socket
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,9 +26,9 @@ import pytest
 
 from lakehouse.batch.recompute import BATCH_SESSION, recomputable_tables
 from lakehouse.core.days import tag_name
-from lakehouse.dev.loadgen import LoadGenerator
-from lakehouse.core.registry import registry
 from lakehouse.core.flink_sql import catalog_statements
+from lakehouse.core.registry import registry
+from lakehouse.dev.loadgen import LoadGenerator
 from lakehouse.streaming.deploy import create_tables
 from tests.integration.helpers import PREFIX, backdated_clock, start_order_pipeline, wait_dws_equals_truth
 
@@ -38,7 +39,7 @@ SCRIPT = ROOT / "scripts" / "airflow_services.sh"
 DAG_ID = "t1_backfill"
 DAILY_DAG_ID = "t1_daily"
 TABLE = "dws.dws_city_daily"
-TODAY = datetime.now(timezone.utc).date()
+TODAY = datetime.now(UTC).date()
 YESTERDAY, TWO_DAYS_AGO = (TODAY - timedelta(days=1)).isoformat(), (TODAY - timedelta(days=2)).isoformat()
 # The days the Airflow backfill of t1_daily publishes. Not the days test_t1_batch.py publishes
 # (today-2, today-1): a published tag is never moved, so sharing a day would make either module's
@@ -91,12 +92,17 @@ class Airflow:
     def task_instances(self, run_id: str, dag_id: str = DAG_ID) -> dict[str, dict]:
         r = self.get(self.run_path(run_id, dag_id) + "/taskInstances")
         assert r.status_code == 200, r.text
-        return {(ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"): ti
-                for ti in r.json()["task_instances"]}
+        return {
+            (ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"): ti
+            for ti in r.json()["task_instances"]
+        }
 
     def task_log(self, run_id: str, task_id: str, try_number: int, map_index: int = -1, dag_id: str = DAG_ID) -> str:
-        r = self.get(f"{self.run_path(run_id, dag_id)}/taskInstances/{task_id}/logs/{try_number}",
-                     params={"full_content": "true", "map_index": map_index}, headers={"Accept": "application/json"})
+        r = self.get(
+            f"{self.run_path(run_id, dag_id)}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true", "map_index": map_index},
+            headers={"Accept": "application/json"},
+        )
         assert r.status_code == 200, r.text
         content = r.json()["content"]
         if isinstance(content, str):
@@ -130,13 +136,17 @@ class Airflow:
         for name in ("api-server", "scheduler", "dag-processor"):
             path = self.log_dir / f"airflow-{name}.log"
             if path.exists():
-                out.append(f"--- {path} (last {lines} lines)\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+                out.append(
+                    f"--- {path} (last {lines} lines)\n"
+                    + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+                )
         return "\n".join(out)
 
 
 def _services(command: str, env: dict, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(SCRIPT), command], env=env, capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT)
+    return subprocess.run(
+        ["bash", str(SCRIPT), command], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +194,9 @@ def airflow_api(it_env, tmp_path_factory):
     try:
         if started:
             out = _services("start", svc_env)
-            assert out.returncode == 0, f"airflow_services.sh start failed:\n{out.stdout}\n{out.stderr}\n{api.service_logs()}"
+            assert out.returncode == 0, (
+                f"airflow_services.sh start failed:\n{out.stdout}\n{out.stderr}\n{api.service_logs()}"
+            )
 
         # Auth is on: nothing without a token, a wrong password is refused.
         assert api.get(f"/api/v2/dags/{DAG_ID}").status_code == 401
@@ -226,8 +238,12 @@ def test_dry_run_triggered_over_rest_api_reports_the_partition(airflow_api, it_e
     run = api.wait_run(run_id)
     assert run["state"] == "success", api.diagnostics(run_id)
     states = {name: ti["state"] for name, ti in api.task_instances(run_id).items()}
-    assert states == {"validate_request": "success", "lanes_of": "success", "backfill_lane[0]": "success",
-                      "report": "success"}, states
+    assert states == {
+        "validate_request": "success",
+        "lanes_of": "success",
+        "backfill_lane[0]": "success",
+        "report": "success",
+    }, states
 
     r = api.get(f"{api.run_path(run_id)}/taskInstances/report/xcomEntries/return_value")
     assert r.status_code == 200, r.text
@@ -236,8 +252,11 @@ def test_dry_run_triggered_over_rest_api_reports_the_partition(airflow_api, it_e
     assert [(row["table"], row["dt"], row["dry_run"]) for row in rows] == [(TABLE, YESTERDAY, True)], rows
     # A dry run reports what is there and writes nothing: no overwrite snapshot, none in the table.
     assert rows[0]["after"] is None and rows[0]["overwrite_snapshot_id"] is None, rows
-    assert [s.snapshot_id for s in it_env.paimon.list_snapshots(TABLE)
-            if s.snapshot_id > before and s.commit_kind == "OVERWRITE"] == []
+    assert [
+        s.snapshot_id
+        for s in it_env.paimon.list_snapshots(TABLE)
+        if s.snapshot_id > before and s.commit_kind == "OVERWRITE"
+    ] == []
     report_log = api.task_log(run_id, "report", api.task_instances(run_id)["report"]["try_number"])
     assert f"{YESTERDAY} {TABLE}" in report_log and "(dry run)" in report_log, report_log[-3000:]
 
@@ -255,19 +274,27 @@ def test_bad_request_fails_in_validate_request_with_what_to_fix(airflow_api):
     validate = tis["validate_request"]
     assert validate["state"] == "failed", {n: t["state"] for n, t in tis.items()}
     assert validate["try_number"] == 1  # retries=0: a bad request is not retried
-    assert all(t["state"] in ("upstream_failed", None) for n, t in tis.items() if n != "validate_request"), \
-        {n: t["state"] for n, t in tis.items()}
+    assert all(t["state"] in ("upstream_failed", None) for n, t in tis.items() if n != "validate_request"), {
+        n: t["state"] for n, t in tis.items()
+    }
     log = api.task_log(run_id, "validate_request", validate["try_number"])
     assert "Nothing was written. Fix the backfill request" in log, log[-3000:]
     assert f"end_date {TWO_DAYS_AGO} is before start_date {YESTERDAY}" in log, log[-3000:]
 
 
-@pytest.mark.parametrize("conf, message", [
-    ({"tables": ["dws.no_such_table"], "start_date": YESTERDAY, "end_date": YESTERDAY},
-     ["Invalid input for param tables", "'dws.no_such_table' is not one of"]),
-    ({"tables": [TABLE], "start_date": "2026-02-30", "end_date": YESTERDAY},
-     ["Invalid input for param start_date", "'2026-02-30' is not a 'date'"]),
-])
+@pytest.mark.parametrize(
+    "conf, message",
+    [
+        (
+            {"tables": ["dws.no_such_table"], "start_date": YESTERDAY, "end_date": YESTERDAY},
+            ["Invalid input for param tables", "'dws.no_such_table' is not one of"],
+        ),
+        (
+            {"tables": [TABLE], "start_date": "2026-02-30", "end_date": YESTERDAY},
+            ["Invalid input for param start_date", "'2026-02-30' is not a 'date'"],
+        ),
+    ],
+)
 def test_form_errors_are_refused_at_trigger_time(airflow_api, conf, message):
     api = airflow_api
     runs_before = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns").json()["total_entries"]
@@ -287,13 +314,21 @@ def test_trigger_body_needs_logical_date(airflow_api):
 
 # --------------------------------------------------------------------------- Airflow 3 backfill of t1_daily
 
+
 def _midnight(day: str) -> str:
     return f"{day}T00:00:00Z"
 
 
 def _backfill_body(dag_id: str, from_day: str, to_day: str) -> dict:
-    return {"dag_id": dag_id, "from_date": _midnight(from_day), "to_date": _midnight(to_day), "run_backwards": False,
-            "dag_run_conf": {}, "reprocess_behavior": "none", "max_active_runs": 2}
+    return {
+        "dag_id": dag_id,
+        "from_date": _midnight(from_day),
+        "to_date": _midnight(to_day),
+        "run_backwards": False,
+        "dag_run_conf": {},
+        "reprocess_behavior": "none",
+        "max_active_runs": 2,
+    }
 
 
 def _backfills(api: Airflow, dag_id: str = DAILY_DAG_ID) -> list[dict]:
@@ -341,8 +376,10 @@ def _read_from(path: Path, offset: int) -> str:
 
 def _orders_with_amount(env, day: str) -> int:
     start = datetime.fromisoformat(day)
-    return env.mysql.get_first("SELECT COUNT(*) FROM orders WHERE created_at >= %s AND created_at < %s AND amount > 0",
-                               (start, start + timedelta(days=1)))[0]
+    return env.mysql.get_first(
+        "SELECT COUNT(*) FROM orders WHERE created_at >= %s AND created_at < %s AND amount > 0",
+        (start, start + timedelta(days=1)),
+    )[0]
 
 
 def _tag_snapshot_id(env, table: str, tag: str) -> int:
@@ -357,8 +394,12 @@ def _write_past_user_events(env) -> None:
     The streaming source of that table (datagen standing in for the click stream) only produces
     events of the present, so the test writes the past days' events itself, as a batch INSERT
     through Flink (which owns the table)."""
-    rows = [f"('it-{day}-{i}', {1 + i % 300}, {1 + i % 50}, 'SHOP_VIEW', TIMESTAMP '{day} {i % 24:02d}:{i % 60:02d}:00', '{day}')"
-            for day in DAILY_DAYS for i in range(EVENTS_PER_DAY)]
+    rows = [
+        f"('it-{day}-{i}', {1 + i % 300}, {1 + i % 50}, 'SHOP_VIEW', "
+        f"TIMESTAMP '{day} {i % 24:02d}:{i % 60:02d}:00', '{day}')"
+        for day in DAILY_DAYS
+        for i in range(EVENTS_PER_DAY)
+    ]
     insert = "INSERT INTO lakehouse.ods.ods_user_events VALUES\n" + ",\n".join(rows)
     env.flink.execute_sql(catalog_statements(env.paimon) + [insert], session_config=BATCH_SESSION)
 
@@ -385,9 +426,11 @@ def _days_written(env, table: str, snapshot_id: int) -> set[str]:
     handle = env.paimon.get_table(table)
     snapshot = handle.snapshot_manager().get_snapshot_by_id(snapshot_id)
     keys = list(handle.partition_keys)
-    return {dict(zip(keys, entry.partition.values))["dt"]
-            for meta in ManifestListManager(handle).read_delta(snapshot)
-            for entry in ManifestFileManager(handle).read(meta.file_name)}
+    return {
+        dict(zip(keys, entry.partition.values, strict=True))["dt"]
+        for meta in ManifestListManager(handle).read_delta(snapshot)
+        for entry in ManifestFileManager(handle).read(meta.file_name)
+    }
 
 
 def test_airflow_backfill_of_t1_daily_publishes_both_days(airflow_api, daily_days):
@@ -396,8 +439,9 @@ def test_airflow_backfill_of_t1_daily_publishes_both_days(airflow_api, daily_day
     expected_rows = {day: _orders_with_amount(env, day) for day in DAILY_DAYS}
     assert all(expected_rows.values()), expected_rows
     tables = [t.name for t in recomputable_tables()]
-    assert not [(t, d) for t in tables for d in DAILY_DAYS if tag_name(d) in env.paimon.list_tags(t)], \
+    assert not [(t, d) for t in tables for d in DAILY_DAYS if tag_name(d) in env.paimon.list_tags(t)], (
         "the days are already published: the backfill would not move their tags"
+    )
     _wait_no_active_backfill(api)
 
     body = _backfill_body(DAILY_DAG_ID, first, last)
@@ -409,7 +453,9 @@ def test_airflow_backfill_of_t1_daily_publishes_both_days(airflow_api, daily_day
     r = _post_backfill(api, body)
     assert r.status_code == 200, r.text
     backfill = r.json()
-    assert (backfill["dag_id"], backfill["max_active_runs"], backfill["completed_at"]) == (DAILY_DAG_ID, 2, None), backfill
+    assert (backfill["dag_id"], backfill["max_active_runs"], backfill["completed_at"]) == (DAILY_DAG_ID, 2, None), (
+        backfill
+    )
 
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while True:
@@ -419,20 +465,29 @@ def test_airflow_backfill_of_t1_daily_publishes_both_days(airflow_api, daily_day
         if len(runs) == 2 and all(run["state"] in ("success", "failed") for run in runs):
             break
         if time.monotonic() > deadline:
-            pytest.fail(f"backfill runs not finished after {RUN_TIMEOUT_S} s: {[(x['dag_run_id'], x['state']) for x in runs]}\n"
-                        + "\n".join(api.diagnostics(x["dag_run_id"], DAILY_DAG_ID) for x in runs))
+            pytest.fail(
+                f"backfill runs not finished after {RUN_TIMEOUT_S} s: {[(x['dag_run_id'], x['state']) for x in runs]}\n"
+                + "\n".join(api.diagnostics(x["dag_run_id"], DAILY_DAG_ID) for x in runs)
+            )
         time.sleep(3)
 
-    for day, run in zip(DAILY_DAYS, runs):
+    for day, run in zip(DAILY_DAYS, runs, strict=True):
         run_id = run["dag_run_id"]
         assert run["state"] == "success", api.diagnostics(run_id, DAILY_DAG_ID)
         # The run's data interval is the whole day: wait_for_day takes dt from its start.
         next_day = (datetime.fromisoformat(day) + timedelta(days=1)).date().isoformat()
-        assert (run["run_type"], run["triggered_by"], run["logical_date"], run["data_interval_start"],
-                run["data_interval_end"]) == ("backfill", "backfill", _midnight(day), _midnight(day), _midnight(next_day)), run
+        assert (
+            run["run_type"],
+            run["triggered_by"],
+            run["logical_date"],
+            run["data_interval_start"],
+            run["data_interval_end"],
+        ) == ("backfill", "backfill", _midnight(day), _midnight(day), _midnight(next_day)), run
         states = {name: ti["state"] for name, ti in api.task_instances(run_id, DAILY_DAG_ID).items()}
-        assert states == {**dict.fromkeys(("wait_for_day", "recompute_day", "verify", "audit", "publish"), "success"),
-                          "refresh_serving": "skipped"}, states  # no StarRocks here
+        assert states == {
+            **dict.fromkeys(("wait_for_day", "recompute_day", "verify", "audit", "publish"), "success"),
+            "refresh_serving": "skipped",
+        }, states  # no StarRocks here
         r = api.get(f"{api.run_path(run_id, DAILY_DAG_ID)}/taskInstances/publish/xcomEntries/return_value")
         assert r.status_code == 200, r.text
         value = r.json()["value"]
@@ -445,14 +500,21 @@ def test_airflow_backfill_of_t1_daily_publishes_both_days(airflow_api, daily_day
             assert tag in env.paimon.list_tags(table), f"{table} has no tag {tag}"
             snapshot_id = _tag_snapshot_id(env, table, tag)
             kinds = {s.snapshot_id: s.commit_kind for s in env.paimon.list_snapshots(table)}
-            assert kinds.get(snapshot_id) == "OVERWRITE", f"{table} {tag} -> snapshot {snapshot_id} ({kinds.get(snapshot_id)})"
-            assert _days_written(env, table, snapshot_id) == {day}, \
+            assert kinds.get(snapshot_id) == "OVERWRITE", (
+                f"{table} {tag} -> snapshot {snapshot_id} ({kinds.get(snapshot_id)})"
+            )
+            assert _days_written(env, table, snapshot_id) == {day}, (
                 f"{table} {tag} -> snapshot {snapshot_id}, which rewrote {_days_written(env, table, snapshot_id)}"
+            )
             assert published.get(table) == snapshot_id, (table, published)
         # The published days are what the test wrote: one DWD row per order with amount > 0 in MySQL,
         # and the events it wrote to ODS as page views.
-        rows = env.paimon.read_arrow("dwd.dwd_order_fact", tag=tag, partition={"dt": day}, columns=["order_id"]).num_rows
-        assert rows == expected_rows[day], f"dwd.dwd_order_fact at {tag}: {rows} rows, MySQL has {expected_rows[day]} orders"
+        rows = env.paimon.read_arrow(
+            "dwd.dwd_order_fact", tag=tag, partition={"dt": day}, columns=["order_id"]
+        ).num_rows
+        assert rows == expected_rows[day], (
+            f"dwd.dwd_order_fact at {tag}: {rows} rows, MySQL has {expected_rows[day]} orders"
+        )
         pv = env.paimon.read_arrow("dws.dws_shop_traffic_hourly", tag=tag, partition={"dt": day}, columns=["pv"])
         assert sum(pv.column("pv").to_pylist()) == EVENTS_PER_DAY, pv.to_pylist()
 
@@ -464,11 +526,20 @@ def test_airflow_backfill_of_t1_daily_publishes_both_days(airflow_api, daily_day
     assert all_runs["total_entries"] == 2, [(x["dag_run_id"], x["run_type"]) for x in all_runs["dag_runs"]]
 
 
-@pytest.mark.parametrize("body, status, detail", [
-    (_backfill_body(DAILY_DAG_ID, (TODAY + timedelta(days=1)).isoformat(), (TODAY + timedelta(days=2)).isoformat()),
-     422, "Backfill cannot be executed for future dates."),
-    (_backfill_body("no_such_dag", TWO_DAYS_AGO, YESTERDAY), 404, "Could not find dag no_such_dag"),
-], ids=["future-range", "unknown-dag"])
+@pytest.mark.parametrize(
+    "body, status, detail",
+    [
+        (
+            _backfill_body(
+                DAILY_DAG_ID, (TODAY + timedelta(days=1)).isoformat(), (TODAY + timedelta(days=2)).isoformat()
+            ),
+            422,
+            "Backfill cannot be executed for future dates.",
+        ),
+        (_backfill_body("no_such_dag", TWO_DAYS_AGO, YESTERDAY), 404, "Could not find dag no_such_dag"),
+    ],
+    ids=["future-range", "unknown-dag"],
+)
 def test_airflow_backfill_request_is_refused(airflow_api, body, status, detail):
     api = airflow_api
     # Only one backfill per DAG may be active, and that check comes first (409): wait for none.
@@ -491,7 +562,8 @@ def test_airflow_backfill_of_today_creates_no_run(airflow_api):
     r = _post_backfill(api, _backfill_body(DAILY_DAG_ID, TODAY.isoformat(), TODAY.isoformat()))
     assert (r.status_code, r.text) == (500, "Internal Server Error"), r.text
     # _post_backfill waited for the traceback the api-server logs after answering.
-    assert f"RuntimeError: No runs to create for Dag {DAILY_DAG_ID}" in \
-        (api.log_dir / "airflow-api-server.log").read_text(errors="replace"), api.service_logs()
+    assert f"RuntimeError: No runs to create for Dag {DAILY_DAG_ID}" in (
+        api.log_dir / "airflow-api-server.log"
+    ).read_text(errors="replace"), api.service_logs()
     assert api.get(f"/api/v2/dags/{DAILY_DAG_ID}/dagRuns").json()["total_entries"] == runs_before
     _wait_no_active_backfill(api)  # and a new backfill can be created again

@@ -2,6 +2,7 @@
 
 Truth is MariaDB: every ODS table is compared row by row, by key, with its source table.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,9 +11,9 @@ import time
 
 import pytest
 
+from lakehouse.core.registry import registry
 from lakehouse.dev.loadgen import LoadGenerator
 from lakehouse.dev.reconcile import wait_until_equal
-from lakehouse.core.registry import registry
 from lakehouse.streaming.deploy import create_tables, deploy_job
 
 from .helpers import airflow_cli
@@ -96,8 +97,14 @@ def test_restart_from_retained_checkpoint_loses_and_doubles_nothing(isolated_env
     loader.join()
     assert load.stats.orders_created > 1000
 
-    restored = deploy_job(JOB, flink=env.flink, paimon=env.paimon, cdc=env.cdc, pipeline_name=PIPELINE,
-                          restore_from=checkpoint.external_path)
+    restored = deploy_job(
+        JOB,
+        flink=env.flink,
+        paimon=env.paimon,
+        cdc=env.cdc,
+        pipeline_name=PIPELINE,
+        restore_from=checkpoint.external_path,
+    )
     assert restored.job_id != job_id and restored.restored_from == checkpoint.external_path
 
     assert_ods_equals_mysql(env)
@@ -112,7 +119,11 @@ def deploy_task(env) -> str:
     """Run the streaming_deploy DAG's task for the CDC job through the Airflow CLI, on this module's
     database and warehouse, under the itx_ pipeline name; returns what the task printed."""
     out = airflow_cli(
-        "tasks", "test", "streaming_deploy", f"deploy_{JOB}", "2026-11-25",
+        "tasks",
+        "test",
+        "streaming_deploy",
+        f"deploy_{JOB}",
+        "2026-11-25",
         LAKEHOUSE_PIPELINE_PREFIX="itx_",
         AIRFLOW_CONN_PAIMON_DEFAULT=os.environ["AIRFLOW_CONN_ITX_PAIMON"],
         AIRFLOW_CONN_MYSQL_CDC=os.environ["AIRFLOW_CONN_ITX_MYSQL_CDC"],

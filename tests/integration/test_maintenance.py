@@ -8,28 +8,34 @@
   planted old orphan), and the write then commits;
 - the table_maintenance DAG (airflow dags test) records before/after figures.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from lakehouse.maintenance import metrics
-from lakehouse.maintenance import operations
-from lakehouse.maintenance import policy as maint_policy
 from lakehouse.batch.leases import LeaseManager
-from lakehouse.dev.loadgen import LoadGenerator
 from lakehouse.core.flink_sql import catalog_statements
-from tests.integration.helpers import (ORDER_JOBS, PREFIX, airflow_cli, backdated_clock, start_order_pipeline,
-                                      wait_dws_equals_truth)
+from lakehouse.dev.loadgen import LoadGenerator
+from lakehouse.maintenance import metrics, operations
+from lakehouse.maintenance import policy as maint_policy
+from tests.integration.helpers import (
+    ORDER_JOBS,
+    PREFIX,
+    airflow_cli,
+    backdated_clock,
+    start_order_pipeline,
+    wait_dws_equals_truth,
+)
 
 pytestmark = pytest.mark.integration
 
-UTC = timezone.utc
+UTC = UTC
 DAY = (datetime.now(UTC).date() - timedelta(days=5)).isoformat()  # other modules use the 4 days after it
 BATCH = {"execution.runtime-mode": "batch", "table.dml-sync": "true"}
 COMPACTED = ["ods.ods_orders", "ods.ods_order_status_events"]  # ODS tables of the live pipeline, 2 buckets each
@@ -37,7 +43,7 @@ COMPACTED = ["ods.ods_orders", "ods.ods_order_status_events"]  # ODS tables of t
 
 def rows(env, table: str, **kwargs) -> list[tuple]:
     data = env.paimon.read_arrow(table, **kwargs)
-    return sorted(map(tuple, zip(*(data.column(c).to_pylist() for c in data.column_names))))
+    return sorted(map(tuple, zip(*(data.column(c).to_pylist() for c in data.column_names), strict=True)))
 
 
 def day_files(env, table: str) -> int:
@@ -69,11 +75,19 @@ def test_compaction_of_a_closed_day_leaves_a_file_per_bucket_and_the_same_rows(c
     files_before = {t: day_files(env, t) for t in tables}
     buckets = {t: metrics.measure(env.paimon, t).buckets for t in tables}
     assert any(files_before[t] > buckets[t] for t in tables), (
-        f"precondition: dt={DAY} should hold more files than buckets in one of {tables}: {files_before}, {buckets}")
+        f"precondition: dt={DAY} should hold more files than buckets in one of {tables}: {files_before}, {buckets}"
+    )
     leases = LeaseManager(env.mysql)
     for table in tables:
-        report = operations.maintain_table(policies[table], ["compaction"], flink=env.flink, paimon=env.paimon, leases=leases,
-                                  holder="it-maintenance", now=datetime.now(UTC))
+        report = operations.maintain_table(
+            policies[table],
+            ["compaction"],
+            flink=env.flink,
+            paimon=env.paimon,
+            leases=leases,
+            holder="it-maintenance",
+            now=datetime.now(UTC),
+        )
         if files_before[table] > buckets[table]:
             assert f"compacted dt={DAY} ({files_before[table]} files)" in report.results[0].detail
         assert day_files(env, table) <= buckets[table], f"{table}: {day_files(env, table)} files after compaction"
@@ -91,33 +105,45 @@ def test_compaction_of_a_closed_day_leaves_a_file_per_bucket_and_the_same_rows(c
 def scratch(it_env):
     """A database of this module's own tables, written by Flink."""
     env = it_env
-    env.flink.execute_sql(catalog_statements(env.paimon) + [
-        "CREATE DATABASE IF NOT EXISTS lakehouse.it_maint",
-        # Paimon refuses consumer ids on a table without consumer.expiration-time: a reader gone
-        # for good would otherwise hold snapshots forever.
-        "CREATE TABLE IF NOT EXISTS lakehouse.it_maint.source (id BIGINT, v BIGINT, PRIMARY KEY (id) NOT ENFORCED) "
-        "WITH ('bucket' = '1', 'consumer.expiration-time' = '1 d')",
-        "CREATE TABLE IF NOT EXISTS lakehouse.it_maint.sink (id BIGINT, v BIGINT, PRIMARY KEY (id) NOT ENFORCED) "
-        "WITH ('bucket' = '1')",
-        "CREATE TABLE IF NOT EXISTS lakehouse.it_maint.clicks (id BIGINT, payload STRING) WITH ('bucket' = '-1')",
-    ])
+    env.flink.execute_sql(
+        catalog_statements(env.paimon)
+        + [
+            "CREATE DATABASE IF NOT EXISTS lakehouse.it_maint",
+            # Paimon refuses consumer ids on a table without consumer.expiration-time: a reader gone
+            # for good would otherwise hold snapshots forever.
+            "CREATE TABLE IF NOT EXISTS lakehouse.it_maint.source (id BIGINT, v BIGINT, PRIMARY KEY (id) NOT ENFORCED) "
+            "WITH ('bucket' = '1', 'consumer.expiration-time' = '1 d')",
+            "CREATE TABLE IF NOT EXISTS lakehouse.it_maint.sink (id BIGINT, v BIGINT, PRIMARY KEY (id) NOT ENFORCED) "
+            "WITH ('bucket' = '1')",
+            "CREATE TABLE IF NOT EXISTS lakehouse.it_maint.clicks (id BIGINT, payload STRING) WITH ('bucket' = '-1')",
+        ]
+    )
     return env
 
 
 def write_batch(env, k: int) -> int:
     """Snapshot k of it_maint.source: ten new ids and an update of id 0."""
     values = ", ".join(f"({k * 10 + i}, {k})" for i in range(1, 11)) + f", (0, {k})"
-    env.flink.execute_sql(catalog_statements(env.paimon) + [f"INSERT INTO lakehouse.it_maint.source VALUES {values}"],
-                          session_config=BATCH)
+    env.flink.execute_sql(
+        catalog_statements(env.paimon) + [f"INSERT INTO lakehouse.it_maint.source VALUES {values}"],
+        session_config=BATCH,
+    )
     return env.paimon.latest_snapshot("it_maint.source").snapshot_id
 
 
 def start_reader(env) -> str:
-    env.flink.execute_sql(catalog_statements(env.paimon) + [
-        "INSERT INTO lakehouse.it_maint.sink SELECT id, v FROM lakehouse.it_maint.source "
-        "/*+ OPTIONS('consumer-id' = 'it-reader') */"],
-        session_config={"execution.runtime-mode": "streaming", "execution.checkpointing.interval": "2s",
-                        "pipeline.name": "it_maint_reader"})
+    env.flink.execute_sql(
+        catalog_statements(env.paimon)
+        + [
+            "INSERT INTO lakehouse.it_maint.sink SELECT id, v FROM lakehouse.it_maint.source "
+            "/*+ OPTIONS('consumer-id' = 'it-reader') */"
+        ],
+        session_config={
+            "execution.runtime-mode": "streaming",
+            "execution.checkpointing.interval": "2s",
+            "pipeline.name": "it_maint_reader",
+        },
+    )
     return env.flink.wait_for_job_state(env.flink.active_jobs_named("it_maint_reader")[0].job_id, ["RUNNING"]).job_id
 
 
@@ -144,8 +170,12 @@ def test_consumer_reader_survives_snapshot_expiry_and_a_tag_still_reads(scratch)
     tagged_rows = rows(env, "it_maint.source", snapshot_id=2)
     env.paimon.create_tag("it_maint.source", "it-before-expiry", snapshot_id=2)
     latest = max(write_batch(env, k) for k in range(4, 10))
-    policy = operations.with_overrides(maint_policy.TablePolicy("it_maint.source"), retain_min=1, retain_max=1, retain_time_s=0)
-    result = operations.expire_snapshots(policy, flink=env.flink, paimon=env.paimon, now=datetime.now(UTC) + timedelta(minutes=1))
+    policy = operations.with_overrides(
+        maint_policy.TablePolicy("it_maint.source"), retain_min=1, retain_max=1, retain_time_s=0
+    )
+    result = operations.expire_snapshots(
+        policy, flink=env.flink, paimon=env.paimon, now=datetime.now(UTC) + timedelta(minutes=1)
+    )
 
     kept = env.paimon.snapshot_ids("it_maint.source")
     assert kept[0] == next_snapshot and kept[-1] == latest, f"kept {kept}: the consumer's snapshots must stay"
@@ -160,13 +190,22 @@ def test_consumer_reader_survives_snapshot_expiry_and_a_tag_still_reads(scratch)
 def test_orphan_removal_spares_a_write_in_flight(scratch):
     env = scratch
     env.job_names.append("it_maint_clicks_writer")
-    env.flink.execute_sql(catalog_statements(env.paimon) + [
-        "CREATE TEMPORARY TABLE gen (id BIGINT, payload STRING) WITH ('connector' = 'datagen', "
-        "'rows-per-second' = '2000', 'fields.payload.length' = '100')",
-        "INSERT INTO lakehouse.it_maint.clicks SELECT id, payload FROM gen"],
-        session_config={"execution.runtime-mode": "streaming", "execution.checkpointing.interval": "45s",
-                        "pipeline.name": "it_maint_clicks_writer"})
-    job = env.flink.wait_for_job_state(env.flink.active_jobs_named("it_maint_clicks_writer")[0].job_id, ["RUNNING"]).job_id
+    env.flink.execute_sql(
+        catalog_statements(env.paimon)
+        + [
+            "CREATE TEMPORARY TABLE gen (id BIGINT, payload STRING) WITH ('connector' = 'datagen', "
+            "'rows-per-second' = '2000', 'fields.payload.length' = '100')",
+            "INSERT INTO lakehouse.it_maint.clicks SELECT id, payload FROM gen",
+        ],
+        session_config={
+            "execution.runtime-mode": "streaming",
+            "execution.checkpointing.interval": "45s",
+            "pipeline.name": "it_maint_clicks_writer",
+        },
+    )
+    job = env.flink.wait_for_job_state(
+        env.flink.active_jobs_named("it_maint_clicks_writer")[0].job_id, ["RUNNING"]
+    ).job_id
     table_dir = Path(str(env.warehouse)) / "it_maint.db" / "clicks"
     deadline = time.monotonic() + 40
     in_flight: list[Path] = []
@@ -181,8 +220,12 @@ def test_orphan_removal_spares_a_write_in_flight(scratch):
     os.utime(planted, (two_days_ago, two_days_ago))
 
     policy = maint_policy.load_policies()["ods.ods_orders"]  # the real threshold (1 day), applied to this table
-    result = operations.remove_orphan_files(operations.with_overrides(policy, table="it_maint.clicks"), flink=env.flink,
-                                   paimon=env.paimon, now=datetime.now(UTC))
+    result = operations.remove_orphan_files(
+        operations.with_overrides(policy, table="it_maint.clicks"),
+        flink=env.flink,
+        paimon=env.paimon,
+        now=datetime.now(UTC),
+    )
     assert not planted.exists(), "the old orphan was not removed"
     assert "removed 1 files" in result.detail
     assert all(p.exists() for p in in_flight), "a file of the write in flight was deleted"
@@ -207,13 +250,19 @@ def test_maintenance_dag_records_before_and_after_figures(closed_day):
     history = env.paimon.read_arrow(metrics.METRICS_TABLE).to_pylist()
     run = [r for r in history if r["table_name"] in conf["tables"]]
     assert sorted((r["table_name"], r["phase"]) for r in run) == [
-        ("dwd.dwd_order_fact", "after"), ("dwd.dwd_order_fact", "before"),
-        ("ods.ods_orders", "after"), ("ods.ods_orders", "before")]
+        ("dwd.dwd_order_fact", "after"),
+        ("dwd.dwd_order_fact", "before"),
+        ("ods.ods_orders", "after"),
+        ("ods.ods_orders", "before"),
+    ]
     for r in run:
         assert r["data_files"] > 0 and r["snapshots"] > 0 and r["total_bytes"] > 0
     after = {r["table_name"]: r for r in run if r["phase"] == "after"}
     assert "compaction:" in after["ods.ods_orders"]["operations"]
-    assert "snapshots:" in after["ods.ods_orders"]["operations"] and "orphan_files:" in after["ods.ods_orders"]["operations"]
+    assert (
+        "snapshots:" in after["ods.ods_orders"]["operations"]
+        and "orphan_files:" in after["ods.ods_orders"]["operations"]
+    )
     assert "small files are not growing" in out.stdout + out.stderr
     for job in ORDER_JOBS:
         assert env.flink.active_jobs_named(PREFIX + job), f"{job} stopped"

@@ -11,15 +11,16 @@ every job renders (lakehouse.core.flink_sql.catalog_statements), sent through th
 
 Needs the paimon-s3 jar on the cluster's class path (flink/pom.xml; docs/OBJECT_STORAGE.md).
 """
+
 from __future__ import annotations
 
 import os
 
 import pytest
 
+from lakehouse.core.flink_sql import catalog_statements
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.core.flink_sql import catalog_statements
 from tests.integration.helpers import PREFIX
 from tests.support.s3_server import moto_s3
 
@@ -27,16 +28,22 @@ pytestmark = pytest.mark.integration
 
 CONN_ID = "it_s3_paimon"
 TABLE = "it_s3.orders"
-BATCH = {"execution.runtime-mode": "batch", "table.dml-sync": "true", "parallelism.default": "1",
-         "pipeline.name": f"{PREFIX}s3_warehouse"}
+BATCH = {
+    "execution.runtime-mode": "batch",
+    "table.dml-sync": "true",
+    "parallelism.default": "1",
+    "pipeline.name": f"{PREFIX}s3_warehouse",
+}
 
 
 @pytest.fixture(scope="module")
 def s3_env(stack):
     """moto's S3 server with a fresh bucket, the `it_s3_paimon` connection on it, and the hooks."""
-    os.environ.setdefault("AIRFLOW_CONN_FLINK_DEFAULT",
-                          f"flink://127.0.0.1:{os.environ.get('FLINK_REST_PORT', 8081)}/"
-                          f"?sql_gateway_port={os.environ.get('SQL_GATEWAY_PORT', 8083)}")
+    os.environ.setdefault(
+        "AIRFLOW_CONN_FLINK_DEFAULT",
+        f"flink://127.0.0.1:{os.environ.get('FLINK_REST_PORT', 8081)}/"
+        f"?sql_gateway_port={os.environ.get('SQL_GATEWAY_PORT', 8083)}",
+    )
     var = f"AIRFLOW_CONN_{CONN_ID.upper()}"
     with moto_s3() as s3:
         os.environ[var] = s3.connection_json("warehouse")
@@ -47,7 +54,7 @@ def s3_env(stack):
 
 
 def rows(data) -> list[tuple]:
-    return sorted(map(tuple, zip(*(data.column(c).to_pylist() for c in data.column_names))))
+    return sorted(map(tuple, zip(*(data.column(c).to_pylist() for c in data.column_names), strict=True)))
 
 
 @pytest.fixture(scope="module")
@@ -57,24 +64,39 @@ def flink_written(s3_env):
     s3, flink, paimon = s3_env
     catalog = catalog_statements(paimon)
     assert "'s3.endpoint'" in catalog[0] and "'s3.secret-key'" in catalog[0]
-    flink.execute_sql(catalog + [
-        "CREATE DATABASE IF NOT EXISTS lakehouse.it_s3",
-        "CREATE TABLE IF NOT EXISTS lakehouse.it_s3.orders (order_id BIGINT, dt STRING, status STRING, "
-        "PRIMARY KEY (dt, order_id) NOT ENFORCED) PARTITIONED BY (dt) WITH ('bucket' = '2')",
-    ])
-    flink.execute_sql(catalog + [
-        "INSERT INTO lakehouse.it_s3.orders VALUES (1, '2026-11-24', 'new'), (2, '2026-11-25', 'new'), "
-        "(3, '2026-11-25', 'new')"], session_config=BATCH)
-    flink.execute_sql(catalog + ["INSERT INTO lakehouse.it_s3.orders VALUES (2, '2026-11-25', 'paid')"],
-                      session_config=BATCH)
+    flink.execute_sql(
+        catalog
+        + [
+            "CREATE DATABASE IF NOT EXISTS lakehouse.it_s3",
+            "CREATE TABLE IF NOT EXISTS lakehouse.it_s3.orders (order_id BIGINT, dt STRING, status STRING, "
+            "PRIMARY KEY (dt, order_id) NOT ENFORCED) PARTITIONED BY (dt) WITH ('bucket' = '2')",
+        ]
+    )
+    flink.execute_sql(
+        catalog
+        + [
+            "INSERT INTO lakehouse.it_s3.orders VALUES (1, '2026-11-24', 'new'), (2, '2026-11-25', 'new'), "
+            "(3, '2026-11-25', 'new')"
+        ],
+        session_config=BATCH,
+    )
+    flink.execute_sql(
+        catalog + ["INSERT INTO lakehouse.it_s3.orders VALUES (2, '2026-11-25', 'paid')"], session_config=BATCH
+    )
     return s3_env
 
 
 def test_flink_writes_the_s3_warehouse_and_pypaimon_reads_it(flink_written):
     s3, _, paimon = flink_written
-    assert rows(paimon.read_arrow(TABLE)) == [(1, "2026-11-24", "new"), (2, "2026-11-25", "paid"), (3, "2026-11-25", "new")]
+    assert rows(paimon.read_arrow(TABLE)) == [
+        (1, "2026-11-24", "new"),
+        (2, "2026-11-25", "paid"),
+        (3, "2026-11-25", "new"),
+    ]
     assert rows(paimon.read_arrow(TABLE, snapshot_id=1, partition={"dt": "2026-11-25"})) == [
-        (2, "2026-11-25", "new"), (3, "2026-11-25", "new")]
+        (2, "2026-11-25", "new"),
+        (3, "2026-11-25", "new"),
+    ]
     snapshots = paimon.list_snapshots(TABLE)
     assert [s.snapshot_id for s in snapshots] == [1, 2]
     assert [s.commit_kind for s in snapshots] == ["APPEND", "APPEND"]
@@ -90,11 +112,17 @@ def test_a_pypaimon_tag_on_s3_is_read_by_flink(flink_written):
     _, flink, paimon = flink_written
     paimon.create_tag(TABLE, "it-s3-first", snapshot_id=1)
     assert "it-s3-first" in paimon.list_tags(TABLE)
-    [*_, tagged] = flink.execute_sql(catalog_statements(paimon) + [
-        "SELECT order_id, status FROM lakehouse.it_s3.orders /*+ OPTIONS('scan.tag-name' = 'it-s3-first') */ "
-        "WHERE dt = '2026-11-25'"], session_config=BATCH)
+    [*_, tagged] = flink.execute_sql(
+        catalog_statements(paimon)
+        + [
+            "SELECT order_id, status FROM lakehouse.it_s3.orders /*+ OPTIONS('scan.tag-name' = 'it-s3-first') */ "
+            "WHERE dt = '2026-11-25'"
+        ],
+        session_config=BATCH,
+    )
     assert sorted(map(tuple, tagged.rows)) == [(2, "new"), (3, "new")]
-    [*_, latest] = flink.execute_sql(catalog_statements(paimon) + [
-        "SELECT order_id, status FROM lakehouse.it_s3.orders WHERE dt = '2026-11-25'"], session_config=BATCH)
+    [*_, latest] = flink.execute_sql(
+        catalog_statements(paimon) + ["SELECT order_id, status FROM lakehouse.it_s3.orders WHERE dt = '2026-11-25'"],
+        session_config=BATCH,
+    )
     assert sorted(map(tuple, latest.rows)) == [(2, "paid"), (3, "new")]
-

@@ -1,5 +1,6 @@
 """ODS -> DWD -> DWS on the real cluster, supervised: DWS equals a truth computed from MariaDB,
 after a TaskManager is killed mid-load and after a job's SQL changes (upgrade via savepoint)."""
+
 from __future__ import annotations
 
 import os
@@ -8,13 +9,14 @@ import time
 
 import pytest
 
-from lakehouse.dev.loadgen import LoadGenerator
-from lakehouse.core.registry import Registry
 from lakehouse.core.paths import SQL_DIR
+from lakehouse.core.registry import Registry
+from lakehouse.dev.loadgen import LoadGenerator
 from lakehouse.streaming.supervision import Supervisor
 from tests.integration.helpers import ORDER_JOBS, PREFIX, start_order_pipeline, supervise_until, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration
+
 
 def taskmanager_pids() -> list[int]:
     home = os.environ.get("LAKEHOUSE_HOME", "")
@@ -44,8 +46,10 @@ def test_dws_equals_truth_from_mariadb(it_env, supervised):
     assert sum(d.truth_groups for d in diffs) > 0
     dwd = env.paimon.read_arrow("dwd.dwd_order_fact")
     # What DWD keeps (sql/models/dwd_order_fact.sql): positive amounts, known statuses.
-    valid = env.mysql.get_first("SELECT COUNT(*) FROM orders WHERE amount > 0 AND status IN "
-                                "('CREATED', 'ACCEPTED', 'PICKED_UP', 'DELIVERED', 'CANCELLED')")[0]
+    valid = env.mysql.get_first(
+        "SELECT COUNT(*) FROM orders WHERE amount > 0 AND status IN "
+        "('CREATED', 'ACCEPTED', 'PICKED_UP', 'DELIVERED', 'CANCELLED')"
+    )[0]
     assert dwd.num_rows == valid
 
 
@@ -83,7 +87,9 @@ def test_changed_sql_is_upgraded_through_a_savepoint(it_env, supervised, tmp_pat
     try:
         from dataclasses import replace
 
-        reg2 = Registry(tables=sup.reg.tables, jobs={**sup.reg.jobs, job.name: replace(job, sql="dws/_it_dws_city_daily_v2.sql")})
+        reg2 = Registry(
+            tables=sup.reg.tables, jobs={**sup.reg.jobs, job.name: replace(job, sql="dws/_it_dws_city_daily_v2.sql")}
+        )
         sup2 = Supervisor(flink=env.flink, paimon=env.paimon, cdc=env.cdc, reg=reg2, pipeline_prefix=PREFIX)
         old_id = env.flink.active_jobs_named(PREFIX + job.name)[0].job_id
         load = LoadGenerator(env.mysql, rate=100, seed=13)

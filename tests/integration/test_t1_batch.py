@@ -3,24 +3,25 @@
 The backfill runs through `airflow dags test t1_backfill` (the DAG as on-call triggers it), with
 the default connections pointed at this session's throw-away database and warehouse.
 """
+
 from __future__ import annotations
 
 import json
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lakehouse.batch.recompute import recomputable_tables
-from lakehouse.core.days import tag_name
 from lakehouse.batch.leases import LeaseHeld, LeaseManager
-from lakehouse.dev.loadgen import LoadGenerator
+from lakehouse.batch.recompute import recomputable_tables
 from lakehouse.batch.t1 import publish_day, run_day, select_tables
+from lakehouse.core.days import tag_name
+from lakehouse.dev.loadgen import LoadGenerator
 from tests.integration.helpers import airflow_cli, backdated_clock, start_order_pipeline, wait_dws_equals_truth
 
 pytestmark = pytest.mark.integration
 
-TODAY = datetime.now(timezone.utc).date()
+TODAY = datetime.now(UTC).date()
 D1, D2 = (TODAY - timedelta(days=2)).isoformat(), (TODAY - timedelta(days=1)).isoformat()
 
 
@@ -30,7 +31,7 @@ def backfill(conf: dict, env) -> subprocess.CompletedProcess:
 
 def table_rows(env, table: str, day: str) -> list[tuple]:
     data = env.paimon.read_arrow(table, partition={"dt": day})
-    return sorted(map(tuple, zip(*(data.column(c).to_pylist() for c in data.column_names))))
+    return sorted(map(tuple, zip(*(data.column(c).to_pylist() for c in data.column_names), strict=True)))
 
 
 def overwrites_since(env, before: dict) -> dict:
@@ -38,16 +39,21 @@ def overwrites_since(env, before: dict) -> dict:
     writers keep committing APPEND and COMPACT snapshots meanwhile; those are not the backfill's."""
     out = {}
     for table, sid in before.items():
-        new = [s.snapshot_id for s in env.paimon.list_snapshots(table)
-               if s.snapshot_id > (sid or 0) and s.commit_kind == "OVERWRITE"]
+        new = [
+            s.snapshot_id
+            for s in env.paimon.list_snapshots(table)
+            if s.snapshot_id > (sid or 0) and s.commit_kind == "OVERWRITE"
+        ]
         if new:
             out[table] = new
     return out
 
 
 def snapshot_ids(env) -> dict:
-    return {t.name: (env.paimon.latest_snapshot(t.name) or type("S", (), {"snapshot_id": None})).snapshot_id
-            for t in recomputable_tables()}
+    return {
+        t.name: (env.paimon.latest_snapshot(t.name) or type("S", (), {"snapshot_id": None})).snapshot_id
+        for t in recomputable_tables()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +69,12 @@ def past_days(it_env):
 def test_backfill_twice_gives_identical_tables_and_equals_truth_beside_streaming(past_days):
     env = past_days
     tables = [t.name for t in recomputable_tables() if t.name != "dws.dws_shop_traffic_hourly"]
-    conf = {"tables": ["dwd", "dws.dws_shop_hourly", "dws.dws_shop_daily", "dws.dws_city_hourly", "dws.dws_city_daily"],
-            "start_date": D1, "end_date": D2, "parallel_days": 2}
+    conf = {
+        "tables": ["dwd", "dws.dws_shop_hourly", "dws.dws_shop_daily", "dws.dws_city_hourly", "dws.dws_city_daily"],
+        "start_date": D1,
+        "end_date": D2,
+        "parallel_days": 2,
+    }
     # Today's orders keep streaming in while the backfill rewrites the two past days.
     import threading
 
@@ -101,7 +111,9 @@ def test_late_update_is_corrected_and_the_published_tag_stays(past_days):
 
     # Any valid order of that day (how far the generator moved it through its lifecycle varies).
     row = env.mysql.get_first(
-        "SELECT order_id, amount FROM orders WHERE DATE(created_at) = %s AND amount > 0 ORDER BY order_id LIMIT 1", (D2,))
+        "SELECT order_id, amount FROM orders WHERE DATE(created_at) = %s AND amount > 0 ORDER BY order_id LIMIT 1",
+        (D2,),
+    )
     assert row, f"the fixture generated no order for {D2}"
     order_id, amount = row
     with env.mysql.cursor() as cur:
@@ -118,14 +130,17 @@ def test_late_update_is_corrected_and_the_published_tag_stays(past_days):
     wait_dws_equals_truth(env)
 
 
-@pytest.mark.parametrize("conf, message", [
-    ({"tables": ["all"], "start_date": D2, "end_date": D1}, f"end_date {D1} is before start_date {D2}"),
-    ({"tables": ["all"], "start_date": D2, "end_date": TODAY.isoformat()}, "is not in the past"),
-    # The form itself (Param format "date") refuses an impossible day before any task runs.
-    ({"tables": ["dws"], "start_date": "2026-02-30", "end_date": D2}, "'2026-02-30' is not a 'date'"),
-    ({"tables": ["dwd"], "start_date": "2025-01-01", "end_date": D2}, "split the range"),
-    ({"tables": [], "start_date": D1, "end_date": D2}, "choose at least one table"),
-])
+@pytest.mark.parametrize(
+    "conf, message",
+    [
+        ({"tables": ["all"], "start_date": D2, "end_date": D1}, f"end_date {D1} is before start_date {D2}"),
+        ({"tables": ["all"], "start_date": D2, "end_date": TODAY.isoformat()}, "is not in the past"),
+        # The form itself (Param format "date") refuses an impossible day before any task runs.
+        ({"tables": ["dws"], "start_date": "2026-02-30", "end_date": D2}, "'2026-02-30' is not a 'date'"),
+        ({"tables": ["dwd"], "start_date": "2025-01-01", "end_date": D2}, "split the range"),
+        ({"tables": [], "start_date": D1, "end_date": D2}, "choose at least one table"),
+    ],
+)
 def test_bad_backfill_request_fails_first_and_writes_nothing(past_days, conf, message):
     env = past_days
     before = snapshot_ids(env)
@@ -145,8 +160,15 @@ def test_a_held_lease_blocks_a_second_writer(past_days):
     before = snapshot_ids(env)
     try:
         with pytest.raises(LeaseHeld, match=r"dwd.dwd_order_fact held by t1_daily/other-run"):
-            run_day(D1, select_tables(["dwd.dwd_order_fact"]), holder="backfill/me", flink=env.flink,
-                    paimon=env.paimon, leases=leases, lease_wait_s=0)
+            run_day(
+                D1,
+                select_tables(["dwd.dwd_order_fact"]),
+                holder="backfill/me",
+                flink=env.flink,
+                paimon=env.paimon,
+                leases=leases,
+                lease_wait_s=0,
+            )
         assert overwrites_since(env, before) == {}
     finally:
         leases.release("t1_daily/other-run")

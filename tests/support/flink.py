@@ -1,4 +1,5 @@
 """A fake Flink cluster at the level of the FlinkHook methods the control plane calls."""
+
 from __future__ import annotations
 
 from lakehouse.hooks.flink import CheckpointInfo, JobStatus
@@ -36,8 +37,12 @@ class FakeFlinkCluster:
         overview = JobStatus(job_id, name, state, int(started_s * 1000))
         self.jobs.append(overview)
         self.details[job_id] = JobStatus(
-            job_id, name, state, int(started_s * 1000),
-            int(since_s * 1000) if since_s is not None else None, all_tasks_running,
+            job_id,
+            name,
+            state,
+            int(started_s * 1000),
+            int(since_s * 1000) if since_s is not None else None,
+            all_tasks_running,
         )
         # A healthy job checkpointed 5 s ago unless a test says otherwise.
         self.checkpoint_info.setdefault(job_id, CheckpointInfo(12, None, int((self.now - 5) * 1000), 12, 0, None))

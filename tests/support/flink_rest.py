@@ -1,6 +1,7 @@
 """A fake Flink for the hook tests: a real local HTTP server imitating the SQL Gateway (REST v2)
 and the JobManager REST API; every request is recorded. (`tests.support.flink.FakeFlinkCluster` is
 the other layer: the FlinkHook methods the control plane calls, without HTTP.)"""
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,9 @@ class FakeFlinkRest:
 
         if method == "POST" and route == "/v2/sessions":
             if self.session_status != 200:
-                return self.session_status, {"errors": ["Internal server error.", "Caused by: java.lang.IllegalArgumentException: bad property"]}
+                return self.session_status, {
+                    "errors": ["Internal server error.", "Caused by: java.lang.IllegalArgumentException: bad property"]
+                }
             return 200, {"sessionHandle": SESSION}
         if method == "DELETE" and route == f"/v2/sessions/{SESSION}":
             return 200, {"status": "CLOSED"}
@@ -98,13 +101,19 @@ class FakeFlinkRest:
         if method == "GET" and m:
             states = self.job_states.get(m.group(1))
             if not states:
-                return 404, {"errors": [f"org.apache.flink.runtime.messages.FlinkJobNotFoundException: Could not find Flink job ({m.group(1)})"]}
+                return 404, {
+                    "errors": [
+                        f"org.apache.flink.runtime.messages.FlinkJobNotFoundException: Could not find Flink job ({m.group(1)})"
+                    ]
+                }
             state = states.pop(0) if len(states) > 1 else states[0]
             return 200, {"jid": m.group(1), "name": "ods_delivery_cdc", "state": state, "start-time": 1700000000000}
         if method == "GET" and route == f"/jobs/{JOB_ID}/exceptions":
             return 200, {
                 "root-exception": "java.lang.RuntimeException: old style",
-                "exceptionHistory": {"entries": [{"exceptionName": "java.lang.RuntimeException", "stacktrace": self.job_stacktrace}]},
+                "exceptionHistory": {
+                    "entries": [{"exceptionName": "java.lang.RuntimeException", "stacktrace": self.job_stacktrace}]
+                },
             }
         if method == "GET" and route == f"/jobs/{JOB_ID}/checkpoints":
             return 200, {
@@ -143,7 +152,12 @@ class FakeFlinkRest:
                     },
                     "nextResultUri": f"/v2/sessions/{SESSION}/operations/{handle}/result/1?rowFormat=JSON",
                 }
-            return 200, {"resultType": "EOS", "isQueryResult": False, "jobID": JOB_ID, "results": {"columns": [], "data": []}}
+            return 200, {
+                "resultType": "EOS",
+                "isQueryResult": False,
+                "jobID": JOB_ID,
+                "results": {"columns": [], "data": []},
+            }
         # "rows": two pages of a query result, the second one addressed with a /v1/ URI as older
         # gateways do (the hook rewrites it to /v2/; this server serves only /v2/)
         if token == 0:

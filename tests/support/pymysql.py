@@ -5,7 +5,7 @@ failing one too, before it raises), then "cursor.close", "commit", "rollback", "
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 
 def default_rows(sql: str, parameters) -> list[tuple]:
@@ -37,8 +37,13 @@ class FakeCursor:
 class FakeConn:
     """`rows_for(sql, parameters)` answers queries; a statement containing `fail_on` raises `error()`."""
 
-    def __init__(self, *, rows_for: Callable = default_rows, fail_on: str | None = None,
-                 error: Callable[[], Exception] = lambda: RuntimeError("boom")) -> None:
+    def __init__(
+        self,
+        *,
+        rows_for: Callable = default_rows,
+        fail_on: str | None = None,
+        error: Callable[[], Exception] = lambda: RuntimeError("boom"),
+    ) -> None:
         self.events: list = []
         self.rows_for = rows_for
         self.fail_on = fail_on

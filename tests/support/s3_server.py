@@ -3,14 +3,15 @@
 It listens on 127.0.0.1 at a free port, so a Flink TaskManager on this machine reaches it as
 well as pypaimon does. Buckets and objects live in memory and go with the process.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 # Any non-empty keys: moto accepts every signature. Long enough for Airflow's secrets masker
 # (it skips values under 5 characters), so the tests also see what it masks.
@@ -44,8 +45,13 @@ class S3Server:
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
-                            aws_secret_access_key=SECRET_KEY, region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+        )
 
     def keys(self, prefix: str = "") -> list[str]:
         """Every object key under `prefix`, sorted."""

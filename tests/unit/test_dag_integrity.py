@@ -1,5 +1,6 @@
 """DAG integrity (Astro template style): every DAG imports with no connections and no network,
 and declares owner, tags, retries and catchup explicitly."""
+
 from __future__ import annotations
 
 import ast
@@ -65,7 +66,8 @@ def test_catchup_is_explicit(path):
     """catchup must be written in the @dag(...) call, not left to the config default."""
     tree = ast.parse(path.read_text())
     dag_calls = [
-        node for node in ast.walk(tree)
+        node
+        for node in ast.walk(tree)
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "dag"
     ]
     assert dag_calls, f"{path.name} has no @dag(...)"
@@ -96,7 +98,8 @@ def test_parsing_loads_no_heavy_module(path):
 
     code = (
         "import runpy, sys; runpy.run_path(sys.argv[1]); "
-        "heavy = [m for m in ('pypaimon', 'pyarrow', 'pandas', 'pymysql', 'requests', 'great_expectations') if m in sys.modules]; "
+        "heavy = [m for m in ('pypaimon', 'pyarrow', 'pandas', 'pymysql', 'requests', 'great_expectations') "
+        "if m in sys.modules]; "
         "print('HEAVY=' + ','.join(heavy))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}

@@ -5,6 +5,7 @@ file is parsed and interpolated here with Compose's own rules, and checked again
 the compose-spec schema embedded below. Where a `docker compose` client is installed, one more
 test runs `docker compose config -q`, which needs the client only.
 """
+
 from __future__ import annotations
 
 import glob
@@ -17,8 +18,9 @@ import stat
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -52,8 +54,16 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer": "triggerer",
 }
 EXPECTED_SERVICES = set(AIRFLOW_SERVICES) | {
-    "postgres", "mysql", "minio", "minio-init", "flink-jobmanager", "flink-taskmanager", "flink-sql-gateway",
-    "starrocks-fe", "starrocks-init", "starrocks-be",
+    "postgres",
+    "mysql",
+    "minio",
+    "minio-init",
+    "flink-jobmanager",
+    "flink-taskmanager",
+    "flink-sql-gateway",
+    "starrocks-fe",
+    "starrocks-init",
+    "starrocks-be",
 }
 # Project directories the Airflow containers need next to each other (plugins/lakehouse/core/paths.py).
 AIRFLOW_PROJECT_MOUNTS = {"dags", "plugins", "sql", "config", "expectations"}
@@ -102,9 +112,9 @@ def interpolate(text: str, env: dict[str, str] | None, refs: list[tuple[str, str
             i += 2
         elif nxt == "{":
             end = _closing_brace(text, i + 1)
-            m = _BRACED.fullmatch(text[i + 2:end])
+            m = _BRACED.fullmatch(text[i + 2 : end])
             if not m:
-                raise ValueError(f"invalid interpolation ${{{text[i + 2:end]}}} in {text!r}")
+                raise ValueError(f"invalid interpolation ${{{text[i + 2 : end]}}} in {text!r}")
             name, op, arg = m.group(1), m.group(2) or "", m.group(3) or ""
             if refs is not None:
                 refs.append((name, op))
@@ -286,7 +296,7 @@ def copy_sources(rest: str) -> tuple[list[str], dict[str, str]]:
     rest = rest.strip()
     while (m := re.match(r"--([\w-]+)(?:=(\S*))?\s+", rest)) is not None:
         flags[m.group(1)] = m.group(2) or ""
-        rest = rest[m.end():]
+        rest = rest[m.end() :]
     tokens = json.loads(rest) if rest.startswith("[") else shlex.split(rest)
     assert len(tokens) >= 2, f"COPY/ADD needs a source and a destination: {rest!r}"
     return tokens[:-1], flags
@@ -639,13 +649,15 @@ def test_no_literal_secrets_in_compose_file(raw):
     offenders = []
     for name, service in raw["services"].items():
         for key, value in environment(service).items():
-            if is_secret_name(key) and not value.lstrip('"\'').startswith("$"):
+            if is_secret_name(key) and not value.lstrip("\"'").startswith("$"):
                 offenders.append(f"{name}.environment.{key}")
     for path, value in strings(raw):
         for what, literal in _secret_literals(value):
-            if not literal.lstrip('"\'').startswith("$"):
+            if not literal.lstrip("\"'").startswith("$"):
                 offenders.append(f"{path}: {what} = {literal[:4]}...")
-    assert not offenders, "secrets written into docker-compose.yml instead of ${VAR} from .env:\n" + "\n".join(offenders)
+    assert not offenders, "secrets written into docker-compose.yml instead of ${VAR} from .env:\n" + "\n".join(
+        offenders
+    )
 
 
 def test_secret_scanner_finds_literals():
@@ -737,7 +749,9 @@ def test_dockerfile_copy_sources_exist(raw):
                 continue
             sources, flags = copy_sources(rest)
             if "from" in flags:
-                assert flags["from"] in stage_names or ":" in flags["from"], f"{dockerfile}: unknown stage {flags['from']}"
+                assert flags["from"] in stage_names or ":" in flags["from"], (
+                    f"{dockerfile}: unknown stage {flags['from']}"
+                )
                 continue
             for source in sources:
                 assert not source.startswith(("http://", "https://")), f"{dockerfile}: ADD from a URL: {source}"
@@ -768,12 +782,16 @@ def test_flink_image_version_matches_pom(pom_versions):
     runtime_image = stages[-1][0]
     m = re.fullmatch(r"flink:(\d+\.\d+\.\d+)-java(\d+)", runtime_image)
     assert m, f"the Flink image's last stage must be FROM flink:<version>-java<N>, got {runtime_image}"
-    assert m.group(1) == flink_version, f"Dockerfile uses Flink {m.group(1)}, flink/pom.xml flink.version is {flink_version}"
+    assert m.group(1) == flink_version, (
+        f"Dockerfile uses Flink {m.group(1)}, flink/pom.xml flink.version is {flink_version}"
+    )
     text = FLINK_DOCKERFILE.read_text()
     assert "dependency:copy-dependencies" in text and "-DexcludeTransitive=true" in text
     # The s3:// warehouse needs Paimon's S3 file system among the jars the Dockerfile copies from the pom.
-    artifacts = {d.findtext("{http://maven.apache.org/POM/4.0.0}artifactId")
-                 for d in ET.parse(FLINK_POM).getroot().iter("{http://maven.apache.org/POM/4.0.0}dependency")}
+    artifacts = {
+        d.findtext("{http://maven.apache.org/POM/4.0.0}artifactId")
+        for d in ET.parse(FLINK_POM).getroot().iter("{http://maven.apache.org/POM/4.0.0}dependency")
+    }
     assert "paimon-s3" in artifacts, "flink/pom.xml must bring org.apache.paimon:paimon-s3 for the S3 warehouse"
 
 
@@ -809,7 +827,9 @@ def test_flink_services_share_the_image_and_valid_properties(resolved, name):
     assert keys.get("jobmanager.rpc.address") == "flink-jobmanager"
     assert keys.get("rest.address") == "flink-jobmanager"
     assert urlsplit(keys["s3.endpoint"]).hostname in resolved["services"]
-    assert keys["state.checkpoints.dir"].startswith(f"s3://{environment(resolved['services']['minio-init'])['MINIO_BUCKET']}/")
+    assert keys["state.checkpoints.dir"].startswith(
+        f"s3://{environment(resolved['services']['minio-init'])['MINIO_BUCKET']}/"
+    )
 
 
 def test_airflow_image_matches_requirements():
@@ -822,7 +842,9 @@ def test_airflow_image_matches_requirements():
     assert image.group(1) == m.group(1), f"image Airflow {image.group(1)} != requirements.txt {m.group(1)}"
     header = re.search(r"Python (\d+\.\d+)", (REPO / "constraints.txt").read_text().split("\n", 1)[0])
     if header:
-        assert image.group(2) == header.group(1), f"image Python {image.group(2)} != constraints.txt's {header.group(1)}"
+        assert image.group(2) == header.group(1), (
+            f"image Python {image.group(2)} != constraints.txt's {header.group(1)}"
+        )
     text = AIRFLOW_DOCKERFILE.read_text()
     assert re.search(r"pip install .*-r \S*requirements\.txt .*-c \S*constraints\.txt", text), (
         "the Airflow image must install requirements.txt with constraints.txt"
@@ -844,7 +866,10 @@ def test_airflow_connections_reach_the_compose_services(resolved, filled_env, mo
     env = environment(services["airflow-scheduler"])
     conns = {key: value for key, value in env.items() if key.startswith("AIRFLOW_CONN_")}
     assert set(conns) >= {
-        "AIRFLOW_CONN_FLINK_DEFAULT", "AIRFLOW_CONN_MYSQL_SOURCE", "AIRFLOW_CONN_MYSQL_CDC", "AIRFLOW_CONN_PAIMON_DEFAULT",
+        "AIRFLOW_CONN_FLINK_DEFAULT",
+        "AIRFLOW_CONN_MYSQL_SOURCE",
+        "AIRFLOW_CONN_MYSQL_CDC",
+        "AIRFLOW_CONN_PAIMON_DEFAULT",
         "AIRFLOW_CONN_STARROCKS_DEFAULT",
     }
     for key, value in conns.items():
@@ -875,7 +900,10 @@ def test_airflow_connections_reach_the_compose_services(resolved, filled_env, mo
 
     starrocks = StarRocksHook().connection_params()
     assert (starrocks["host"], starrocks["port"]) == ("starrocks-fe", 9030)
-    assert (starrocks["user"], starrocks["password"]) == (filled_env["STARROCKS_USER"], filled_env["STARROCKS_PASSWORD"])
+    assert (starrocks["user"], starrocks["password"]) == (
+        filled_env["STARROCKS_USER"],
+        filled_env["STARROCKS_PASSWORD"],
+    )
     init_env = environment(services["starrocks-init"])
     assert (init_env["STARROCKS_USER"], init_env["STARROCKS_PASSWORD"]) == (starrocks["user"], starrocks["password"]), (
         "starrocks-init must create the user the Airflow connection logs in as"
@@ -891,7 +919,9 @@ def test_starrocks_fe_and_be_run_one_3x_version(raw):
     versions = {}
     for name, role in (("starrocks-fe", "fe"), ("starrocks-init", "fe"), ("starrocks-be", "be")):
         m = STARROCKS_IMAGE.fullmatch(str(services[name].get("image", "")))
-        assert m and m.group(1) == role, f"{name} must run starrocks/{role}-ubuntu:<3.x.y>, got {services[name].get('image')}"
+        assert m and m.group(1) == role, (
+            f"{name} must run starrocks/{role}-ubuntu:<3.x.y>, got {services[name].get('image')}"
+        )
         versions[name] = m.group(2)
     assert len(set(versions.values())) == 1, f"StarRocks FE and BE versions differ: {versions}"
     fe, be = services["starrocks-fe"], services["starrocks-be"]
@@ -944,10 +974,16 @@ def test_docker_compose_config_accepts_the_file(tmp_path, filled_env):
     env_file.write_text("".join(f"{key}={value}\n" for key, value in filled_env.items()))
     clean_env = {key: os.environ[key] for key in ("PATH", "HOME") if key in os.environ}
     base = COMPOSE_CLI + ["--project-directory", str(REPO), "-f", str(COMPOSE_FILE)]
-    ok = subprocess.run(base + ["--env-file", str(env_file), "config", "-q"], env=clean_env,
-                        capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        base + ["--env-file", str(env_file), "config", "-q"], env=clean_env, capture_output=True, text=True, timeout=120
+    )
     assert ok.returncode == 0, ok.stderr
     # .env.example as it is (no Fernet key) must be refused with the variable's name.
-    refused = subprocess.run(base + ["--env-file", str(ENV_EXAMPLE), "config", "-q"], env=clean_env,
-                             capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        base + ["--env-file", str(ENV_EXAMPLE), "config", "-q"],
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode != 0 and "AIRFLOW_FERNET_KEY" in refused.stderr

@@ -1,4 +1,5 @@
 """scripts/stack.sh fails fast with a message naming the cause: busy port, missing Java."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,10 @@ def busy_port():
         yield s.getsockname()[1]
 
 
-@pytest.mark.skipif(shutil.which("mariadbd") is None and not Path("/usr/sbin/mariadbd").exists(),
-                    reason="mariadb-server not installed (make install)")
+@pytest.mark.skipif(
+    shutil.which("mariadbd") is None and not Path("/usr/sbin/mariadbd").exists(),
+    reason="mariadb-server not installed (make install)",
+)
 def test_busy_mysql_port_is_named(tmp_path, busy_port):
     out = run_stack(["mariadb"], {"MYSQL_PORT": str(busy_port)}, tmp_path)
     assert out.returncode == 1
@@ -61,8 +64,10 @@ def test_unknown_command_prints_usage(tmp_path):
 
 def test_env_sh_can_be_sourced_twice(tmp_path):
     """Re-sourcing must not corrupt the JSON Flink connection (scripts re-source env.sh)."""
-    script = f"export LAKEHOUSE_HOME={tmp_path}; source {ROOT}/scripts/env.sh; a=$AIRFLOW_CONN_FLINK_DEFAULT; " \
-             f"source {ROOT}/scripts/env.sh; [ \"$a\" = \"$AIRFLOW_CONN_FLINK_DEFAULT\" ] && echo \"$a\""
+    script = (
+        f"export LAKEHOUSE_HOME={tmp_path}; source {ROOT}/scripts/env.sh; a=$AIRFLOW_CONN_FLINK_DEFAULT; "
+        f'source {ROOT}/scripts/env.sh; [ "$a" = "$AIRFLOW_CONN_FLINK_DEFAULT" ] && echo "$a"'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
     env["SQL_GATEWAY_PORT"] = "18183"  # whatever the caller's ports, the value must survive re-sourcing
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=30)

@@ -1,14 +1,16 @@
 """On-call backfills: validate the request, split the days into parallel lanes, report per partition."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from lakehouse.batch.recompute import recomputable_tables
-from lakehouse.core.errors import BadRequest
 from lakehouse.core.days import parse_day
+from lakehouse.core.errors import BadRequest
 
 MAX_DAYS = int(os.environ.get("LAKEHOUSE_BACKFILL_MAX_DAYS", "62"))
 MAX_PARALLEL_DAYS = 4
@@ -42,7 +44,7 @@ def table_choices() -> list[str]:
 
 def validate_backfill(params: Mapping[str, Any], *, today: date | None = None) -> BackfillRequest:
     """Check every field before anything is touched; one message lists every problem."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     problems: list[str] = []
     known = {t.name for t in recomputable_tables()}
     raw_tables = params.get("tables") or []
@@ -76,12 +78,16 @@ def validate_backfill(params: Mapping[str, Any], *, today: date | None = None) -
         if end < start:
             problems.append(f"end_date {end} is before start_date {start}")
         if end >= today:
-            problems.append(f"end_date {end} is not in the past: today's partition ({today}) is still being written by "
-                            "the streaming jobs, and later days do not exist yet; the latest day to backfill is "
-                            f"{today - timedelta(days=1)}")
+            problems.append(
+                f"end_date {end} is not in the past: today's partition ({today}) is still being written by "
+                "the streaming jobs, and later days do not exist yet; the latest day to backfill is "
+                f"{today - timedelta(days=1)}"
+            )
         span = (end - start).days + 1
         if span > MAX_DAYS:
-            problems.append(f"{span} days requested; at most {MAX_DAYS} per backfill (LAKEHOUSE_BACKFILL_MAX_DAYS): split the range")
+            problems.append(
+                f"{span} days requested; at most {MAX_DAYS} per backfill (LAKEHOUSE_BACKFILL_MAX_DAYS): split the range"
+            )
     parallel = params.get("parallel_days", 1)
     if not isinstance(parallel, int) or isinstance(parallel, bool) or not 1 <= parallel <= MAX_PARALLEL_DAYS:
         problems.append(f"parallel_days must be a whole number from 1 to {MAX_PARALLEL_DAYS}, got {parallel!r}")
@@ -96,8 +102,19 @@ def validate_backfill(params: Mapping[str, Any], *, today: date | None = None) -
     return BackfillRequest(tables=tables, days=days, dry_run=dry_run, parallel_days=parallel)
 
 
-def run_lane(days: list[str], tables: list[str], *, holder: str, run_id: str, flink, paimon, leases, mysql,
-             dry_run: bool = False, echo=print) -> list:
+def run_lane(
+    days: list[str],
+    tables: list[str],
+    *,
+    holder: str,
+    run_id: str,
+    flink,
+    paimon,
+    leases,
+    mysql,
+    dry_run: bool = False,
+    echo=print,
+) -> list:
     """Rebuild a lane's days in order, each under its leases, and audit each rebuilt day.
 
     Each day is recomputed as t1_daily does it (`run_day`: leases, INSERT OVERWRITE, verification)
@@ -110,8 +127,9 @@ def run_lane(days: list[str], tables: list[str], *, holder: str, run_id: str, fl
 
     reports, gate_failures = [], []
     for dt in days:
-        result = run_day(dt, select_tables(tables), holder=holder, flink=flink, paimon=paimon, leases=leases,
-                         dry_run=dry_run)
+        result = run_day(
+            dt, select_tables(tables), holder=holder, flink=flink, paimon=paimon, leases=leases, dry_run=dry_run
+        )
         for report in result.reports:
             echo(report.line())
             reports.append(report)

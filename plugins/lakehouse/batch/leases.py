@@ -5,11 +5,13 @@ about to overwrite; whoever holds it blocks the others until it releases it or t
 expires (a crashed worker cannot block forever). The leases live in a small MySQL table
 (connection `lakehouse_ops`), because acquiring one must be atomic: a primary-key insert is.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import ClassVar, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 from lakehouse.core.errors import GateFailed
 from lakehouse.core.polling import wait_until
@@ -63,7 +65,7 @@ class LeaseManager:
         import pymysql
 
         self._ensure()
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = datetime.now(UTC).replace(tzinfo=None)
         expires = now + self.ttl
         keys = sorted(set(tables))
         try:
@@ -72,11 +74,13 @@ class LeaseManager:
                 for table in keys:
                     # An expired lease is free; one held by this holder is renewed.
                     cur.execute(
-                        "DELETE FROM partition_leases WHERE table_name = %s AND dt = %s AND (expires_at < %s OR holder = %s)",
+                        "DELETE FROM partition_leases"
+                        " WHERE table_name = %s AND dt = %s AND (expires_at < %s OR holder = %s)",
                         (table, dt, now, holder),
                     )
                     cur.execute(
-                        "INSERT INTO partition_leases (table_name, dt, holder, acquired_at, expires_at) VALUES (%s, %s, %s, %s, %s)",
+                        "INSERT INTO partition_leases (table_name, dt, holder, acquired_at, expires_at)"
+                        " VALUES (%s, %s, %s, %s, %s)",
                         (table, dt, holder, now, expires),
                     )
         except pymysql.err.IntegrityError:
@@ -85,11 +89,14 @@ class LeaseManager:
                 f"partition dt={dt} is being overwritten by another run: "
                 + "; ".join(f"{t} held by {h} until {e:%Y-%m-%d %H:%M:%S} UTC" for t, (h, e) in current.items())
                 + ". Wait for it to finish, or retry later.",
-                dt=dt, holders=current,
+                dt=dt,
+                holders=current,
             ) from None
         return [Lease(t, dt, holder, expires) for t in keys]
 
-    def acquire_waiting(self, tables: Iterable[str], dt: str, holder: str, *, timeout: float, poll: float = 10) -> list[Lease]:
+    def acquire_waiting(
+        self, tables: Iterable[str], dt: str, holder: str, *, timeout: float, poll: float = 10
+    ) -> list[Lease]:
         """acquire(), retrying every `poll` seconds while someone else holds a lease, up to `timeout`
         seconds; then raises the last LeaseHeld (naming the holders)."""
         tables = list(tables)
@@ -102,8 +109,9 @@ class LeaseManager:
                 held[:] = [exc]
                 return None
 
-        return wait_until(acquired, timeout=timeout, interval=poll, what=f"the leases of dt={dt} for {holder}",
-                          error=lambda: held[0])
+        return wait_until(
+            acquired, timeout=timeout, interval=poll, what=f"the leases of dt={dt} for {holder}", error=lambda: held[0]
+        )
 
     def release(self, holder: str, dt: str | None = None) -> int:
         self._ensure()
@@ -119,7 +127,8 @@ class LeaseManager:
         out = {}
         for table in tables:
             row = self.mysql.get_first(
-                "SELECT holder, expires_at FROM partition_leases WHERE table_name = %s AND dt = %s", (table, dt))
+                "SELECT holder, expires_at FROM partition_leases WHERE table_name = %s AND dt = %s", (table, dt)
+            )
             if row:
                 out[table] = (row[0], row[1])
         return out

@@ -11,6 +11,7 @@ twice gives the same partition (idempotent), and an empty result empties the par
 Values reach the SQL only after validation: `dt` must be a real calendar day (YYYY-MM-DD) and the
 table must be a registered DWD/DWS table with a model.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,13 +19,13 @@ import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from lakehouse.hooks.flink import FlinkHook
-from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.core.registry import Registry, TableSpec, registry
-from lakehouse.core.sql_files import load_statements
-from lakehouse.core.flink_sql import catalog_statements, sql_context
 from lakehouse.core.days import parse_day
 from lakehouse.core.errors import BadRequest, ConfigError, GateFailed
+from lakehouse.core.flink_sql import catalog_statements, sql_context
+from lakehouse.core.registry import Registry, TableSpec, registry
+from lakehouse.core.sql_files import load_statements
+from lakehouse.hooks.flink import FlinkHook
+from lakehouse.hooks.paimon import PaimonHook
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,12 @@ class PartitionReport:
 
     def line(self) -> str:
         after = self.after
-        return (f"{self.table} dt={self.dt}: rows {self.before.rows} -> {after.rows if after else '-'}, "
-                f"totals {self.before.totals} -> {after.totals if after else '-'}, snapshot "
-                f"{self.before.snapshot_id} -> {self.overwrite_snapshot_id}, {self.duration_s:.1f} s"
-                + (" (dry run)" if self.dry_run else ""))
+        return (
+            f"{self.table} dt={self.dt}: rows {self.before.rows} -> {after.rows if after else '-'}, "
+            f"totals {self.before.totals} -> {after.totals if after else '-'}, snapshot "
+            f"{self.before.snapshot_id} -> {self.overwrite_snapshot_id}, {self.duration_s:.1f} s"
+            + (" (dry run)" if self.dry_run else "")
+        )
 
 
 def total_columns(table: str) -> tuple[str, ...]:
@@ -124,8 +127,16 @@ class SourceRaced(GateFailed):
         self.raced = dict(raced)
 
 
-def recompute_partition(table: TableSpec, dt: str, *, flink: FlinkHook, paimon: PaimonHook,
-                        dry_run: bool = False, timeout: float = 3600, max_attempts: int = 3) -> PartitionReport:
+def recompute_partition(
+    table: TableSpec,
+    dt: str,
+    *,
+    flink: FlinkHook,
+    paimon: PaimonHook,
+    dry_run: bool = False,
+    timeout: float = 3600,
+    max_attempts: int = 3,
+) -> PartitionReport:
     """Overwrite one day of one table from its model; returns what changed.
 
     The streaming job keeps applying late changes of that day to the same partition. A change that
@@ -152,17 +163,28 @@ def recompute_partition(table: TableSpec, dt: str, *, flink: FlinkHook, paimon: 
         if not raced:
             break
         after_id = overwrite
-        message = (f"{table.name} dt={dt}: sources changed while it was recomputed "
-                   f"({', '.join(f'{s} snapshots {ids}' for s, ids in raced.items())})")
+        message = (
+            f"{table.name} dt={dt}: sources changed while it was recomputed "
+            f"({', '.join(f'{s} snapshots {ids}' for s, ids in raced.items())})"
+        )
         if attempt == max_attempts:
-            raise SourceRaced(f"{message}; gave up after {max_attempts} recomputations. Late changes to this day "
-                              "are still arriving: retry the task once the day is quiet.",
-                              table=table.name, dt=dt, raced=raced)
-        log.warning("%s; recomputing again (attempt %d of %d) so no streamed change is replaced",
-                    message, attempt + 1, max_attempts)
+            raise SourceRaced(
+                f"{message}; gave up after {max_attempts} recomputations. Late changes to this day "
+                "are still arriving: retry the task once the day is quiet.",
+                table=table.name,
+                dt=dt,
+                raced=raced,
+            )
+        log.warning(
+            "%s; recomputing again (attempt %d of %d) so no streamed change is replaced",
+            message,
+            attempt + 1,
+            max_attempts,
+        )
     after = partition_stats(paimon, table.name, dt, snapshot_id=overwrite)
-    report = PartitionReport(table.name, dt, before, after, overwrite, time.monotonic() - started,
-                             source_snapshots=read_from)
+    report = PartitionReport(
+        table.name, dt, before, after, overwrite, time.monotonic() - started, source_snapshots=read_from
+    )
     log.info(report.line())
     return report
 
@@ -204,5 +226,3 @@ def overwrite_snapshot_after(paimon: PaimonHook, table: str, after_id: int | Non
     if ids:
         return ids[0]
     return _latest_id(paimon, table)
-
-

@@ -3,21 +3,22 @@
 Used by the `t1_daily` DAG (one run per day, tags the day) and the `t1_backfill` DAG (date
 ranges, never moves a published tag).
 """
+
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from decimal import Decimal
 
-from lakehouse.batch.recompute import PartitionReport, recompute_partition, recomputable_tables
+from lakehouse.batch.leases import LeaseManager
+from lakehouse.batch.recompute import PartitionReport, recomputable_tables, recompute_partition
 from lakehouse.core.days import day_bounds, parse_day, tag_name
 from lakehouse.core.errors import GateFailed
+from lakehouse.core.registry import Registry, TableSpec, pipeline_prefix, registry
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.batch.leases import LeaseManager
-from lakehouse.core.registry import Registry, TableSpec, pipeline_prefix, registry
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,16 @@ def day_complete(dt: str, *, paimon: PaimonHook, mysql: MySqlHook, flink: FlinkH
     reasons = []
     for spec in sources:
         table, source, column = spec.name, spec.source, spec.source_change_column
-        newest_source = mysql.get_first(f"SELECT MAX(`{column}`) FROM `{source}`")[0]  # registry names: lower snake case
+        newest_source = mysql.get_first(f"SELECT MAX(`{column}`) FROM `{source}`")[
+            0
+        ]  # registry names: lower snake case
         if newest_source is None:
             continue
-        target = min(day_end, newest_source.replace(tzinfo=timezone.utc))
+        target = min(day_end, newest_source.replace(tzinfo=UTC))
         binlog = paimon.read_arrow(table, columns=["binlog_ts"]).column(0).to_pylist()
         newest_ods = max((b for b in binlog if b is not None), default=None)
         if newest_ods is not None and newest_ods.tzinfo is None:
-            newest_ods = newest_ods.replace(tzinfo=timezone.utc)
+            newest_ods = newest_ods.replace(tzinfo=UTC)
         if newest_ods is None or newest_ods < target:
             reasons.append(f"{table} has changes up to {newest_ods} but needs {target:%Y-%m-%d %H:%M:%S}")
     return (not reasons), ("; ".join(reasons) or f"ODS holds every change of {dt}")
@@ -82,7 +85,7 @@ class DayResult:
 def _sum(table, column, mask=None) -> Decimal:
     values = table.column(column).to_pylist()
     flags = mask if mask is not None else [True] * len(values)
-    return sum((v for v, keep in zip(values, flags) if keep and v is not None), Decimal(0))
+    return sum((v for v, keep in zip(values, flags, strict=True) if keep and v is not None), Decimal(0))
 
 
 def verify_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -> list[str]:
@@ -98,25 +101,31 @@ def verify_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -
     statuses = ods.column("status").to_pylist()
     amounts = ods.column("amount").to_pylist()
     known = registry().table("ods.ods_orders").statuses
-    valid = [a is not None and a > 0 and s in known
-             for a, s in zip(amounts, statuses)]
+    valid = [a is not None and a > 0 and s in known for a, s in zip(amounts, statuses, strict=True)]
     valid_count = sum(valid)
     valid_amount = _sum(ods, "amount", valid)
-    gmv = _sum(ods, "amount", [v and s != "CANCELLED" for v, s in zip(valid, statuses)])
+    gmv = _sum(ods, "amount", [v and s != "CANCELLED" for v, s in zip(valid, statuses, strict=True)])
     if "dwd.dwd_order_fact" in snap:
-        dwd = paimon.read_arrow("dwd.dwd_order_fact", partition={"dt": dt}, snapshot_id=snap["dwd.dwd_order_fact"],
-                                columns=["amount"])
+        dwd = paimon.read_arrow(
+            "dwd.dwd_order_fact", partition={"dt": dt}, snapshot_id=snap["dwd.dwd_order_fact"], columns=["amount"]
+        )
         check(f"dwd.dwd_order_fact dt={dt} rows = valid ODS orders", valid_count, dwd.num_rows)
         check(f"dwd.dwd_order_fact dt={dt} sum(amount) = ODS", valid_amount, _sum(dwd, "amount"))
     for table in ("dws.dws_shop_hourly", "dws.dws_shop_daily", "dws.dws_city_hourly", "dws.dws_city_daily"):
         if table in snap:
-            dws = paimon.read_arrow(table, partition={"dt": dt}, snapshot_id=snap[table], columns=["order_count", "gmv"])
+            dws = paimon.read_arrow(
+                table, partition={"dt": dt}, snapshot_id=snap[table], columns=["order_count", "gmv"]
+            )
             check(f"{table} dt={dt} sum(order_count) = valid ODS orders", valid_count, int(_sum(dws, "order_count")))
             check(f"{table} dt={dt} sum(gmv) = ODS non-cancelled amount", gmv, _sum(dws, "gmv"))
     if "dws.dws_shop_traffic_hourly" in snap:
         events = paimon.read_arrow("ods.ods_user_events", partition={"dt": dt}, columns=["event_id"]).num_rows
-        pv = paimon.read_arrow("dws.dws_shop_traffic_hourly", partition={"dt": dt},
-                               snapshot_id=snap["dws.dws_shop_traffic_hourly"], columns=["pv"])
+        pv = paimon.read_arrow(
+            "dws.dws_shop_traffic_hourly",
+            partition={"dt": dt},
+            snapshot_id=snap["dws.dws_shop_traffic_hourly"],
+            columns=["pv"],
+        )
         check(f"dws.dws_shop_traffic_hourly dt={dt} sum(pv) = ODS events", events, int(_sum(pv, "pv")))
     for line in checks:
         log.info("ok: %s", line)
@@ -155,9 +164,19 @@ def pin_holder(dt: str) -> str:
     return f"t1-{parse_day(dt).isoformat()}"
 
 
-def run_day(dt: str, tables: list[TableSpec], *, holder: str, flink: FlinkHook, paimon: PaimonHook,
-            leases: LeaseManager, dry_run: bool = False, verify: bool = True, lease_wait_s: float = 600,
-            keep_pins: bool = False) -> DayResult:
+def run_day(
+    dt: str,
+    tables: list[TableSpec],
+    *,
+    holder: str,
+    flink: FlinkHook,
+    paimon: PaimonHook,
+    leases: LeaseManager,
+    dry_run: bool = False,
+    verify: bool = True,
+    lease_wait_s: float = 600,
+    keep_pins: bool = False,
+) -> DayResult:
     """Lease, recompute in dependency order, verify, release. Publishing is the caller's choice.
 
     Each OVERWRITE snapshot is pinned (a Paimon consumer) so that snapshot expiry cannot remove it
@@ -195,18 +214,33 @@ def reports_from_dicts(rows: list[dict]) -> list[PartitionReport]:
     for r in rows:
         before = PartitionStats(**r["before"])
         after = PartitionStats(**r["after"]) if r.get("after") else None
-        out.append(PartitionReport(r["table"], r["dt"], before, after, r["overwrite_snapshot_id"], r["duration_s"],
-                                   r.get("dry_run", False), r.get("source_snapshots") or {}))
+        out.append(
+            PartitionReport(
+                r["table"],
+                r["dt"],
+                before,
+                after,
+                r["overwrite_snapshot_id"],
+                r["duration_s"],
+                r.get("dry_run", False),
+                r.get("source_snapshots") or {},
+            )
+        )
     return out
 
 
 def format_report(rows: list[dict]) -> str:
     """A per-partition table for the task log."""
-    lines = [f"{'dt':10} {'table':30} {'rows before':>11} {'rows after':>10} {'snapshot':>17} {'secs':>6}  totals before -> after"]
+    lines = [
+        f"{'dt':10} {'table':30} {'rows before':>11} {'rows after':>10} {'snapshot':>17} {'secs':>6}"
+        "  totals before -> after"
+    ]
     for r in rows:
         after = r.get("after") or {}
         snap = f"{r['before'].get('snapshot_id')} -> {r.get('overwrite_snapshot_id')}"
-        lines.append(f"{r['dt']:10} {r['table']:30} {r['before']['rows']:>11} {str(after.get('rows', '-')):>10} "
-                     f"{snap:>17} {r['duration_s']:>6.1f}  {r['before']['totals']} -> {after.get('totals', '-')}"
-                     + ("  (dry run)" if r.get("dry_run") else ""))
+        lines.append(
+            f"{r['dt']:10} {r['table']:30} {r['before']['rows']:>11} {str(after.get('rows', '-')):>10} "
+            f"{snap:>17} {r['duration_s']:>6.1f}  {r['before']['totals']} -> {after.get('totals', '-')}"
+            + ("  (dry run)" if r.get("dry_run") else "")
+        )
     return "\n".join(lines)

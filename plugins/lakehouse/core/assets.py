@@ -2,6 +2,7 @@
 
 Parsing-time cheap: builds Asset objects from the registry, no I/O beyond the config files.
 """
+
 from __future__ import annotations
 
 from airflow.sdk import Asset
@@ -14,4 +15,3 @@ def table_asset(table: TableSpec | str) -> Asset:
     registry().table(name)  # unknown names are an error
     database, table_name = name.split(".", 1)
     return Asset(name=name, uri=f"paimon://lakehouse/{database}/{table_name}", group="paimon")
-

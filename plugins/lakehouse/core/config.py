@@ -53,7 +53,8 @@ def _allowed(model: type[BaseModel], loc: tuple) -> list[str]:
             skip_key = False
             continue
         field = current.model_fields.get(part) or next(
-            (f for f in current.model_fields.values() if f.alias == part), None)
+            (f for f in current.model_fields.values() if f.alias == part), None
+        )
         if field is None:
             return []
         skip_key = getattr(field.annotation, "__origin__", None) is dict

@@ -1,8 +1,9 @@
 """Days as requests name them: `YYYY-MM-DD` parsed strictly, their UTC bounds, their T+1 tag."""
+
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from lakehouse.core.errors import BadRequest
 
@@ -27,5 +28,5 @@ def tag_name(dt: str) -> str:
 
 def day_bounds(dt: str) -> tuple[datetime, datetime]:
     day = parse_day(dt)
-    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     return start, start + timedelta(days=1)

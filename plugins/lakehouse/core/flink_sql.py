@@ -1,5 +1,6 @@
 """The Flink SQL context every job and batch statement shares: the Paimon catalog and the values
 its templates take from Airflow connections, quoted for SQL string literals."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

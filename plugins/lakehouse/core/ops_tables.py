@@ -11,12 +11,14 @@ heavy (modules that declare one are imported when DAGs are parsed). `append` cre
 (a row missing a column writes NULL; a value of the wrong type fails before anything is written)
 and commits them in one snapshot.
 """
+
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,7 +40,7 @@ class OpsTable:
             raise ValueError(f"{self.name}: ops tables live in the ops database (ops.<table>)")
 
     @cached_property
-    def schema(self) -> "pa.Schema":
+    def schema(self) -> pa.Schema:
         import pyarrow as pa
 
         return pa.schema(list(self.columns(pa)))

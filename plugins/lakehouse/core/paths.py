@@ -1,4 +1,5 @@
 """Where the project's files live, resolved from this package's location (no I/O)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -19,10 +19,12 @@ fails at once, not at the timeout). A caller that wants the last result rather t
 
 `clock` and `sleep` are injectable so unit tests run without sleeping.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from lakehouse.core.errors import ExternalServiceError
 

@@ -11,6 +11,7 @@ file, the entry and the key:
 `check_lineage` compares each job's declared upstream/lookup/downstream with the tables its SQL
 file actually reads and writes (it renders the templates, so it is a unit test's job, not load's).
 """
+
 from __future__ import annotations
 
 import re
@@ -111,10 +112,12 @@ class TableModel(ConfigModel):
         return value
 
     @model_validator(mode="after")
-    def _source_dates_the_partition(self) -> "TableModel":
+    def _source_dates_the_partition(self) -> TableModel:
         if self.source and self.partition and not self.source.day_column:
-            raise _refuse(f"source.day_column is required: name the column of {self.source.table} whose day is "
-                          f"the row's {self.partition} partition")
+            raise _refuse(
+                f"source.day_column is required: name the column of {self.source.table} whose day is "
+                f"the row's {self.partition} partition"
+            )
         if self.source and self.source.day_column and not self.partition:
             raise _refuse("source.day_column is only for partitioned tables: remove it or add partition")
         return self
@@ -158,7 +161,7 @@ class JobModel(ConfigModel):
         return value
 
     @model_validator(mode="after")
-    def _lookup_is_upstream(self) -> "JobModel":
+    def _lookup_is_upstream(self) -> JobModel:
         stray = set(self.lookup) - set(self.upstream)
         if stray:
             raise _refuse(f"lookup tables {sorted(stray)} are not in its upstream")
@@ -180,7 +183,7 @@ def _validate(model: type[ConfigModel], data: Any, where: str):
     except ValidationError as exc:
         generic = format_errors(exc, source=where, model=model).split("\n")  # one line per error, in order
         lines = []
-        for error, line in zip(exc.errors(), generic):
+        for error, line in zip(exc.errors(), generic, strict=True):
             key = ".".join(str(p) for p in error["loc"])
             if error["type"] == "registry":
                 line = f"{where}: {error['msg']}"
@@ -262,13 +265,17 @@ class Registry:
         try:
             return self.tables[name]
         except KeyError:
-            raise RegistryError(f"unknown table {name!r}; registered tables: {', '.join(sorted(self.tables))}") from None
+            raise RegistryError(
+                f"unknown table {name!r}; registered tables: {', '.join(sorted(self.tables))}"
+            ) from None
 
     def job(self, name: str) -> StreamingJobSpec:
         try:
             return self.jobs[name]
         except KeyError:
-            raise RegistryError(f"unknown streaming job {name!r}; registered jobs: {', '.join(sorted(self.jobs))}") from None
+            raise RegistryError(
+                f"unknown streaming job {name!r}; registered jobs: {', '.join(sorted(self.jobs))}"
+            ) from None
 
     def tables_in_layer(self, layer: str) -> list[TableSpec]:
         return [t for t in self.tables.values() if t.layer == layer]
@@ -284,8 +291,11 @@ class Registry:
         tables, unpartitioned, are read whole and are not included)."""
         target = self.table(name)
         inputs = {ref for job in self.writers(name) for ref in job.upstream}
-        return [self.tables[ref] for ref in sorted(inputs)
-                if ref in self.tables and target.partition and self.tables[ref].partition == target.partition]
+        return [
+            self.tables[ref]
+            for ref in sorted(inputs)
+            if ref in self.tables and target.partition and self.tables[ref].partition == target.partition
+        ]
 
     def reset_cascade(self, name: str) -> list[tuple[StreamingJobSpec, tuple[str, ...]]]:
         """The jobs that must restart without state with `name`, and the tables each must read anew.
@@ -298,7 +308,9 @@ class Registry:
         see every row exactly once; and so on downstream. A table with an idempotent changelog
         (`lookup`) stops the cascade. Returned in the order to start them, upstream first."""
         job = self.job(name)
-        replayed = {t for t in job.downstream if not self.tables[t].changelog_is_idempotent} if job.reset_replays else set()
+        replayed = (
+            {t for t in job.downstream if not self.tables[t].changelog_is_idempotent} if job.reset_replays else set()
+        )
         cascade: list[tuple[StreamingJobSpec, tuple[str, ...]]] = []
         changed = True
         while changed:
@@ -381,7 +393,7 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
             if table not in tables:
                 raise RegistryError(f"{where}: downstream table {table!r} is not in {tables_file.name}")
         for ref in job.upstream:
-            if not (ref.startswith("mysql:") and _IDENT.match(ref[len("mysql:"):])) and ref not in tables:
+            if not (ref.startswith("mysql:") and _IDENT.match(ref[len("mysql:") :])) and ref not in tables:
                 raise RegistryError(f"{where}: upstream {ref!r} is neither mysql:<table> nor a registered table")
         jobs[name] = StreamingJobSpec(
             name=name,
@@ -467,12 +479,15 @@ def check_lineage(reg: Registry, jobs_file: str = "streaming_jobs.yaml") -> None
     problems = []
     for job in reg.jobs.values():
         found = sql_lineage(job.sql, job.vars)
-        for key, declared, actual, does, do in (("upstream", job.upstream, found.reads, "reads", "read"),
-                                                 ("lookup", job.lookup, found.lookups, "looks up", "look up"),
-                                                 ("downstream", job.downstream, found.writes, "writes", "write")):
+        for key, declared, actual, does, do in (
+            ("upstream", job.upstream, found.reads, "reads", "read"),
+            ("lookup", job.lookup, found.lookups, "looks up", "look up"),
+            ("downstream", job.downstream, found.writes, "writes", "write"),
+        ):
             unlisted, unused = sorted(set(actual) - set(declared)), sorted(set(declared) - set(actual))
             parts = ([f"sql/{job.sql} {does} {unlisted}, not in its {key}"] if unlisted else []) + (
-                [f"its {key} lists {unused}, which sql/{job.sql} does not {do}"] if unused else [])
+                [f"its {key} lists {unused}, which sql/{job.sql} does not {do}"] if unused else []
+            )
             if parts:
                 problems.append(f"{jobs_file}: {job.name}: {key} does not match its SQL: {'; '.join(parts)}")
     if problems:

@@ -17,6 +17,7 @@ So which connection each role uses is decided here, once, and a test or a second
 (one hook per role and container), and the hook modules are imported only then: importing this
 module is cheap, like a DAG file's parse must be. Building a hook reads no connection yet either.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

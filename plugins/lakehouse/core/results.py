@@ -17,13 +17,15 @@
 The result is what Airflow stores for a task's return value; reading it back into objects is
 each type's own business (e.g. `lakehouse.batch.t1.reports_from_dicts`).
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any
 
 _SCALARS = (str, bool, int, float, type(None))
 

@@ -4,11 +4,13 @@ SQL files are Jinja templates whose variables come from typed settings (connecti
 registry), never from user input: values a user types (dates, table names) are validated
 against the registry before they reach a template.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from lakehouse.core.errors import ConfigError
 from lakehouse.core.paths import SQL_DIR

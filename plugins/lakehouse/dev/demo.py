@@ -1,9 +1,10 @@
 """`make demo`: the first slice end to end on the local stack, with what it did and how fresh the data is.
 
-    python -m lakehouse.dev.demo prepare   # OLTP schema + reference data in MariaDB
-    (airflow dags test streaming_deploy deploys the CDC job in between)
-    python -m lakehouse.dev.demo run       # load; insert-to-visible delay in ODS and DWD; ODS and DWS against MariaDB
+python -m lakehouse.dev.demo prepare   # OLTP schema + reference data in MariaDB
+(airflow dags test streaming_deploy deploys the CDC job in between)
+python -m lakehouse.dev.demo run       # load; insert-to-visible delay in ODS and DWD; ODS and DWS against MariaDB
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,12 +12,12 @@ import sys
 import time
 
 from lakehouse.core.polling import WaitTimeout, wait_until
-from lakehouse.dev import oltp
-from lakehouse.dev.probe import VisibilityProbe
-from lakehouse.core.resources import resources
-from lakehouse.dev.loadgen import LoadGenerator
-from lakehouse.dev.reconcile import wait_until_equal
 from lakehouse.core.registry import registry
+from lakehouse.core.resources import resources
+from lakehouse.dev import oltp
+from lakehouse.dev.loadgen import LoadGenerator
+from lakehouse.dev.probe import VisibilityProbe
+from lakehouse.dev.reconcile import wait_until_equal
 from lakehouse.dev.truth import DWS_GRAINS, compare_dws
 
 
@@ -35,7 +36,9 @@ def run(rate: float, duration: float) -> int:
     flink, paimon, mysql = r.flink, r.paimon, r.mysql_source
     missing = [name for name in reg.jobs if not flink.active_jobs_named(name)]
     if missing:
-        print(f"demo: not running: {', '.join(missing)}; run `airflow dags test streaming_deploy` first", file=sys.stderr)
+        print(
+            f"demo: not running: {', '.join(missing)}; run `airflow dags test streaming_deploy` first", file=sys.stderr
+        )
         return 1
 
     start_key = mysql.get_first("SELECT COALESCE(MAX(order_id), 0) FROM orders")[0]
@@ -76,8 +79,10 @@ def run(rate: float, duration: float) -> int:
     for d in ods_diffs:
         snap = paimon.latest_snapshot(d.table)
         age = f"{now - snap.commit_time.timestamp():.1f} s" if snap else "-"
-        print(f"{d.table:32} {d.mysql_rows:>10} {d.paimon_rows:>11}  {'yes' if d.equal else 'NO':6} "
-              f"{snap.snapshot_id if snap else '-':>8}  {age}")
+        print(
+            f"{d.table:32} {d.mysql_rows:>10} {d.paimon_rows:>11}  {'yes' if d.equal else 'NO':6} "
+            f"{snap.snapshot_id if snap else '-':>8}  {age}"
+        )
     print()
     print(f"{'DWS table vs metrics computed from MariaDB':44} {'groups':>7}  match")
     for d in dws_diffs:

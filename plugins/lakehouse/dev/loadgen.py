@@ -12,6 +12,7 @@ Each tick is one transaction. created_at is the wall-clock time of the insert, s
 
     python -m lakehouse.dev.loadgen --rate 200 --duration 60
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,18 +21,23 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from lakehouse.core.errors import BadRequest
-from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.dev.oltp import CITIES, SUBSIDY_PAYERS
+from lakehouse.hooks.mysql import MySqlHook
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.1
 NEXT_STATUS = {"CREATED": "ACCEPTED", "ACCEPTED": "PICKED_UP", "PICKED_UP": "DELIVERED"}
-STATUS_TIME_COLUMN = {"ACCEPTED": "accepted_at", "PICKED_UP": "picked_up_at", "DELIVERED": "delivered_at", "CANCELLED": "cancelled_at"}
+STATUS_TIME_COLUMN = {
+    "ACCEPTED": "accepted_at",
+    "PICKED_UP": "picked_up_at",
+    "DELIVERED": "delivered_at",
+    "CANCELLED": "cancelled_at",
+}
 
 
 @dataclass
@@ -67,7 +73,7 @@ class LoadGenerator:
     # Seconds an order spends in each status before it advances; short so that a few minutes of
     # load produce complete lifecycles.
     step_seconds: tuple[float, float] = (1.0, 6.0)
-    clock: callable = field(default=lambda: datetime.now(timezone.utc).replace(tzinfo=None))
+    clock: callable = field(default=lambda: datetime.now(UTC).replace(tzinfo=None))
 
     def __post_init__(self) -> None:
         if not (0 < self.rate <= 20000):
@@ -90,7 +96,10 @@ class LoadGenerator:
         cur.execute("SELECT COALESCE(MAX(order_id), 0) FROM orders")
         self.next_order_id = cur.fetchone()[0] + 1
         # Orders left open by an earlier run keep moving.
-        cur.execute("SELECT order_id, status FROM orders WHERE status IN ('CREATED', 'ACCEPTED', 'PICKED_UP') ORDER BY order_id LIMIT 100000")
+        cur.execute(
+            "SELECT order_id, status FROM orders WHERE status IN ('CREATED', 'ACCEPTED', 'PICKED_UP')"
+            " ORDER BY order_id LIMIT 100000"
+        )
         now = time.monotonic()
         for order_id, status in cur.fetchall():
             self.open_orders.append(_OpenOrder(order_id, status, now + self.rng.uniform(*self.step_seconds)))
@@ -160,20 +169,34 @@ class LoadGenerator:
             order_id = self.next_order_id
             self.next_order_id += 1
             amount = Decimal(self.rng.randint(1500, 20000)) / 100
-            orders.append((order_id, self.rng.randint(1, self.max_user), self.rng.randint(1, self.max_shop),
-                           self.rng.choice(CITIES), "CREATED", amount, ts))
+            orders.append(
+                (
+                    order_id,
+                    self.rng.randint(1, self.max_user),
+                    self.rng.randint(1, self.max_shop),
+                    self.rng.choice(CITIES),
+                    "CREATED",
+                    amount,
+                    ts,
+                )
+            )
             events.append((order_id, "CREATED", None, ts))
             if self.rng.random() < 0.6:
                 payer = self.rng.choice(SUBSIDY_PAYERS)
                 subsidies.append((order_id, payer, min(amount, Decimal(self.rng.randint(100, 800)) / 100), ts))
             self.open_orders.append(_OpenOrder(order_id, "CREATED", now + self.rng.uniform(*self.step_seconds)))
         cur.executemany(
-            "INSERT INTO orders (order_id, user_id, shop_id, city, status, amount, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO orders (order_id, user_id, shop_id, city, status, amount, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
             orders,
         )
-        cur.executemany("INSERT INTO order_status_events (order_id, status, rider_id, event_time) VALUES (%s, %s, %s, %s)", events)
+        cur.executemany(
+            "INSERT INTO order_status_events (order_id, status, rider_id, event_time) VALUES (%s, %s, %s, %s)", events
+        )
         if subsidies:
-            cur.executemany("INSERT INTO order_subsidies (order_id, payer, amount, created_at) VALUES (%s, %s, %s, %s)", subsidies)
+            cur.executemany(
+                "INSERT INTO order_subsidies (order_id, payer, amount, created_at) VALUES (%s, %s, %s, %s)", subsidies
+            )
             first = cur.lastrowid  # InnoDB gives consecutive ids to one multi-row insert
             self.fresh_subsidies.extend(range(first, first + len(subsidies)))
             self.stats.subsidies_created += len(subsidies)
@@ -193,18 +216,29 @@ class LoadGenerator:
             else:
                 new_status = NEXT_STATUS[order.status]
             rider = self.rng.randint(1, self.max_rider) if new_status == "ACCEPTED" else None
-            updates.setdefault(new_status, []).append((ts, rider, order.order_id) if new_status == "ACCEPTED" else (ts, order.order_id))
+            updates.setdefault(new_status, []).append(
+                (ts, rider, order.order_id) if new_status == "ACCEPTED" else (ts, order.order_id)
+            )
             events.append((order.order_id, new_status, rider, ts))
             if new_status in NEXT_STATUS:
-                self.open_orders.append(_OpenOrder(order.order_id, new_status, now + self.rng.uniform(*self.step_seconds)))
+                self.open_orders.append(
+                    _OpenOrder(order.order_id, new_status, now + self.rng.uniform(*self.step_seconds))
+                )
         for status, rows in updates.items():
             column = STATUS_TIME_COLUMN[status]  # fixed mapping, not user input
             if status == "ACCEPTED":
-                cur.executemany(f"UPDATE orders SET status = 'ACCEPTED', {column} = %s, rider_id = %s WHERE order_id = %s", rows)
+                cur.executemany(
+                    f"UPDATE orders SET status = 'ACCEPTED', {column} = %s, rider_id = %s WHERE order_id = %s", rows
+                )
             else:
-                cur.executemany(f"UPDATE orders SET status = %s, {column} = %s WHERE order_id = %s", [(status, *r) for r in rows])
+                cur.executemany(
+                    f"UPDATE orders SET status = %s, {column} = %s WHERE order_id = %s", [(status, *r) for r in rows]
+                )
         if events:
-            cur.executemany("INSERT INTO order_status_events (order_id, status, rider_id, event_time) VALUES (%s, %s, %s, %s)", events)
+            cur.executemany(
+                "INSERT INTO order_status_events (order_id, status, rider_id, event_time) VALUES (%s, %s, %s, %s)",
+                events,
+            )
         self.stats.status_updates += len(events)
 
 

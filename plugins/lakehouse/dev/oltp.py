@@ -1,11 +1,12 @@
 """The OLTP side: the delivery schema in MySQL/MariaDB and its reference dimension data."""
+
 from __future__ import annotations
 
 import random
 
-from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.core.paths import SQL_DIR
 from lakehouse.core.sql_files import split_statements
+from lakehouse.hooks.mysql import MySqlHook
 
 CITIES = ("shanghai", "hangzhou", "beijing", "shenzhen", "chengdu", "wuhan")
 SHOP_CATEGORIES = ("noodles", "dumplings", "hotpot", "bbq", "tea", "bakery", "grocery")

@@ -5,12 +5,15 @@ every new Paimon snapshot of ods.ods_orders, the orders that became visible in i
 delay each: snapshot commit time - created_at. Reads are incremental (order_id above the
 largest seen so far), so polling stays cheap as the table grows.
 """
+
 from __future__ import annotations
+
 import math
 import statistics
 import threading
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
+
 from lakehouse.core.polling import WaitTimeout, wait_until
 from lakehouse.hooks.paimon import PaimonHook
 
@@ -38,8 +41,17 @@ class DelayStats:
 class VisibilityProbe:
     """Watches a table's snapshots in a background thread and records per-row delays."""
 
-    def __init__(self, paimon: PaimonHook, *, table: str = "ods.ods_orders", key: str = "order_id",
-                 time_column: str = "created_at", min_key: int = 0, poll_s: float = 0.5, in_order: bool = True):
+    def __init__(
+        self,
+        paimon: PaimonHook,
+        *,
+        table: str = "ods.ods_orders",
+        key: str = "order_id",
+        time_column: str = "created_at",
+        min_key: int = 0,
+        poll_s: float = 0.5,
+        in_order: bool = True,
+    ):
         """`in_order=False` for tables whose writer may commit keys out of order (joins): every
         snapshot is then read above `min_key` and new keys are found with a set."""
         self.paimon, self.table, self.key, self.time_column = paimon, table, key, time_column
@@ -73,12 +85,12 @@ class VisibilityProbe:
                 continue
             commit_s = snap.time_millis / 1000
             keys = rows.column(self.key).to_pylist()
-            for key, created in zip(keys, rows.column(self.time_column).to_pylist()):
+            for key, created in zip(keys, rows.column(self.time_column).to_pylist(), strict=True):
                 if not self.in_order:
                     if key in self.seen:
                         continue
                     self.seen.add(key)
-                self.stats.samples.append(commit_s - created.replace(tzinfo=timezone.utc).timestamp())
+                self.stats.samples.append(commit_s - created.replace(tzinfo=UTC).timestamp())
             self.max_key = max(self.max_key, max(keys))
         return latest.snapshot_id
 
@@ -93,7 +105,7 @@ class VisibilityProbe:
         except BaseException as exc:  # surfaced by stop()
             self.error = exc
 
-    def start(self) -> "VisibilityProbe":
+    def start(self) -> VisibilityProbe:
         self._thread = threading.Thread(target=self._run, name="visibility-probe", daemon=True)
         self._thread.start()
         return self
@@ -105,8 +117,12 @@ class VisibilityProbe:
     def wait_for_key(self, key: int, timeout: float, count: int | None = None) -> bool:
         """Wait up to `timeout` s until `key` (or `count` keys) is visible or the probe failed; whether it is."""
         try:
-            wait_until(lambda: self.visible(key, count) or self.error is not None, timeout=timeout, interval=0.2,
-                       what=f"key {key} to be visible in {self.table}")
+            wait_until(
+                lambda: self.visible(key, count) or self.error is not None,
+                timeout=timeout,
+                interval=0.2,
+                what=f"key {key} to be visible in {self.table}",
+            )
         except WaitTimeout:
             pass
         return self.visible(key, count)

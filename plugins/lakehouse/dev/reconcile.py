@@ -3,6 +3,7 @@
 The source of truth is MySQL; a difference is reported per key as missing (in MySQL, not in
 Paimon), extra (in Paimon only) or changed (same key, other values).
 """
+
 from __future__ import annotations
 
 import re
@@ -11,9 +12,9 @@ from typing import Any
 
 from lakehouse.core.errors import BadRequest
 from lakehouse.core.polling import WaitTimeout, wait_until
+from lakehouse.core.registry import TableSpec
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.core.registry import TableSpec
 
 # Columns the ODS adds to the source's: derived partition and capture metadata.
 ODS_ONLY_COLUMNS = frozenset({"dt", "binlog_ts"})
@@ -53,7 +54,7 @@ def diff_keyed(diff: KeyedDiff, expected: dict, actual: dict, same=lambda a, b: 
         got = actual.get(key)
         if got is None:
             diff.missing.append(key)
-        elif len(got) != len(values) or not all(same(a, b) for a, b in zip(values, got)):
+        elif len(got) != len(values) or not all(same(a, b) for a, b in zip(values, got, strict=True)):
             diff.changed.append((key, values, got))
     diff.extra.extend(k for k in actual if k not in expected)
     return diff
@@ -92,7 +93,7 @@ def compare_ods_table(spec: TableSpec, *, mysql: MySqlHook, paimon: PaimonHook) 
             out[key[0] if len(key) == 1 else key] = tuple(row[i] for i in value_idx)
         return out
 
-    paimon_rows = list(zip(*(arrow.column(c).to_pylist() for c in columns))) if arrow.num_rows else []
+    paimon_rows = list(zip(*(arrow.column(c).to_pylist() for c in columns), strict=True)) if arrow.num_rows else []
     select = ", ".join(f"`{c}`" for c in columns)
     mysql_rows = mysql.get_records(f"SELECT {select} FROM `{spec.source}`")
     expected, actual = keyed(mysql_rows), keyed(paimon_rows)

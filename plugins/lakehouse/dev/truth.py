@@ -3,15 +3,16 @@
 These queries restate the models' business rules (sql/models/) in MySQL, independently of Flink
 and Paimon, so a test that compares the two catches a wrong model, a lost change or a double count.
 """
+
 from __future__ import annotations
 
 import math
 from decimal import Decimal
 
 from lakehouse.core.registry import registry
+from lakehouse.dev.reconcile import KeyedDiff, diff_keyed
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.dev.reconcile import KeyedDiff, diff_keyed
 
 # The DWS tables of order metrics restated here; their grain is their primary key in the registry.
 DWS_GRAINS = ("dws.dws_shop_hourly", "dws.dws_shop_daily", "dws.dws_city_hourly", "dws.dws_city_daily")
@@ -78,8 +79,8 @@ def compare_dws(table: str, *, mysql: MySqlHook, paimon: PaimonHook) -> MetricDi
     key_cols = key_columns(table)
     truth = {}
     for row in mysql.get_records(dws_truth_sql(table)):
-        key = (row[0], *row[1:1 + len(key_cols)])
-        *values, delivery_seconds, delivered_count = row[1 + len(key_cols):]
+        key = (row[0], *row[1 : 1 + len(key_cols)])
+        *values, delivery_seconds, delivered_count = row[1 + len(key_cols) :]
         # The average in Python, not in MySQL, whose DECIMAL division keeps only 4 more digits.
         avg = float(delivery_seconds) / 60 / delivered_count if delivered_count else None
         truth[key] = (*values, avg)

@@ -1,4 +1,5 @@
 """What the hooks share: looking up an Airflow connection with an error that says how to fix it."""
+
 from __future__ import annotations
 
 from airflow.sdk import BaseHook

@@ -9,15 +9,18 @@ Every failure becomes one of three exceptions with a message an operator can act
 `FlinkSqlError` (Flink rejected or failed a statement; carries Flink's own error text) and
 `FlinkJobError` (a job or savepoint failed; carries the job id and root cause when known).
 """
+
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from airflow.sdk import BaseHook
+
 from lakehouse.core.errors import ExternalServiceError, LakehouseError
 from lakehouse.core.polling import wait_until
 from lakehouse.core.resources import FLINK_CONN_ID
@@ -66,8 +69,14 @@ class FlinkJobError(ExternalServiceError):
         self.root_cause = root_cause
 
 
-_GATEWAY_NOISE = ("SqlGatewayException", "Failed to fetchResults", "SqlExecutionException: Failed to execute the operation",
-                  "Internal server error.", "<Exception on server side:", "End of exception on server side")
+_GATEWAY_NOISE = (
+    "SqlGatewayException",
+    "Failed to fetchResults",
+    "SqlExecutionException: Failed to execute the operation",
+    "Internal server error.",
+    "<Exception on server side:",
+    "End of exception on server side",
+)
 
 
 def compact_error(flink_error: str) -> str:
@@ -86,7 +95,7 @@ def compact_error(flink_error: str) -> str:
 def root_cause(flink_error: str) -> str:
     """The most specific line of a Flink stack trace: the last 'Caused by:' or the first line."""
     lines = [ln.strip() for ln in flink_error.splitlines() if ln.strip()]
-    causes = [ln[len("Caused by:"):].strip() for ln in lines if ln.startswith("Caused by:")]
+    causes = [ln[len("Caused by:") :].strip() for ln in lines if ln.startswith("Caused by:")]
     if causes:
         return causes[-1]
     for ln in lines:
@@ -208,7 +217,9 @@ class FlinkHook(BaseHook):
                 f"Is the Flink cluster up? Locally: `make up`; check the '{self.flink_conn_id}' connection."
             ) from exc
         except requests.Timeout as exc:
-            raise FlinkUnavailableError(f"{what} did not answer {method} {url} within {self.endpoints.timeout:.0f} s") from exc
+            raise FlinkUnavailableError(
+                f"{what} did not answer {method} {url} within {self.endpoints.timeout:.0f} s"
+            ) from exc
         if resp.status_code >= 400:
             try:
                 errors = resp.json().get("errors", [])
@@ -224,7 +235,9 @@ class FlinkHook(BaseHook):
         try:
             return self._request(method, self.endpoints.rest_url + path, what="Flink JobManager REST API", **kwargs)
         except _HttpError as exc:
-            raise FlinkJobError(f"Flink REST {method} {path} failed (HTTP {exc.status}): {root_cause(exc.text)}") from None
+            raise FlinkJobError(
+                f"Flink REST {method} {path} failed (HTTP {exc.status}): {root_cause(exc.text)}"
+            ) from None
 
     def _gateway(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, self.endpoints.gateway_url + path, what="Flink SQL Gateway", **kwargs)
@@ -285,9 +298,13 @@ class FlinkHook(BaseHook):
 
             deadline = time.monotonic() + result_timeout  # for the whole statement, every page included
             while uri:
-                page = wait_until(ready_page, timeout=deadline - time.monotonic(), interval=0.2,
-                                  what=f"the result of {_one_line(statement, 100)}",
-                                  error=lambda: FlinkSqlError(statement, f"no result within {result_timeout:.0f} s"))
+                page = wait_until(
+                    ready_page,
+                    timeout=deadline - time.monotonic(),
+                    interval=0.2,
+                    what=f"the result of {_one_line(statement, 100)}",
+                    error=lambda: FlinkSqlError(statement, f"no result within {result_timeout:.0f} s"),
+                )
                 kind = page.get("resultType")
                 results = page.get("results") or {}
                 if results.get("columns"):
@@ -347,7 +364,8 @@ class FlinkHook(BaseHook):
     def wait_for_job_state(
         self, job_id: str, states: Iterable[str], *, timeout: float = 120.0, poll: float = 1.0
     ) -> JobStatus:
-        """Wait until the job reaches one of `states`; a job that fails or restarts instead raises with its exception."""
+        """Wait until the job reaches one of `states`; a job that fails or restarts instead raises with its
+        exception."""
         wanted = set(states)
         last: list[JobStatus] = []
 
@@ -358,14 +376,21 @@ class FlinkHook(BaseHook):
                 return status
             if status.is_terminal or status.is_restarting:  # failed instead (or restarting, unless that was wanted)
                 cause = self.job_exception(job_id) or "no exception recorded"
-                raise FlinkJobError(f"Flink job {status.name} ({job_id}) is {status.state}: {root_cause(cause)}\n{cause}",
-                                    job_id=job_id, root_cause=root_cause(cause))
+                raise FlinkJobError(
+                    f"Flink job {status.name} ({job_id}) is {status.state}: {root_cause(cause)}\n{cause}",
+                    job_id=job_id,
+                    root_cause=root_cause(cause),
+                )
             return None
 
         return wait_until(
-            reached, timeout=timeout, interval=poll, what=f"Flink job {job_id} to be {' or '.join(sorted(wanted))}",
-            error=lambda: FlinkJobError(f"Flink job {last[0].name} ({job_id}) still {last[0].state} after {timeout:.0f} s",
-                                        job_id=job_id),
+            reached,
+            timeout=timeout,
+            interval=poll,
+            what=f"Flink job {job_id} to be {' or '.join(sorted(wanted))}",
+            error=lambda: FlinkJobError(
+                f"Flink job {last[0].name} ({job_id}) still {last[0].state} after {timeout:.0f} s", job_id=job_id
+            ),
         )
 
     def wait_for_checkpoint(self, job_id: str, *, after_id: int = 0, timeout: float = 120.0) -> CheckpointInfo:
@@ -386,12 +411,16 @@ class FlinkHook(BaseHook):
                 raise FlinkJobError(
                     f"Flink job {status.name} ({job_id}) is {status.state} instead of checkpointing: "
                     f"{root_cause(cause)}\n{cause}",
-                    job_id=job_id, root_cause=root_cause(cause),
+                    job_id=job_id,
+                    root_cause=root_cause(cause),
                 )
             return None
 
         return wait_until(
-            completed, timeout=timeout, interval=0.5, what=f"a checkpoint of job {job_id} after #{after_id}",
+            completed,
+            timeout=timeout,
+            interval=0.5,
+            what=f"a checkpoint of job {job_id} after #{after_id}",
             error=lambda: FlinkJobError(
                 f"job {job_id}: no checkpoint after #{after_id} within {timeout:.0f} s"
                 + (f"; latest failure: {last[0].latest_failure}" if last[0].latest_failure else ""),
@@ -424,12 +453,19 @@ class FlinkHook(BaseHook):
             if op.get("location"):
                 self.log.info("savepoint of job %s: %s", job_id, op["location"])
                 return op["location"]
-            raise FlinkJobError(f"savepoint of job {job_id} failed: {(op.get('failure-cause') or {}).get('stack-trace', op)}",
-                                job_id=job_id)
+            raise FlinkJobError(
+                f"savepoint of job {job_id} failed: {(op.get('failure-cause') or {}).get('stack-trace', op)}",
+                job_id=job_id,
+            )
 
         return wait_until(
-            location, timeout=timeout, interval=0.5, what=f"the savepoint of job {job_id}",
-            error=lambda: FlinkJobError(f"savepoint of job {job_id} did not complete within {timeout:.0f} s", job_id=job_id),
+            location,
+            timeout=timeout,
+            interval=0.5,
+            what=f"the savepoint of job {job_id}",
+            error=lambda: FlinkJobError(
+                f"savepoint of job {job_id} did not complete within {timeout:.0f} s", job_id=job_id
+            ),
         )
 
     def cluster_config(self) -> dict[str, str]:
@@ -456,8 +492,13 @@ class FlinkHook(BaseHook):
         if done.returncode != 0:
             raise FlinkJobError(f"{command} failed ({done.returncode}): {done.stderr[-2000:] or done.stdout[-2000:]}")
         # Wait for it to register, so that the next check does not start another one.
-        wait_until(lambda: self.taskmanager_count() > 0, timeout=90, interval=1, what="a TaskManager to register",
-                   error=lambda: FlinkJobError(f"{command} ran but no TaskManager registered within 90 s"))
+        wait_until(
+            lambda: self.taskmanager_count() > 0,
+            timeout=90,
+            interval=1,
+            what="a TaskManager to register",
+            error=lambda: FlinkJobError(f"{command} ran but no TaskManager registered within 90 s"),
+        )
         return True
 
     def cancel_job(self, job_id: str) -> None:
@@ -476,7 +517,9 @@ class _HttpError(ExternalServiceError):
 
 # Options whose value is masked in what the hook logs: passwords, secrets (e.g. 's3.secret-key' of
 # the Paimon catalog on S3) and tokens (e.g. 's3.session-token').
-_SECRET_OPTION = re.compile(r"('(?:[\w.-]*password|[\w.-]*secret[\w.-]*|[\w.-]*token[\w.-]*)'\s*=\s*)'(?:[^']|'')*'", re.I)
+_SECRET_OPTION = re.compile(
+    r"('(?:[\w.-]*password|[\w.-]*secret[\w.-]*|[\w.-]*token[\w.-]*)'\s*=\s*)'(?:[^']|'')*'", re.I
+)
 
 
 def _mask_secrets(text: str) -> str:

@@ -4,12 +4,15 @@ The connection (default `mysql_source`) is a plain MySQL URI. Values are always 
 parameters; identifiers never come from user input. StarRocks speaks the same protocol:
 `lakehouse.hooks.starrocks.StarRocksHook` is this hook with other defaults (class attributes below).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from airflow.sdk import BaseHook
+
 from lakehouse.core.errors import ExternalServiceError
 from lakehouse.core.resources import MYSQL_SOURCE_CONN_ID
 from lakehouse.hooks._base import get_connection

@@ -18,13 +18,15 @@ not have) a `BadRequest`; a missing table is `PaimonTableNotFound`, a missing sn
 `PaimonError` (both `ExternalServiceError`s). pypaimon's own catalog exceptions are recognised by
 their types (pypaimon.catalog.catalog_exception), never by their text.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
@@ -195,7 +197,7 @@ class PaimonHook(BaseHook):
         snapshot_id: int | None = None,
         tag: str | None = None,
         columns: Sequence[str] | None = None,
-    ) -> "pa.Table":
+    ) -> pa.Table:
         """Read a table (merged view of primary-key tables), optionally one partition, at a snapshot or tag."""
         table = self.get_table(identifier)
         if snapshot_id is not None and tag is not None:
@@ -237,11 +239,19 @@ class PaimonHook(BaseHook):
         manager = self.get_table(identifier).snapshot_manager()
         if not manager.file_io.exists(manager.snapshot_dir):
             return []
-        names = (info.path.rstrip("/").rsplit("/", 1)[-1] for info in manager.file_io.list_status(manager.snapshot_dir) or [])
-        return sorted(int(n[len("snapshot-"):]) for n in names if n.startswith("snapshot-") and n[9:].isdigit())
+        names = (
+            info.path.rstrip("/").rsplit("/", 1)[-1] for info in manager.file_io.list_status(manager.snapshot_dir) or []
+        )
+        return sorted(int(n[len("snapshot-") :]) for n in names if n.startswith("snapshot-") and n[9:].isdigit())
 
-    def commits_to_partition(self, identifier: str, partition: dict[str, str], *, after_snapshot_id: int | None,
-                             kinds: Sequence[str] = ("APPEND", "OVERWRITE")) -> list[int]:
+    def commits_to_partition(
+        self,
+        identifier: str,
+        partition: dict[str, str],
+        *,
+        after_snapshot_id: int | None,
+        kinds: Sequence[str] = ("APPEND", "OVERWRITE"),
+    ) -> list[int]:
         """Snapshots after `after_snapshot_id` whose commit wrote files into `partition`, oldest first.
 
         A snapshot's delta manifests name the partition of every file it added or deleted, so this
@@ -264,8 +274,13 @@ class PaimonHook(BaseHook):
             if snap is None or str(snap.commit_kind) not in kinds:
                 continue
             for meta in lists.read_delta(snap):
-                if any(all(str(dict(zip(keys, e.partition.values)).get(k)) == str(v) for k, v in partition.items())
-                       for e in files.read(meta.file_name)):
+                if any(
+                    all(
+                        str(dict(zip(keys, e.partition.values, strict=True)).get(k)) == str(v)
+                        for k, v in partition.items()
+                    )
+                    for e in files.read(meta.file_name)
+                ):
                     found.append(sid)
                     break
         return found
@@ -280,7 +295,7 @@ class PaimonHook(BaseHook):
         keys = list(table.partition_keys)
         seen: dict[str, DataFile] = {}
         for split in table.new_read_builder().new_scan().plan().splits():
-            partition = {k: str(v) for k, v in zip(keys, split.partition.values)} if keys else {}
+            partition = {k: str(v) for k, v in zip(keys, split.partition.values, strict=True)} if keys else {}
             for f in split.files:
                 seen[f.file_name] = DataFile(f.file_name, partition, split.bucket, f.file_size, f.level, f.row_count)
         return list(seen.values())
@@ -322,7 +337,7 @@ class PaimonHook(BaseHook):
 
         if not _PIN_HOLDER.match(holder):
             raise BadRequest(f"pin holder {holder!r} must match {_PIN_HOLDER.pattern}")
-        until = int(datetime.now(timezone.utc).timestamp() + ttl_s)
+        until = int(datetime.now(UTC).timestamp() + ttl_s)
         consumer_id = f"{PIN_PREFIX}{holder}-until-{until}"
         self.get_table(identifier).consumer_manager().reset_consumer(consumer_id, Consumer(int(snapshot_id)))
         return consumer_id
@@ -341,12 +356,12 @@ class PaimonHook(BaseHook):
         for consumer_id, next_snapshot in self.consumers(identifier).items():
             m = _PIN_ID.match(consumer_id)
             if m:
-                out[consumer_id] = (next_snapshot, datetime.fromtimestamp(int(m.group(2)), tz=timezone.utc))
+                out[consumer_id] = (next_snapshot, datetime.fromtimestamp(int(m.group(2)), tz=UTC))
         return out
 
     def expire_pins(self, identifier: str, *, now: datetime | None = None) -> list[str]:
         """Remove pins whose end time has passed (their holder crashed or forgot to unpin)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         manager = self.get_table(identifier).consumer_manager()
         gone = [c for c, (_, until) in self.pins(identifier).items() if until < now]
         for consumer_id in gone:
@@ -360,9 +375,8 @@ class PaimonHook(BaseHook):
         """Tag a snapshot (the latest by default). Tagging is metadata only: it writes no data."""
         self.get_table(identifier).create_tag(tag, snapshot_id=snapshot_id)
 
-
     # ------------------------------------------------------------------ ops tables (Python-owned)
-    def ensure_ops_table(self, identifier: str, schema: "pa.Schema", *, partition_keys: Sequence[str] = ()) -> None:
+    def ensure_ops_table(self, identifier: str, schema: pa.Schema, *, partition_keys: Sequence[str] = ()) -> None:
         """Create an append-only table in the `ops` database if it does not exist."""
         from pypaimon import Schema
 
@@ -374,7 +388,7 @@ class PaimonHook(BaseHook):
             True,
         )
 
-    def append_rows(self, identifier: str, rows: "pa.Table") -> int | None:
+    def append_rows(self, identifier: str, rows: pa.Table) -> int | None:
         """Append rows to an `ops.*` table in one commit; returns the new snapshot id."""
         self._check_ops(identifier)
         table = self.get_table(identifier)
@@ -401,7 +415,7 @@ class PaimonHook(BaseHook):
 def _snapshot_info(snap) -> SnapshotInfo:
     return SnapshotInfo(
         snapshot_id=snap.id,
-        commit_time=datetime.fromtimestamp(snap.time_millis / 1000, tz=timezone.utc),
+        commit_time=datetime.fromtimestamp(snap.time_millis / 1000, tz=UTC),
         commit_kind=str(snap.commit_kind),
         total_record_count=getattr(snap, "total_record_count", None),
         watermark=getattr(snap, "watermark", None),

@@ -6,6 +6,7 @@ optional, the serving SQL names every object in full), autocommit (StarRocks DDL
 materialized-view refreshes are not transactional), and errors that say StarRocks.
 The connection is opened lazily, per call, like the MySQL hook's.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,10 +29,14 @@ class StarRocksHook(MySqlHook):
 
     server_name = "StarRocks"
     default_port = 9030
-    conn_example = '{"conn_type": "starrocks", "host": "starrocks-fe", "port": 9030, "login": "lakehouse", "password": "..."}'
+    conn_example = (
+        '{"conn_type": "starrocks", "host": "starrocks-fe", "port": 9030, "login": "lakehouse", "password": "..."}'
+    )
     unavailable_error = StarRocksUnavailableError
-    unavailable_hint = ("StarRocks runs in the Docker Compose stack only (docs/SERVING.md); "
-                        "without it, leave the connection undefined and serving is skipped.")
+    unavailable_hint = (
+        "StarRocks runs in the Docker Compose stack only (docs/SERVING.md); "
+        "without it, leave the connection undefined and serving is skipped."
+    )
     transactional = False
 
     def __init__(self, starrocks_conn_id: str = default_conn_name, **kwargs: Any) -> None:

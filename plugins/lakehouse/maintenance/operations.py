@@ -1,26 +1,25 @@
 """The maintenance operations (Paimon procedures through Flink) and one table's run of them, measured."""
+
 from __future__ import annotations
 
 import logging
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, timezone
-from typing import Iterable
+from datetime import UTC, date, datetime, timedelta
 
-
+from lakehouse.core.registry import registry
 from lakehouse.core.results import to_jsonable
+from lakehouse.core.sql_files import load_statements
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.core.registry import registry
-from lakehouse.core.sql_files import load_statements
 from lakehouse.maintenance.metrics import TableMetrics, measure
 from lakehouse.maintenance.policy import OPERATIONS, MaintenanceRequestError, TablePolicy
 
 log = logging.getLogger(__name__)
 
-PROCEDURE_SESSION = {"execution.runtime-mode": "batch", "table.dml-sync": "true",
-                     "parallelism.default": "1"}
+PROCEDURE_SESSION = {"execution.runtime-mode": "batch", "table.dml-sync": "true", "parallelism.default": "1"}
 _T1_TAG = re.compile(r"^t1-(\d{4}-\d{2}-\d{2})$")
 
 
@@ -42,14 +41,15 @@ def _render(name: str, **values) -> str:
 
 
 def _utc(ts: datetime) -> str:
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _call(flink: FlinkHook, paimon: PaimonHook, statement: str, timeout: float = 3600) -> list:
     from lakehouse.core.flink_sql import catalog_statements
 
-    results = flink.execute_sql(catalog_statements(paimon) + [statement], session_config=PROCEDURE_SESSION,
-                                result_timeout=timeout)
+    results = flink.execute_sql(
+        catalog_statements(paimon) + [statement], session_config=PROCEDURE_SESSION, result_timeout=timeout
+    )
     return results[-1].rows if results else []
 
 
@@ -64,8 +64,16 @@ def closed_partitions_to_compact(metrics: TableMetrics, policy: TablePolicy, tod
     return days
 
 
-def compact_closed_partitions(policy: TablePolicy, *, flink: FlinkHook, paimon: PaimonHook, leases,
-                              holder: str, today: date, dry_run: bool = False) -> OperationResult:
+def compact_closed_partitions(
+    policy: TablePolicy,
+    *,
+    flink: FlinkHook,
+    paimon: PaimonHook,
+    leases,
+    holder: str,
+    today: date,
+    dry_run: bool = False,
+) -> OperationResult:
     started = time.monotonic()
     spec = registry().table(policy.table)
     if policy.compaction == "none" or spec.partition != "dt":
@@ -90,33 +98,53 @@ def compact_closed_partitions(policy: TablePolicy, *, flink: FlinkHook, paimon: 
         finally:
             leases.release(holder, day)
         done.append(f"dt={day} ({files} files)")
-    detail = (f"{'would compact' if dry_run else 'compacted'} {', '.join(done) or 'nothing (no closed day above one file per bucket)'}"
-              + (f"; left for the next run, being overwritten: {'; '.join(busy)}" if busy else ""))
+    detail = (
+        f"{'would compact' if dry_run else 'compacted'} "
+        f"{', '.join(done) or 'nothing (no closed day above one file per bucket)'}"
+        + (f"; left for the next run, being overwritten: {'; '.join(busy)}" if busy else "")
+    )
     return OperationResult("compaction", detail, time.monotonic() - started)
 
 
-def expire_snapshots(policy: TablePolicy, *, flink: FlinkHook, paimon: PaimonHook, now: datetime,
-                     dry_run: bool = False) -> OperationResult:
+def expire_snapshots(
+    policy: TablePolicy, *, flink: FlinkHook, paimon: PaimonHook, now: datetime, dry_run: bool = False
+) -> OperationResult:
     started = time.monotonic()
     gone_pins = [] if dry_run else paimon.expire_pins(policy.table, now=now)
     before = paimon.snapshot_ids(policy.table)
     protected = paimon.consumers(policy.table)
     if dry_run:
-        return OperationResult("snapshots", f"would expire beyond retain_min={policy.retain_min} "
-                               f"retain_max={policy.retain_max} older than {_utc(now - timedelta(seconds=policy.retain_time_s))}; "
-                               f"consumers holding snapshots: {protected or 'none'}", 0.0)
-    _call(flink, paimon, _render(
-        "expire_snapshots", table=policy.table, retain_min=policy.retain_min, retain_max=policy.retain_max,
-        older_than=_utc(now - timedelta(seconds=policy.retain_time_s)), max_deletes=policy.max_deletes))
+        return OperationResult(
+            "snapshots",
+            f"would expire beyond retain_min={policy.retain_min} "
+            f"retain_max={policy.retain_max} older than {_utc(now - timedelta(seconds=policy.retain_time_s))}; "
+            f"consumers holding snapshots: {protected or 'none'}",
+            0.0,
+        )
+    _call(
+        flink,
+        paimon,
+        _render(
+            "expire_snapshots",
+            table=policy.table,
+            retain_min=policy.retain_min,
+            retain_max=policy.retain_max,
+            older_than=_utc(now - timedelta(seconds=policy.retain_time_s)),
+            max_deletes=policy.max_deletes,
+        ),
+    )
     after = paimon.snapshot_ids(policy.table)
-    detail = (f"{len(before) - len(after)} expired, {len(after)} kept "
-              f"(earliest {after[0] if after else None}); consumers holding snapshots: {protected or 'none'}"
-              + (f"; removed lapsed pins {gone_pins}" if gone_pins else ""))
+    detail = (
+        f"{len(before) - len(after)} expired, {len(after)} kept "
+        f"(earliest {after[0] if after else None}); consumers holding snapshots: {protected or 'none'}"
+        + (f"; removed lapsed pins {gone_pins}" if gone_pins else "")
+    )
     return OperationResult("snapshots", detail, time.monotonic() - started)
 
 
-def expire_t1_tags(policy: TablePolicy, *, flink: FlinkHook, paimon: PaimonHook, today: date,
-                   dry_run: bool = False) -> OperationResult:
+def expire_t1_tags(
+    policy: TablePolicy, *, flink: FlinkHook, paimon: PaimonHook, today: date, dry_run: bool = False
+) -> OperationResult:
     """Delete T+1 tags (t1-<day>) of days older than the retention; other tags are left alone.
 
     Not sys.expire_tags: it goes by a tag's creation time, and a backfill re-creates old days'
@@ -125,41 +153,56 @@ def expire_t1_tags(policy: TablePolicy, *, flink: FlinkHook, paimon: PaimonHook,
     if policy.tag_retention_days is None:
         return OperationResult("tags", "kept forever", 0.0, skipped=True)
     cutoff = today - timedelta(days=policy.tag_retention_days)
-    old = [t for t in paimon.list_tags(policy.table)
-           if (m := _T1_TAG.match(t)) and date.fromisoformat(m.group(1)) < cutoff]
+    old = [
+        t for t in paimon.list_tags(policy.table) if (m := _T1_TAG.match(t)) and date.fromisoformat(m.group(1)) < cutoff
+    ]
     if not dry_run:
         for tag in old:
             _call(flink, paimon, _render("delete_tag", table=policy.table, tag=tag))
-    return OperationResult("tags", f"{'would delete' if dry_run else 'deleted'} {len(old)} T+1 tags before {cutoff}"
-                           + (f": {', '.join(old)}" if old else ""), time.monotonic() - started)
+    return OperationResult(
+        "tags",
+        f"{'would delete' if dry_run else 'deleted'} {len(old)} T+1 tags before {cutoff}"
+        + (f": {', '.join(old)}" if old else ""),
+        time.monotonic() - started,
+    )
 
 
-def expire_partitions(policy: TablePolicy, *, flink: FlinkHook, paimon: PaimonHook,
-                      dry_run: bool = False) -> OperationResult:
+def expire_partitions(
+    policy: TablePolicy, *, flink: FlinkHook, paimon: PaimonHook, dry_run: bool = False
+) -> OperationResult:
     started = time.monotonic()
     spec = registry().table(policy.table)
     if policy.partition_retention_days is None or spec.partition != "dt":
         return OperationResult("partitions", "kept forever", 0.0, skipped=True)
     if dry_run:
         return OperationResult("partitions", f"would drop days older than {policy.partition_retention_days} d", 0.0)
-    rows = _call(flink, paimon, _render("expire_partitions", table=policy.table,
-                                        retention_days=policy.partition_retention_days))
+    rows = _call(
+        flink, paimon, _render("expire_partitions", table=policy.table, retention_days=policy.partition_retention_days)
+    )
     dropped = [str(r[0]) for r in rows if r and r[0] not in (None, "No expired partitions.")]
-    return OperationResult("partitions", f"dropped {len(dropped)} partitions older than "
-                           f"{policy.partition_retention_days} d" + (f": {', '.join(dropped)}" if dropped else ""),
-                           time.monotonic() - started)
+    return OperationResult(
+        "partitions",
+        f"dropped {len(dropped)} partitions older than "
+        f"{policy.partition_retention_days} d" + (f": {', '.join(dropped)}" if dropped else ""),
+        time.monotonic() - started,
+    )
 
 
-def remove_orphan_files(policy: TablePolicy, *, flink: FlinkHook, paimon: PaimonHook, now: datetime,
-                        dry_run: bool = False) -> OperationResult:
+def remove_orphan_files(
+    policy: TablePolicy, *, flink: FlinkHook, paimon: PaimonHook, now: datetime, dry_run: bool = False
+) -> OperationResult:
     started = time.monotonic()
     older_than = now - timedelta(seconds=policy.orphan_older_than_s)
-    rows = _call(flink, paimon, _render("remove_orphan_files", table=policy.table, older_than=_utc(older_than),
-                                        dry_run=dry_run))
+    rows = _call(
+        flink, paimon, _render("remove_orphan_files", table=policy.table, older_than=_utc(older_than), dry_run=dry_run)
+    )
     # The procedure answers two rows: the number of files and their total size in bytes.
     count, size = (int(r[0]) for r in (rows + [["0"], ["0"]])[:2])
-    return OperationResult("orphan_files", f"{'would remove' if dry_run else 'removed'} {count} files "
-                           f"({size} bytes) older than {_utc(older_than)} UTC", time.monotonic() - started)
+    return OperationResult(
+        "orphan_files",
+        f"{'would remove' if dry_run else 'removed'} {count} files ({size} bytes) older than {_utc(older_than)} UTC",
+        time.monotonic() - started,
+    )
 
 
 @dataclass
@@ -170,17 +213,31 @@ class MaintenanceReport:
     results: list[OperationResult]
 
     def lines(self) -> list[str]:
-        return [f"before  {self.before.line()}"] + [f"  {r.line()}" for r in self.results] + [
-            f"after   {self.after.line()}"]
+        return (
+            [f"before  {self.before.line()}"]
+            + [f"  {r.line()}" for r in self.results]
+            + [f"after   {self.after.line()}"]
+        )
 
     def metric_rows(self) -> list[dict]:
         ops = "; ".join(r.line() for r in self.results)
-        return [{**to_jsonable(self.before), "phase": "before"},
-                {**to_jsonable(self.after), "phase": "after", "operations": ops}]
+        return [
+            {**to_jsonable(self.before), "phase": "before"},
+            {**to_jsonable(self.after), "phase": "after", "operations": ops},
+        ]
 
 
-def maintain_table(policy: TablePolicy, operations: Iterable[str], *, flink: FlinkHook, paimon: PaimonHook,
-                   leases, holder: str, now: datetime, dry_run: bool = False) -> MaintenanceReport:
+def maintain_table(
+    policy: TablePolicy,
+    operations: Iterable[str],
+    *,
+    flink: FlinkHook,
+    paimon: PaimonHook,
+    leases,
+    holder: str,
+    now: datetime,
+    dry_run: bool = False,
+) -> MaintenanceReport:
     """Run the chosen operations on one table in a safe order, measuring before and after.
 
     Compaction first (it leaves the replaced files to the snapshots that still reference them),
@@ -189,12 +246,17 @@ def maintain_table(policy: TablePolicy, operations: Iterable[str], *, flink: Fli
     wanted = set(operations)
     unknown = wanted - set(OPERATIONS)
     if unknown:
-        raise MaintenanceRequestError(f"unknown maintenance operations {sorted(unknown)}; known: {', '.join(OPERATIONS)}")
+        raise MaintenanceRequestError(
+            f"unknown maintenance operations {sorted(unknown)}; known: {', '.join(OPERATIONS)}"
+        )
     before = measure(paimon, policy.table)
     results = []
     if "compaction" in wanted:
-        results.append(compact_closed_partitions(policy, flink=flink, paimon=paimon, leases=leases, holder=holder,
-                                                 today=now.date(), dry_run=dry_run))
+        results.append(
+            compact_closed_partitions(
+                policy, flink=flink, paimon=paimon, leases=leases, holder=holder, today=now.date(), dry_run=dry_run
+            )
+        )
     if "snapshots" in wanted:
         results.append(expire_snapshots(policy, flink=flink, paimon=paimon, now=now, dry_run=dry_run))
     if "tags" in wanted:

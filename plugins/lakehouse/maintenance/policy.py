@@ -4,6 +4,7 @@ The file is read into frozen models (`lakehouse.core.config.ConfigModel`) that r
 and check every value; `defaults` merged with each table's overrides become that table's
 `TablePolicy`; then the whole file is checked: the tables it names are registered, retain_max is
 not below retain_min, and no table keeps days its inputs have dropped."""
+
 from __future__ import annotations
 
 import logging
@@ -59,7 +60,8 @@ class TablePolicy:
     def schedule(self, operation: str) -> str:
         """The cron of an operation; tags and partitions go with snapshot expiry."""
         return {"compaction": self.compaction_schedule, "orphan_files": self.orphan_schedule}.get(
-            operation, self.snapshots_schedule)
+            operation, self.snapshots_schedule
+        )
 
 
 # ----------------------------------------------------------------------------- the file's values
@@ -100,8 +102,10 @@ def _orphan_age(value: Any) -> float:
     seconds = _seconds(value)
     if seconds < LONGEST_WRITE_S:
         raise PydanticCustomError(
-            "orphan_age", f"must be at least {LONGEST_WRITE_S / 3600:g}h, the longest write (a T+1 recomputation); "
-                          "a younger file may belong to a write in flight")
+            "orphan_age",
+            f"must be at least {LONGEST_WRITE_S / 3600:g}h, the longest write (a T+1 recomputation); "
+            "a younger file may belong to a write in flight",
+        )
     return seconds
 
 
@@ -168,10 +172,17 @@ class PolicySettings(_Mapping):
 
     def merged(self, overrides: PolicySettings) -> PolicySettings:
         """These settings with every key `overrides` sets replaced by its value."""
-        return self.model_copy(update={
-            section: getattr(self, section).model_copy(update={
-                key: getattr(getattr(overrides, section), key) for key in getattr(overrides, section).model_fields_set})
-            for section in overrides.model_fields_set})
+        return self.model_copy(
+            update={
+                section: getattr(self, section).model_copy(
+                    update={
+                        key: getattr(getattr(overrides, section), key)
+                        for key in getattr(overrides, section).model_fields_set
+                    }
+                )
+                for section in overrides.model_fields_set
+            }
+        )
 
     def policy(self, table: str) -> TablePolicy:
         comp, snaps, orphans = self.compaction, self.snapshots, self.orphan_files
@@ -218,11 +229,14 @@ def load_policies(path: Path | None = None, reg: Registry | None = None) -> dict
         raise MaintenanceError(str(exc)) from None
     unknown = sorted(set(config.tables) - set(reg.tables))
     if unknown:
-        raise MaintenanceError(f"{source} names unregistered tables {unknown}; "
-                               f"registered: {', '.join(sorted(reg.tables))}")
+        raise MaintenanceError(
+            f"{source} names unregistered tables {unknown}; registered: {', '.join(sorted(reg.tables))}"
+        )
     _check_settings(config.defaults, f"{source}: defaults")
-    settings = {name: config.defaults.merged(config.tables[name]) if name in config.tables else config.defaults
-                for name in sorted(reg.tables)}
+    settings = {
+        name: config.defaults.merged(config.tables[name]) if name in config.tables else config.defaults
+        for name in sorted(reg.tables)
+    }
     for name in config.tables:
         _check_settings(settings[name], f"{source}: tables.{name} (merged with the defaults)")
     policies = {name: spec.policy(name) for name, spec in settings.items()}
@@ -234,8 +248,10 @@ def _check_settings(settings: PolicySettings, where: str) -> None:
     """What one key cannot check alone, on the settings a table gets."""
     snaps = settings.snapshots
     if snaps.retain_max < snaps.retain_min:
-        raise MaintenanceError(f"{where}: snapshots.retain_max ({snaps.retain_max}) is below retain_min "
-                               f"({snaps.retain_min}); raise retain_max or lower retain_min")
+        raise MaintenanceError(
+            f"{where}: snapshots.retain_max ({snaps.retain_max}) is below retain_min "
+            f"({snaps.retain_min}); raise retain_max or lower retain_min"
+        )
 
 
 def _check_retention_chain(policies: dict[str, TablePolicy], reg: Registry, file: str) -> None:
@@ -251,7 +267,8 @@ def _check_retention_chain(policies: dict[str, TablePolicy], reg: Registry, file
                 raise MaintenanceError(
                     f"{file}: {name} keeps partitions {'forever' if own is None else f'{own} days'} "
                     f"but its input {source.name} keeps {src_days} days: a backfill of an older day would "
-                    f"overwrite it with nothing. Give {name} partitions.retention_days <= {src_days}.")
+                    f"overwrite it with nothing. Give {name} partitions.retention_days <= {src_days}."
+                )
 
 
 def due_operations(policy: TablePolicy, start: datetime, end: datetime) -> list[str]:
@@ -264,5 +281,3 @@ def due_operations(policy: TablePolicy, start: datetime, end: datetime) -> list[
         if start <= fire < end:
             due.append(operation)
     return due
-
-

@@ -12,15 +12,16 @@ every new Paimon snapshot of ods.ods_orders, the orders that became visible in i
 delay each: snapshot commit time - created_at. Reads are incremental (order_id above the
 largest seen so far), so polling stays cheap as the table grows.
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from lakehouse.core.errors import GateFailed
-from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.registry import TableSpec
+from lakehouse.hooks.paimon import PaimonHook
 
 
 class FreshnessSlaMissed(GateFailed):
@@ -40,8 +41,16 @@ class TableFreshness:
     event_age_s: float | None
 
     def describe(self) -> str:
-        snap = f"snapshot {self.snapshot_id} committed {self.snapshot_age_s:.0f} s ago" if self.snapshot_id else "no snapshot yet"
-        event = f"newest event {self.newest_event:%Y-%m-%d %H:%M:%S} UTC ({self.event_age_s:.0f} s ago)" if self.newest_event else "no event time"
+        snap = (
+            f"snapshot {self.snapshot_id} committed {self.snapshot_age_s:.0f} s ago"
+            if self.snapshot_id
+            else "no snapshot yet"
+        )
+        event = (
+            f"newest event {self.newest_event:%Y-%m-%d %H:%M:%S} UTC ({self.event_age_s:.0f} s ago)"
+            if self.newest_event
+            else "no event time"
+        )
         return f"{self.table}: {snap}; {event}"
 
 
@@ -53,7 +62,7 @@ def table_freshness(paimon: PaimonHook, spec: TableSpec, *, now: float | None = 
     if snap and spec.freshness_column:
         days = [None]
         if spec.partition:
-            today = datetime.fromtimestamp(now, tz=timezone.utc)
+            today = datetime.fromtimestamp(now, tz=UTC)
             days = [f"{today:%Y-%m-%d}", f"{today - timedelta(days=1):%Y-%m-%d}"]
         for day in days:
             part = {spec.partition: day} if day else None
@@ -61,7 +70,7 @@ def table_freshness(paimon: PaimonHook, spec: TableSpec, *, now: float | None = 
             values = [v for v in column.to_pylist() if v is not None]
             if values:
                 newest = max(values)
-                newest = newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)
+                newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
                 break
     return TableFreshness(
         table=spec.name,

@@ -1,4 +1,5 @@
 """The Great Expectations suites: expectations/<database>.<table>.json, one per table."""
+
 from __future__ import annotations
 
 import json
@@ -43,13 +44,15 @@ def load_suite(table: str) -> dict:
         raise QualityError(f"{path.name}: suite name {suite.get('name')!r} must be the table name {table!r}")
     keys = (suite.get("meta") or {}).get("key_columns")
     if not keys or not isinstance(keys, list):
-        raise QualityError(f"{path.name}: meta.key_columns must list the columns that identify a row "
-                           f"(quarantined rows are reported by them), e.g. {list(spec.primary_key)}")
+        raise QualityError(
+            f"{path.name}: meta.key_columns must list the columns that identify a row "
+            f"(quarantined rows are reported by them), e.g. {list(spec.primary_key)}"
+        )
     for i, exp in enumerate(suite.get("expectations") or []):
         severity = exp.get("severity", "critical")
         if severity not in SEVERITIES:
-            raise QualityError(f"{path.name}: expectation {i} ({exp.get('type')}) has severity {severity!r}; "
-                               f"use critical (blocks publication) or warning (recorded)")
+            raise QualityError(
+                f"{path.name}: expectation {i} ({exp.get('type')}) has severity {severity!r}; "
+                f"use critical (blocks publication) or warning (recorded)"
+            )
     return suite
-
-

@@ -1,4 +1,5 @@
 """Running a suite on a frame with Great Expectations, and what came out of it (outcomes, reports)."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.core.results import to_jsonable
-
 
 log = logging.getLogger(__name__)
 # GX logs hundreds of INFO lines while it imports; keep task logs readable.
@@ -74,15 +74,20 @@ class ValidationReport:
 
     def headline(self) -> str:
         evaluated = [o for o in self.outcomes if o.success is not None]
-        return (f"{self.table} {self.partition} @ snapshot {self.snapshot_id}: "
-                f"{'passed' if self.passed else 'FAILED'} ({len(evaluated) - len(self.failed) - len(self.warnings)} ok, "
-                f"{len(self.failed)} failed, {len(self.warnings)} warnings, "
-                f"{len(self.outcomes) - len(evaluated)} skipped; {self.rows} rows, {self.duration_s:.1f} s)"
-                + (f"; {self.quarantined} rows quarantined" if self.quarantined else ""))
+        return (
+            f"{self.table} {self.partition} @ snapshot {self.snapshot_id}: "
+            f"{'passed' if self.passed else 'FAILED'} ({len(evaluated) - len(self.failed) - len(self.warnings)} ok, "
+            f"{len(self.failed)} failed, {len(self.warnings)} warnings, "
+            f"{len(self.outcomes) - len(evaluated)} skipped; {self.rows} rows, {self.duration_s:.1f} s)"
+            + (f"; {self.quarantined} rows quarantined" if self.quarantined else "")
+        )
 
     def lines(self) -> list[str]:
-        return [self.headline()] + [f"  {o.line()}" for o in self.outcomes if o.success is not True] + (
-            [f"  data docs: {self.docs}"] if self.docs else [])
+        return (
+            [self.headline()]
+            + [f"  {o.line()}" for o in self.outcomes if o.success is not True]
+            + ([f"  data docs: {self.docs}"] if self.docs else [])
+        )
 
 
 def _short(value: Any, limit: int = 120) -> str:
@@ -97,7 +102,7 @@ def frame_for_validation(data, suite: dict):
     import pyarrow as pa
 
     columns = {}
-    for name, column in zip(data.column_names, data.columns):
+    for name, column in zip(data.column_names, data.columns, strict=True):
         if pa.types.is_decimal(column.type):
             column = column.cast(pa.float64())
         columns[name] = column
@@ -142,8 +147,16 @@ def validate_frame(df, suite: dict, parameters: dict, *, docs_dir: Path | None =
         exp = json.loads(json.dumps(exp))
         missing = sorted(_uses(exp.get("kwargs")) - set(parameters))
         if missing:
-            skipped.append(Outcome(exp["type"], _target(exp["kwargs"]), exp.get("severity", "critical"), None,
-                                   notes=exp.get("notes"), skipped=f"needs {', '.join(missing)}"))
+            skipped.append(
+                Outcome(
+                    exp["type"],
+                    _target(exp["kwargs"]),
+                    exp.get("severity", "critical"),
+                    None,
+                    notes=exp.get("notes"),
+                    skipped=f"needs {', '.join(missing)}",
+                )
+            )
             continue
         if exp["type"] == "expect_table_columns_to_match_set":
             exp["kwargs"]["column_set"] = list(exp["kwargs"]["column_set"]) + derived
@@ -152,29 +165,50 @@ def validate_frame(df, suite: dict, parameters: dict, *, docs_dir: Path | None =
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch_definition = (context.data_sources.add_pandas("lakehouse").add_dataframe_asset(suite["name"])
-                        .add_batch_definition_whole_dataframe("partition"))
-    gx_suite = context.suites.add(gx.ExpectationSuite(name=suite["name"], expectations=runnable,
-                                                      meta={k: v for k, v in (suite.get("meta") or {}).items()}))
-    result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": keys,
-                     "partial_unexpected_count": SAMPLE_KEYS}
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name=suite["name"], data=batch_definition,
-                                                                            suite=gx_suite))
+    batch_definition = (
+        context.data_sources.add_pandas("lakehouse")
+        .add_dataframe_asset(suite["name"])
+        .add_batch_definition_whole_dataframe("partition")
+    )
+    gx_suite = context.suites.add(
+        gx.ExpectationSuite(
+            name=suite["name"], expectations=runnable, meta={k: v for k, v in (suite.get("meta") or {}).items()}
+        )
+    )
+    result_format = {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": keys,
+        "partial_unexpected_count": SAMPLE_KEYS,
+    }
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=suite["name"], data=batch_definition, suite=gx_suite)
+    )
     docs_index = None
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
-        context.add_data_docs_site(site_name="lakehouse", site_config={
-            "class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)}})
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name=f"{suite['name']}-audit", validation_definitions=[definition], result_format=result_format,
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["lakehouse"])]))
+        context.add_data_docs_site(
+            site_name="lakehouse",
+            site_config={
+                "class_name": "SiteBuilder",
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            },
+        )
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{suite['name']}-audit",
+                validation_definitions=[definition],
+                result_format=result_format,
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["lakehouse"])],
+            )
+        )
         run = checkpoint.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters)
         (result,) = run.run_results.values()
         docs_index = str(docs_dir / "index.html")
     else:
-        result = definition.run(batch_parameters={"dataframe": df}, expectation_parameters=parameters,
-                                result_format=result_format)
+        result = definition.run(
+            batch_parameters={"dataframe": df}, expectation_parameters=parameters, result_format=result_format
+        )
 
     order = {exp.id: i for i, exp in enumerate(gx_suite.expectations)}
     outcomes, unexpected = [], {}
@@ -187,14 +221,19 @@ def validate_frame(df, suite: dict, parameters: dict, *, docs_dir: Path | None =
             observed = f"error: {r.exception_info.get('exception_message')}"
         else:
             observed = to_jsonable(details.get("observed_value"))
-        outcome = Outcome(config.type, _target(config.kwargs), severity, bool(r.success), observed,
-                          details.get("unexpected_count"),
-                          [to_jsonable({k: row[k] for k in keys if k in row}) for row in index_list[:SAMPLE_KEYS]]
-                          if index_list and isinstance(index_list[0], dict) else [],
-                          config.notes)
+        outcome = Outcome(
+            config.type,
+            _target(config.kwargs),
+            severity,
+            bool(r.success),
+            observed,
+            details.get("unexpected_count"),
+            [to_jsonable({k: row[k] for k in keys if k in row}) for row in index_list[:SAMPLE_KEYS]]
+            if index_list and isinstance(index_list[0], dict)
+            else [],
+            config.notes,
+        )
         outcomes.append(outcome)
         if not r.success and index_list and isinstance(index_list[0], dict):
             unexpected[f"{config.type}({outcome.target})"] = (outcome, index_list)
     return outcomes + skipped, unexpected, docs_index
-
-

@@ -1,9 +1,9 @@
 """python -m lakehouse.serving render | setup | refresh --dt YYYY-MM-DD [--tables ...]"""
+
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
-
 
 from lakehouse.core.resources import resources
 from lakehouse.serving.config import CONN_ID, serving_config, serving_configured
@@ -31,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
 
     r = resources()
     if args.command != "render" and not serving_configured():
-        print(f"connection '{CONN_ID}' is not defined: StarRocks is not part of this deployment "
-              f"(define AIRFLOW_CONN_{CONN_ID.upper()}, see docs/SERVING.md)")
+        print(
+            f"connection '{CONN_ID}' is not defined: StarRocks is not part of this deployment "
+            f"(define AIRFLOW_CONN_{CONN_ID.upper()}, see docs/SERVING.md)"
+        )
         return 1
     if args.command == "render":
         for statement in setup_statements(paimon=r.paimon):

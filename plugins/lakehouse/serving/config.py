@@ -1,23 +1,25 @@
 """config/serving.yaml: the StarRocks serving database and its materialized views, checked against the registry."""
+
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Iterable
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, PlainValidator
 from pydantic_core import PydanticCustomError
 
 from lakehouse.core.config import ConfigModel, load_yaml, validate
 from lakehouse.core.errors import ConfigError
-from lakehouse.hooks._base import MissingConnectionError, get_connection
-from lakehouse.hooks.starrocks import StarRocksHook
 from lakehouse.core.paths import CONFIG_DIR, SQL_DIR
 from lakehouse.core.registry import Registry, registry
 from lakehouse.core.sql_files import SqlFileError, sql_path
+from lakehouse.hooks._base import MissingConnectionError, get_connection
+from lakehouse.hooks.starrocks import StarRocksHook
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +132,14 @@ def load_serving(path: Path | None = None, reg: Registry | None = None) -> Servi
             if spec_t is None:
                 raise ServingError(f"{at}: unknown table {table!r}; registered tables: {', '.join(sorted(reg.tables))}")
             if spec_t.layer != "dws" or spec_t.partition != "dt":
-                raise ServingError(f"{at}: {table} is a {spec_t.layer} table partitioned by {spec_t.partition!r}; "
-                                   f"views are built on DWS tables partitioned by dt")
+                raise ServingError(
+                    f"{at}: {table} is a {spec_t.layer} table partitioned by {spec_t.partition!r}; "
+                    f"views are built on DWS tables partitioned by dt"
+                )
         views[name] = MaterializedView(name=name, sql=spec.sql, tables=tuple(spec.tables), description=spec.description)
-    return ServingConfig(catalog=data.catalog, database=data.database, replication_num=data.replication_num, views=views)
+    return ServingConfig(
+        catalog=data.catalog, database=data.database, replication_num=data.replication_num, views=views
+    )
 
 
 @lru_cache(maxsize=1)
@@ -154,5 +160,3 @@ def serving_configured(conn_id: str = CONN_ID) -> bool:
     except MissingConnectionError:
         return False
     return True
-
-

@@ -1,16 +1,17 @@
 """StarRocks statements: the Paimon catalog, the serving database, the views and their per-day refresh."""
+
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-
 from lakehouse.core.days import parse_day
-from lakehouse.core.registry import Registry, RegistryError, TableSpec, registry
 from lakehouse.core.errors import BadRequest
+from lakehouse.core.registry import Registry, RegistryError, TableSpec, registry
 from lakehouse.core.sql_files import load_statements
 from lakehouse.serving.config import SQL_SUBDIR, MaterializedView, ServingConfig, ServingError, serving_config
 
@@ -38,8 +39,10 @@ def _render_one(relative: str, context: Mapping[str, Any]) -> str:
 def _safe(value: Any, what: str) -> str:
     text = str(value)
     if not text or not _SAFE_VALUE.match(text):
-        raise ServingError(f"{what} is empty or contains a quote, backslash or line break; "
-                           "it cannot be written into the catalog properties")
+        raise ServingError(
+            f"{what} is empty or contains a quote, backslash or line break; "
+            "it cannot be written into the catalog properties"
+        )
     return text
 
 
@@ -57,8 +60,10 @@ def catalog_context(options: Mapping[str, Any], *, conn_id: str = "paimon_defaul
         return context
     missing = [key for key in ("s3.endpoint", "s3.access-key", "s3.secret-key") if not options.get(key)]
     if missing:
-        raise ServingError(f"connection '{conn_id}' has S3 options but not {', '.join(missing)}: "
-                           "StarRocks needs the endpoint and the key pair of an S3-compatible store")
+        raise ServingError(
+            f"connection '{conn_id}' has S3 options but not {', '.join(missing)}: "
+            "StarRocks needs the endpoint and the key pair of an S3-compatible store"
+        )
     endpoint = _safe(options["s3.endpoint"], f"connection '{conn_id}': s3.endpoint")
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -76,13 +81,15 @@ def catalog_context(options: Mapping[str, Any], *, conn_id: str = "paimon_defaul
     return context
 
 
-def catalog_statement(options: Mapping[str, Any], *, config: ServingConfig | None = None,
-                      conn_id: str = "paimon_default") -> str:
+def catalog_statement(
+    options: Mapping[str, Any], *, config: ServingConfig | None = None, conn_id: str = "paimon_default"
+) -> str:
     """CREATE EXTERNAL CATALOG over the warehouse. It holds the S3 secret key: never log it
     as it is (`redact`)."""
     config = config or serving_config()
-    return _render_one(f"{SQL_SUBDIR}catalog.sql",
-                       {"catalog": config.catalog, **catalog_context(options, conn_id=conn_id)})
+    return _render_one(
+        f"{SQL_SUBDIR}catalog.sql", {"catalog": config.catalog, **catalog_context(options, conn_id=conn_id)}
+    )
 
 
 def database_statement(*, config: ServingConfig | None = None) -> str:
@@ -101,19 +108,24 @@ def view_statement(view: MaterializedView, *, config: ServingConfig | None = Non
 
     def source(name: str) -> str:
         if name not in view.tables:
-            raise ServingError(f"sql/{view.sql}: source({name!r}) is not among the tables of {view.name} "
-                               f"in config/serving.yaml ({', '.join(view.tables)})")
+            raise ServingError(
+                f"sql/{view.sql}: source({name!r}) is not among the tables of {view.name} "
+                f"in config/serving.yaml ({', '.join(view.tables)})"
+            )
         database, table = name.split(".", 1)
         sources[name] = f"`{config.catalog}`.`{database}`.`{table}`"
         return sources[name]
 
-    statement = _render_one(view.sql, {"view": config.qualified(view.name), "source": source,
-                                       "replication_num": config.replication_num})
+    statement = _render_one(
+        view.sql, {"view": config.qualified(view.name), "source": source, "replication_num": config.replication_num}
+    )
     check_reads(statement, sources, where=f"sql/{view.sql}")
     unread = sorted(set(view.tables) - set(sources))
     if unread:
-        raise ServingError(f"sql/{view.sql} never reads {', '.join(unread)}, which config/serving.yaml lists for "
-                           f"{view.name}: publishing it would refresh a view that does not depend on it")
+        raise ServingError(
+            f"sql/{view.sql} never reads {', '.join(unread)}, which config/serving.yaml lists for "
+            f"{view.name}: publishing it would refresh a view that does not depend on it"
+        )
     return statement
 
 
@@ -122,8 +134,10 @@ def check_reads(statement: str, sources: Mapping[str, str], *, where: str) -> li
     reads = _READS.findall(_LITERAL.sub("''", statement))  # not words inside a COMMENT "..."
     stray = sorted({r for r in reads if r not in sources.values()})
     if stray:
-        raise ServingError(f"{where} reads {', '.join(stray)} without source(): a view may read only the "
-                           "registered DWS tables config/serving.yaml lists for it")
+        raise ServingError(
+            f"{where} reads {', '.join(stray)} without source(): a view may read only the "
+            "registered DWS tables config/serving.yaml lists for it"
+        )
     if not reads:
         raise ServingError(f"{where} reads no table")
     return reads
@@ -135,13 +149,14 @@ def view_statements(*, config: ServingConfig | None = None) -> dict[str, str]:
     return {name: view_statement(view, config=config) for name, view in config.views.items()}
 
 
-def setup_statements(*, paimon: "PaimonHook", config: ServingConfig | None = None) -> list[str]:
+def setup_statements(*, paimon: PaimonHook, config: ServingConfig | None = None) -> list[str]:
     """The catalog, the serving database and the views, in that order; all idempotent (IF NOT
     EXISTS). The first statement holds the S3 secret key: never log it as it is (`redact`)."""
     config = config or serving_config()
     return [
-        catalog_statement(paimon.catalog_options, config=config,
-                          conn_id=getattr(paimon, "paimon_conn_id", "paimon_default")),
+        catalog_statement(
+            paimon.catalog_options, config=config, conn_id=getattr(paimon, "paimon_conn_id", "paimon_default")
+        ),
         database_statement(config=config),
         *view_statements(config=config).values(),
     ]
@@ -165,8 +180,9 @@ def _table_names(tables: Iterable[str | TableSpec], reg: Registry) -> list[str]:
     return names
 
 
-def refresh_statements(dt: str, tables: Iterable[str | TableSpec], *, config: ServingConfig | None = None,
-                       reg: Registry | None = None) -> list[tuple[str, str]]:
+def refresh_statements(
+    dt: str, tables: Iterable[str | TableSpec], *, config: ServingConfig | None = None, reg: Registry | None = None
+) -> list[tuple[str, str]]:
     """(view, REFRESH statement) for the day `dt` of each view built on any of `tables`.
 
     `dt` must be a calendar day (YYYY-MM-DD); tables must be registered (tables without a view,
@@ -175,10 +191,16 @@ def refresh_statements(dt: str, tables: Iterable[str | TableSpec], *, config: Se
     config = config or serving_config()
     names = _table_names(tables, reg or registry())
     return [
-        (f"{config.database}.{view.name}",
-         _render_one(f"{SQL_SUBDIR}refresh.sql", {"view": config.qualified(view.name), "start": day.isoformat(),
-                                                  "end": (day + timedelta(days=1)).isoformat()}))
+        (
+            f"{config.database}.{view.name}",
+            _render_one(
+                f"{SQL_SUBDIR}refresh.sql",
+                {
+                    "view": config.qualified(view.name),
+                    "start": day.isoformat(),
+                    "end": (day + timedelta(days=1)).isoformat(),
+                },
+            ),
+        )
         for view in config.views_reading(names)
     ]
-
-

@@ -2,6 +2,7 @@
 
 The DAGs call these functions; tests and `make demo` call them too, so there is one code path.
 """
+
 from __future__ import annotations
 
 import logging
@@ -9,14 +10,15 @@ import re
 from dataclasses import dataclass, replace
 
 from lakehouse.core.errors import ConfigError, GateFailed
+from lakehouse.core.flink_sql import catalog_statements, sql_context, sql_quote
+from lakehouse.core.registry import Registry, StreamingJobSpec, TableSpec, registry
+from lakehouse.core.sql_files import declared_options, load_statements
 from lakehouse.hooks.flink import FlinkHook, JobStatus
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.core.registry import Registry, StreamingJobSpec, TableSpec, registry
-from lakehouse.core.sql_files import declared_options, load_statements
-from lakehouse.core.flink_sql import catalog_statements, sql_context, sql_quote
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -31,14 +33,18 @@ class TableDriftError(GateFailed):
     was altered. `drift` lists each difference ("<table>: '<option>' is <value>, the DDL says <value>")."""
 
     def __init__(self, drift: list[str]):
-        super().__init__("existing tables differ from their DDL in options that cannot be altered in place "
-                         "(recreate the table and backfill it):\n  " + "\n  ".join(drift))
+        super().__init__(
+            "existing tables differ from their DDL in options that cannot be altered in place "
+            "(recreate the table and backfill it):\n  " + "\n  ".join(drift)
+        )
         self.drift = list(drift)
 
 
 # Options that decide where rows live or how they merge: changing them needs a rewrite of the
 # table (a new table and a backfill), never an ALTER behind running jobs.
 FIXED_TABLE_OPTIONS = frozenset({"bucket", "bucket-key", "merge-engine", "sequence.field", "primary-key", "partition"})
+
+
 def option_drift(declared: dict[str, str], actual: dict[str, str]) -> dict[str, tuple[str | None, str]]:
     """Declared options the table does not have (option -> (table's value, declared value))."""
     return {k: (actual.get(k), v) for k, v in sorted(declared.items()) if actual.get(k) != v}
@@ -61,8 +67,12 @@ def create_tables(tables: list[TableSpec], *, flink: FlinkHook, paimon: PaimonHo
     for table in tables:
         ddl = load_statements(table.ddl, context)
         statements.extend(ddl)
-        declared[table.name] = {k: v for stmt in ddl if re.match(r"\s*CREATE\s+TABLE", stmt, re.I)
-                                for k, v in declared_options(stmt).items()}
+        declared[table.name] = {
+            k: v
+            for stmt in ddl
+            if re.match(r"\s*CREATE\s+TABLE", stmt, re.I)
+            for k, v in declared_options(stmt).items()
+        }
     flink.execute_sql(statements)
 
     alters, fixed = [], []
@@ -70,12 +80,18 @@ def create_tables(tables: list[TableSpec], *, flink: FlinkHook, paimon: PaimonHo
         drift = option_drift(declared[table.name], dict(paimon.get_table(table.name).table_schema.options))
         if not drift:
             continue
-        fixed += [f"{table.name}: '{k}' is {old!r}, the DDL says {new!r}" for k, (old, new) in drift.items()
-                  if k in FIXED_TABLE_OPTIONS]
+        fixed += [
+            f"{table.name}: '{k}' is {old!r}, the DDL says {new!r}"
+            for k, (old, new) in drift.items()
+            if k in FIXED_TABLE_OPTIONS
+        ]
         changes = ", ".join(f"'{sql_quote(k)}' = '{sql_quote(new)}'" for k, (_, new) in drift.items())
         alters.append(f"ALTER TABLE lakehouse.`{table.database}`.`{table.table}` SET ({changes})")
-        log.warning("%s: options differ from its DDL, altering: %s", table.name,
-                    "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in drift.items()))
+        log.warning(
+            "%s: options differ from its DDL, altering: %s",
+            table.name,
+            "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in drift.items()),
+        )
     if fixed:
         raise TableDriftError(fixed)
     if alters:
@@ -84,7 +100,10 @@ def create_tables(tables: list[TableSpec], *, flink: FlinkHook, paimon: PaimonHo
 
 
 def job_session_config(
-    job: StreamingJobSpec, *, restore_from: str | None = None, allow_non_restored_state: bool = False,
+    job: StreamingJobSpec,
+    *,
+    restore_from: str | None = None,
+    allow_non_restored_state: bool = False,
     read_from_snapshots: dict[str, int] | None = None,
 ) -> dict[str, str]:
     """Flink settings of one submission of a job.
@@ -123,7 +142,9 @@ def job_sql_hash(job: StreamingJobSpec, *, paimon: PaimonHook, cdc: MySqlHook) -
     import hashlib
     import json
 
-    payload = json.dumps({"sql": render_job(job, paimon=paimon, cdc=cdc), "config": job_session_config(job)}, sort_keys=True)
+    payload = json.dumps(
+        {"sql": render_job(job, paimon=paimon, cdc=cdc), "config": job_session_config(job)}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -160,15 +181,25 @@ def deploy_job(
         log.info("job %s already active as %s (%s); nothing to do", job.name, active[0].job_id, active[0].state)
         return Deployment(job.name, active[0].job_id, True, None)
     statements = render_job(job, paimon=paimon, cdc=cdc)
-    config = job_session_config(job, restore_from=restore_from, allow_non_restored_state=allow_non_restored_state,
-                                read_from_snapshots=read_from_snapshots)
+    config = job_session_config(
+        job,
+        restore_from=restore_from,
+        allow_non_restored_state=allow_non_restored_state,
+        read_from_snapshots=read_from_snapshots,
+    )
     results = flink.execute_sql(statements, session_config=config)
     job_ids = [r.job_id for r in results if r.job_id]
     if not job_ids:
         raise ConfigError(f"{job.sql} submitted no job: it must end with an INSERT or a statement set")
     job_id = job_ids[-1]
     status: JobStatus = flink.wait_for_job_state(job_id, {"RUNNING"}, timeout=180)
-    log.info("job %s is %s as %s%s", job.name, status.state, job_id, f", restored from {restore_from}" if restore_from else "")
+    log.info(
+        "job %s is %s as %s%s",
+        job.name,
+        status.state,
+        job_id,
+        f", restored from {restore_from}" if restore_from else "",
+    )
     if wait_for_checkpoint:
         cp = flink.wait_for_checkpoint(job_id, timeout=300)
         log.info("job %s completed checkpoint %s", job.name, cp.checkpoint_id)

@@ -1,9 +1,11 @@
 """On-call operations on one streaming job, with the request validated before anything is touched."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from lakehouse.core.errors import BadRequest
 from lakehouse.core.registry import registry

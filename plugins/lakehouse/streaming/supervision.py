@@ -7,20 +7,21 @@ table (finding -> action -> recorded as) is written once, in docs/STREAMING.md, 
 On-call operations (streaming_operations) go through `stop`, `start` and `reset`; `reset` restarts
 a job without state together with the jobs its replayed output would otherwise double count.
 """
+
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lakehouse.core.errors import BadRequest, GateFailed
 from lakehouse.core.ops_tables import OpsTable
+from lakehouse.core.registry import Registry, StreamingJobSpec, registry
+from lakehouse.core.registry import pipeline_prefix as pipeline_prefix_from_env
 from lakehouse.hooks.flink import FlinkHook, FlinkJobError, JobStatus, root_cause
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.core.registry import Registry, StreamingJobSpec, registry
-from lakehouse.core.registry import pipeline_prefix as pipeline_prefix_from_env
 from lakehouse.streaming.deploy import deploy_job, job_sql_hash
 
 log = logging.getLogger(__name__)
@@ -40,16 +41,19 @@ class StreamingJobUnhealthy(GateFailed):
         self.job_id = job_id
 
 
-DEPLOYMENTS = OpsTable(DEPLOYMENTS_TABLE, lambda pa: [
-    ("event_time", pa.timestamp("ms")),  # UTC, stored without a zone
-    ("job_name", pa.string()),
-    ("action", pa.string()),
-    ("job_id", pa.string()),
-    ("sql_hash", pa.string()),
-    ("restored_from", pa.string()),
-    ("savepoint_path", pa.string()),
-    ("detail", pa.string()),
-])
+DEPLOYMENTS = OpsTable(
+    DEPLOYMENTS_TABLE,
+    lambda pa: [
+        ("event_time", pa.timestamp("ms")),  # UTC, stored without a zone
+        ("job_name", pa.string()),
+        ("action", pa.string()),
+        ("job_id", pa.string()),
+        ("sql_hash", pa.string()),
+        ("restored_from", pa.string()),
+        ("savepoint_path", pa.string()),
+        ("detail", pa.string()),
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,26 @@ class DeploymentHistory:
     def record(self, record: DeploymentRecord) -> None:
         if record.action not in ACTIONS:
             raise BadRequest(f"unknown action {record.action}; one of {', '.join(ACTIONS)}")
-        row = {**record.__dict__, "event_time": record.event_time.astimezone(timezone.utc).replace(tzinfo=None)}
+        row = {**record.__dict__, "event_time": record.event_time.astimezone(UTC).replace(tzinfo=None)}
         DEPLOYMENTS.append(self.paimon, [row])
-        log.info("deployment history: %s %s job_id=%s hash=%s restored_from=%s savepoint=%s %s", record.job_name,
-                 record.action, record.job_id, record.sql_hash, record.restored_from, record.savepoint_path, record.detail or "")
+        log.info(
+            "deployment history: %s %s job_id=%s hash=%s restored_from=%s savepoint=%s %s",
+            record.job_name,
+            record.action,
+            record.job_id,
+            record.sql_hash,
+            record.restored_from,
+            record.savepoint_path,
+            record.detail or "",
+        )
 
     def records(self, job_name: str | None = None) -> list[DeploymentRecord]:
         rows = DEPLOYMENTS.read(self.paimon)
-        out = [DeploymentRecord(**{**r, "event_time": r["event_time"].replace(tzinfo=timezone.utc)}) for r in rows
-               if job_name is None or r["job_name"] == job_name]
+        out = [
+            DeploymentRecord(**{**r, "event_time": r["event_time"].replace(tzinfo=UTC)})
+            for r in rows
+            if job_name is None or r["job_name"] == job_name
+        ]
         return sorted(out, key=lambda r: r.event_time)
 
     def last(self, job_name: str) -> DeploymentRecord | None:
@@ -106,7 +121,9 @@ def latest_retained_checkpoint(flink: FlinkHook, job_id: str) -> RestorePoint | 
     """The newest complete checkpoint (chk-N/_metadata) a job left in the cluster's checkpoint directory."""
     from pyarrow import fs
 
-    base = flink.cluster_config().get("state.checkpoints.dir") or flink.cluster_config().get("execution.checkpointing.dir")
+    base = flink.cluster_config().get("state.checkpoints.dir") or flink.cluster_config().get(
+        "execution.checkpointing.dir"
+    )
     if not base:
         return None
     filesystem, root = fs.FileSystem.from_uri(base.rstrip("/") + "/" + job_id)
@@ -167,7 +184,7 @@ class Supervisor:
         return self.prefix + job.name
 
     def _record(self, job: StreamingJobSpec, action: str, **fields) -> None:
-        self.history.record(DeploymentRecord(datetime.now(timezone.utc), self.pipeline(job), action, **fields))
+        self.history.record(DeploymentRecord(datetime.now(UTC), self.pipeline(job), action, **fields))
 
     def restore_point(self, job: StreamingJobSpec) -> RestorePoint | None:
         """Newest of: the savepoint of the last stop or upgrade, the last job's retained checkpoint."""
@@ -175,7 +192,7 @@ class Supervisor:
         records = self.history.records(self.pipeline(job))
         resets = [i for i, r in enumerate(records) if r.action == "RESET"]
         if resets:  # state from before an operator's reset is never restored
-            records = records[resets[-1]:]
+            records = records[resets[-1] :]
         for r in reversed(records):
             if r.savepoint_path:
                 candidates.append(RestorePoint(r.savepoint_path, "savepoint", r.event_time.timestamp()))
@@ -188,15 +205,30 @@ class Supervisor:
                 break
         return max(candidates, key=lambda c: c.taken_at) if candidates else None
 
-    def deploy(self, job: StreamingJobSpec, action: str, *, restore_from: str | None, allow_non_restored_state=False,
-               savepoint_path: str | None = None, detail: str = "",
-               read_from_snapshots: dict[str, int] | None = None) -> SupervisionResult:
+    def deploy(
+        self,
+        job: StreamingJobSpec,
+        action: str,
+        *,
+        restore_from: str | None,
+        allow_non_restored_state=False,
+        savepoint_path: str | None = None,
+        detail: str = "",
+        read_from_snapshots: dict[str, int] | None = None,
+    ) -> SupervisionResult:
         digest = job_sql_hash(job, paimon=self.paimon, cdc=self.cdc)
         try:
-            d = deploy_job(job.name, flink=self.flink, paimon=self.paimon, cdc=self.cdc, reg=self.reg,
-                           restore_from=restore_from, pipeline_name=self.pipeline(job),
-                           allow_non_restored_state=allow_non_restored_state,
-                           read_from_snapshots=read_from_snapshots)
+            d = deploy_job(
+                job.name,
+                flink=self.flink,
+                paimon=self.paimon,
+                cdc=self.cdc,
+                reg=self.reg,
+                restore_from=restore_from,
+                pipeline_name=self.pipeline(job),
+                allow_non_restored_state=allow_non_restored_state,
+                read_from_snapshots=read_from_snapshots,
+            )
         except FlinkJobError as exc:
             if not restore_from:
                 raise
@@ -208,15 +240,24 @@ class Supervisor:
                     f"with restart_without_state for {job.name}"
                     + (f" (it also restarts, without state: {', '.join(also)})" if also else "")
                     + f"; or start it from another savepoint.\n{exc}",
-                    job=job.name, job_id=exc.job_id,
+                    job=job.name,
+                    job_id=exc.job_id,
                 ) from exc
             return self._reset_after_failed_restore(job, digest, restore_from, exc)
-        self._record(job, action, job_id=d.job_id, sql_hash=digest, restored_from=restore_from,
-                     savepoint_path=savepoint_path, detail=detail)
+        self._record(
+            job,
+            action,
+            job_id=d.job_id,
+            sql_hash=digest,
+            restored_from=restore_from,
+            savepoint_path=savepoint_path,
+            detail=detail,
+        )
         return SupervisionResult(job.name, action, d.job_id, detail)
 
-    def _reset_after_failed_restore(self, job: StreamingJobSpec, digest: str, restore_from: str,
-                                    exc: FlinkJobError) -> SupervisionResult:
+    def _reset_after_failed_restore(
+        self, job: StreamingJobSpec, digest: str, restore_from: str, exc: FlinkJobError
+    ) -> SupervisionResult:
         """The SQL changed in a way its old state does not fit (say, another aggregate): start clean.
 
         Safe for this job by configuration (`on_restore_failure: reset`): its sinks are primary-key
@@ -226,8 +267,9 @@ class Supervisor:
         for running in self.flink.active_jobs_named(self.pipeline(job)):
             self.flink.cancel_job(running.job_id)
             self.flink.wait_for_job_state(running.job_id, {"CANCELED"}, timeout=120)
-        d = deploy_job(job.name, flink=self.flink, paimon=self.paimon, cdc=self.cdc, reg=self.reg,
-                       pipeline_name=self.pipeline(job))
+        d = deploy_job(
+            job.name, flink=self.flink, paimon=self.paimon, cdc=self.cdc, reg=self.reg, pipeline_name=self.pipeline(job)
+        )
         detail = f"restore from {restore_from} failed ({cause[:300]}); restarted without state"
         self._record(job, "RESET", job_id=d.job_id, sql_hash=digest, restored_from=None, detail=detail)
         return SupervisionResult(job.name, "RESET", d.job_id, detail)
@@ -238,8 +280,9 @@ class Supervisor:
         active = self.flink.active_jobs_named(self.pipeline(job))
         if len(active) > 1:
             ids = ", ".join(j.job_id for j in active)
-            raise StreamingJobUnhealthy(f"{self.pipeline(job)} runs {len(active)} times ({ids}): cancel all but one",
-                                        job=job.name)
+            raise StreamingJobUnhealthy(
+                f"{self.pipeline(job)} runs {len(active)} times ({ids}): cancel all but one", job=job.name
+            )
         if not active:
             return self._not_running(job)
         status = self.flink.job_status(active[0].job_id)
@@ -259,9 +302,13 @@ class Supervisor:
     def _not_running(self, job: StreamingJobSpec) -> SupervisionResult:
         last = self.history.last(self.pipeline(job))
         if last and last.action == "STOP":
-            return SupervisionResult(job.name, "STOPPED", None,
-                                     f"stopped by an operator at {last.event_time:%Y-%m-%d %H:%M} UTC ({last.savepoint_path}); "
-                                     "start it from the operations DAG")
+            return SupervisionResult(
+                job.name,
+                "STOPPED",
+                None,
+                f"stopped by an operator at {last.event_time:%Y-%m-%d %H:%M} UTC ({last.savepoint_path}); "
+                "start it from the operations DAG",
+            )
         point = self.restore_point(job)
         if point is None:
             return self.deploy(job, "DEPLOY", restore_from=None, detail="no savepoint or retained checkpoint")
@@ -275,7 +322,8 @@ class Supervisor:
             raise StreamingJobUnhealthy(
                 f"{self.pipeline(job)} is {status.state} and the cluster has no TaskManager; "
                 "start TaskManagers (the flink connection has no taskmanager_start_command)",
-                job=job.name, job_id=status.job_id,
+                job=job.name,
+                job_id=status.job_id,
             )
         since_ms = status.state_since_ms or status.start_time_ms
         age = self.now() - since_ms / 1000
@@ -284,21 +332,29 @@ class Supervisor:
             cause = self.flink.job_exception(status.job_id) or "no exception recorded"
             raise StreamingJobUnhealthy(
                 f"{self.pipeline(job)} ({status.job_id}) has been {what} for {age:.0f} s: {root_cause(cause)}\n{cause}",
-                job=job.name, job_id=status.job_id,
+                job=job.name,
+                job_id=status.job_id,
             )
         return SupervisionResult(job.name, "WAITING", status.job_id, f"{what} for {age:.0f} s")
 
     def _upgrade(self, job: StreamingJobSpec, status: JobStatus, deployed: str, current: str) -> SupervisionResult:
         log.info("%s: SQL changed (%s -> %s): stop with savepoint and redeploy", job.name, deployed, current)
         savepoint = self.flink.stop_with_savepoint(status.job_id)
-        self._record(job, "STOP", job_id=status.job_id, sql_hash=deployed, savepoint_path=savepoint,
-                     detail="stopped for upgrade")
+        self._record(
+            job, "STOP", job_id=status.job_id, sql_hash=deployed, savepoint_path=savepoint, detail="stopped for upgrade"
+        )
         # Dropping state the new plan does not claim is safe only where a replay is: a source that
         # lost its state reads its whole input again, and a job with a reset cascade would write
         # that replay into a changelog its readers count. Those jobs must restore all of it.
         replay_safe = not self.reg.reset_cascade(job.name)
-        return self.deploy(job, "UPGRADE", restore_from=savepoint, allow_non_restored_state=replay_safe,
-                           savepoint_path=savepoint, detail=f"sql hash {deployed} -> {current}")
+        return self.deploy(
+            job,
+            "UPGRADE",
+            restore_from=savepoint,
+            allow_non_restored_state=replay_safe,
+            savepoint_path=savepoint,
+            detail=f"sql hash {deployed} -> {current}",
+        )
 
     def _check_checkpoints(self, job: StreamingJobSpec, status: JobStatus) -> None:
         info = self.flink.checkpoints(status.job_id)
@@ -307,13 +363,17 @@ class Supervisor:
         age = now - last_ok
         if age > job.checkpoint_max_age_s:
             cause = self.flink.job_exception(status.job_id)
-            what = f"last completed checkpoint #{info.checkpoint_id} is {age:.0f} s old" if info.checkpoint_id else \
-                f"no checkpoint completed in the {age:.0f} s since it started"
+            what = (
+                f"last completed checkpoint #{info.checkpoint_id} is {age:.0f} s old"
+                if info.checkpoint_id
+                else f"no checkpoint completed in the {age:.0f} s since it started"
+            )
             raise StreamingJobUnhealthy(
                 f"{self.pipeline(job)} ({status.job_id}): {what} (limit {job.checkpoint_max_age_s:.0f} s); "
                 f"{info.failed_count} checkpoints failed, latest failure: {info.latest_failure or 'none'}"
                 + (f"\njob exception: {cause}" if cause else ""),
-                job=job.name, job_id=status.job_id,
+                job=job.name,
+                job_id=status.job_id,
             )
 
     # ------------------------------------------------------------------ on-call operations
@@ -350,8 +410,15 @@ class Supervisor:
         for consumer, tables in cascade:
             start = {t: marks[t] + 1 for t in tables}
             reads = ", ".join(f"{t} from snapshot {n}" for t, n in start.items())
-            results.append(self.deploy(consumer, "RESET", restore_from=None, read_from_snapshots=start,
-                                       detail=f"reset with {job.name}, whose output is replayed: reads {reads}"))
+            results.append(
+                self.deploy(
+                    consumer,
+                    "RESET",
+                    restore_from=None,
+                    read_from_snapshots=start,
+                    detail=f"reset with {job.name}, whose output is replayed: reads {reads}",
+                )
+            )
         return results
 
     def start(self, job_name: str, *, savepoint_path: str | None) -> SupervisionResult:

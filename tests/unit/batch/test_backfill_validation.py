@@ -1,4 +1,5 @@
 """Backfill requests are validated before anything is touched; every problem is named."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -6,14 +7,20 @@ from datetime import date
 import pytest
 
 from lakehouse.batch.backfill import MAX_DAYS, InvalidBackfillRequest, validate_backfill
-from lakehouse.core.errors import BadRequest
 from lakehouse.core.days import parse_day, tag_name
+from lakehouse.core.errors import BadRequest
 
 TODAY = date(2026, 11, 25)
 
 
 def ok(**overrides):
-    params = {"tables": ["all"], "start_date": "2026-11-20", "end_date": "2026-11-24", "dry_run": False, "parallel_days": 2}
+    params = {
+        "tables": ["all"],
+        "start_date": "2026-11-20",
+        "end_date": "2026-11-24",
+        "dry_run": False,
+        "parallel_days": 2,
+    }
     params.update(overrides)
     return validate_backfill(params, today=TODAY)
 
@@ -42,20 +49,23 @@ def test_more_lanes_than_days_is_capped():
     assert ok(start_date="2026-11-24", parallel_days=4).lanes() == [["2026-11-24"]]
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"start_date": "2026-11-24", "end_date": "2026-11-20"}, "end_date 2026-11-20 is before start_date 2026-11-24"),
-    ({"end_date": "2026-11-25"}, "end_date 2026-11-25 is not in the past"),
-    ({"end_date": "2027-01-01"}, "the latest day to backfill is 2026-11-24"),
-    ({"start_date": "2026-13-01"}, "start_date '2026-13-01' is not a calendar day"),
-    ({"start_date": "20261120"}, "start_date '20261120' is not a date in the form YYYY-MM-DD"),
-    ({"start_date": ""}, "start_date '' is not a date"),
-    ({"start_date": "2026-01-01"}, f"days requested; at most {MAX_DAYS} per backfill"),
-    ({"tables": ["ods.ods_orders"]}, "tables: 'ods.ods_orders' is not one of all, dwd, dws"),
-    ({"tables": []}, "choose at least one table"),
-    ({"parallel_days": 0}, "parallel_days must be a whole number from 1 to 4"),
-    ({"parallel_days": "2"}, "parallel_days must be a whole number"),
-    ({"dry_run": "yes"}, "dry_run must be true or false"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"start_date": "2026-11-24", "end_date": "2026-11-20"}, "end_date 2026-11-20 is before start_date 2026-11-24"),
+        ({"end_date": "2026-11-25"}, "end_date 2026-11-25 is not in the past"),
+        ({"end_date": "2027-01-01"}, "the latest day to backfill is 2026-11-24"),
+        ({"start_date": "2026-13-01"}, "start_date '2026-13-01' is not a calendar day"),
+        ({"start_date": "20261120"}, "start_date '20261120' is not a date in the form YYYY-MM-DD"),
+        ({"start_date": ""}, "start_date '' is not a date"),
+        ({"start_date": "2026-01-01"}, f"days requested; at most {MAX_DAYS} per backfill"),
+        ({"tables": ["ods.ods_orders"]}, "tables: 'ods.ods_orders' is not one of all, dwd, dws"),
+        ({"tables": []}, "choose at least one table"),
+        ({"parallel_days": 0}, "parallel_days must be a whole number from 1 to 4"),
+        ({"parallel_days": "2"}, "parallel_days must be a whole number"),
+        ({"dry_run": "yes"}, "dry_run must be true or false"),
+    ],
+)
 def test_each_bad_field_is_named(overrides, message):
     assert message in bad(**overrides)
 
@@ -115,8 +125,17 @@ def test_a_lane_audits_every_day_then_fails_with_every_failed_gate(monkeypatch):
 
     calls = _lane_env(monkeypatch, failing_days={"2026-11-20", "2026-11-22"})
     with pytest.raises(QualityGateFailed) as exc:
-        run_lane(["2026-11-20", "2026-11-21", "2026-11-22"], ["all"], holder="h", run_id="r", flink=None,
-                 paimon=None, leases=None, mysql=None, echo=lambda *_: None)
+        run_lane(
+            ["2026-11-20", "2026-11-21", "2026-11-22"],
+            ["all"],
+            holder="h",
+            run_id="r",
+            flink=None,
+            paimon=None,
+            leases=None,
+            mysql=None,
+            echo=lambda *_: None,
+        )
     assert "2026-11-20" in str(exc.value) and "2026-11-22" in str(exc.value)
     assert [c[1] for c in calls if c[0] == "audit_day"] == ["2026-11-20", "2026-11-21", "2026-11-22"]
     assert ("audit_day", "2026-11-21", "r/2026-11-21") in calls
@@ -126,7 +145,17 @@ def test_a_dry_run_lane_reports_and_audits_nothing(monkeypatch):
     from lakehouse.batch.backfill import run_lane
 
     calls = _lane_env(monkeypatch)
-    reports = run_lane(["2026-11-20", "2026-11-21"], ["dwd"], holder="h", run_id="r", flink=None, paimon=None,
-                       leases=None, mysql=None, dry_run=True, echo=lambda *_: None)
+    reports = run_lane(
+        ["2026-11-20", "2026-11-21"],
+        ["dwd"],
+        holder="h",
+        run_id="r",
+        flink=None,
+        paimon=None,
+        leases=None,
+        mysql=None,
+        dry_run=True,
+        echo=lambda *_: None,
+    )
     assert [r.dt for r in reports] == ["2026-11-20", "2026-11-21"]
     assert [c[0] for c in calls] == ["run_day", "run_day"] and all(c[3] for c in calls)

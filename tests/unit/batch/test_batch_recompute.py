@@ -1,18 +1,19 @@
 """recompute_partition's guard against replacing a streamed late change (hooks faked: the SQL and
 the Paimon snapshot timeline are what matter here; the real engines run in tests/integration)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
 
 from lakehouse.batch import recompute as batch
 from lakehouse.core.errors import BadRequest, ConfigError
-from lakehouse.hooks.paimon import SnapshotInfo
 from lakehouse.core.registry import registry
+from lakehouse.hooks.paimon import SnapshotInfo
 
-T0 = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 24, 12, tzinfo=UTC)
 DAY = "2026-11-23"
 
 
@@ -25,8 +26,11 @@ class Timeline:
     source APPEND commits to the day (a late update the streaming job carried) before or after it."""
 
     def __init__(self, races: list[str]):
-        self.snaps = {"dwd.dwd_order_fact": [snap(1, "APPEND", 0)], "ods.ods_orders": [snap(1, "APPEND", 0)],
-                      "ods.ods_order_subsidies": [snap(1, "APPEND", 0)]}
+        self.snaps = {
+            "dwd.dwd_order_fact": [snap(1, "APPEND", 0)],
+            "ods.ods_orders": [snap(1, "APPEND", 0)],
+            "ods.ods_order_subsidies": [snap(1, "APPEND", 0)],
+        }
         self.day_commits = {name: set() for name in self.snaps}
         self.races, self.clock, self.runs = list(races), 1, 0
 
@@ -57,8 +61,13 @@ class Timeline:
         return next(s for s in self.snaps[table] if s.snapshot_id == sid)
 
     def commits_to_partition(self, table, partition, *, after_snapshot_id, kinds=("APPEND", "OVERWRITE")):
-        return [s.snapshot_id for s in self.snaps[table] if s.snapshot_id > (after_snapshot_id or 0)
-                and s.commit_kind in kinds and s.snapshot_id in self.day_commits[table]]
+        return [
+            s.snapshot_id
+            for s in self.snaps[table]
+            if s.snapshot_id > (after_snapshot_id or 0)
+            and s.commit_kind in kinds
+            and s.snapshot_id in self.day_commits[table]
+        ]
 
 
 @pytest.fixture
@@ -66,9 +75,13 @@ def fake(monkeypatch):
     def make(races):
         timeline = Timeline(races)
         monkeypatch.setattr(batch, "render_overwrite", lambda table, dt, paimon: ["INSERT OVERWRITE ..."])
-        monkeypatch.setattr(batch, "partition_stats",
-                            lambda paimon, table, dt, snapshot_id=None: batch.PartitionStats(1, {}, snapshot_id))
+        monkeypatch.setattr(
+            batch,
+            "partition_stats",
+            lambda paimon, table, dt, snapshot_id=None: batch.PartitionStats(1, {}, snapshot_id),
+        )
         return timeline
+
     return make
 
 
@@ -93,7 +106,9 @@ def test_a_change_committed_during_the_recomputation_makes_it_run_again(fake, ca
 
 def test_a_day_that_keeps_changing_fails_naming_the_commits(fake):
     timeline = fake(["before", "before", "before"])
-    with pytest.raises(batch.SourceRaced, match=r"gave up after 3 recomputations.*retry the task once the day is quiet") as exc:
+    with pytest.raises(
+        batch.SourceRaced, match=r"gave up after 3 recomputations.*retry the task once the day is quiet"
+    ) as exc:
         batch.recompute_partition(DWD, DAY, flink=timeline, paimon=timeline)
     assert timeline.runs == 3
     assert (exc.value.table, exc.value.dt) == (DWD.name, DAY) and list(exc.value.raced) == ["ods.ods_orders"]

@@ -1,4 +1,5 @@
 """Gates that carry what they found: LeaseHeld (the holders) and VerificationFailed (the failed checks)."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -44,8 +45,10 @@ def test_a_held_lease_names_its_holders_in_the_message_and_the_fields():
     held = {"dwd.dwd_order_fact": ("t1_daily/other-run", UNTIL)}
     with pytest.raises(LeaseHeld) as exc:
         LeaseManager(HeldLeases(held)).acquire(["dwd.dwd_order_fact"], DAY, "t1_backfill/run")
-    assert str(exc.value) == (f"partition dt={DAY} is being overwritten by another run: dwd.dwd_order_fact held by "
-                              "t1_daily/other-run until 2026-11-24 03:00:00 UTC. Wait for it to finish, or retry later.")
+    assert str(exc.value) == (
+        f"partition dt={DAY} is being overwritten by another run: dwd.dwd_order_fact held by "
+        "t1_daily/other-run until 2026-11-24 03:00:00 UTC. Wait for it to finish, or retry later."
+    )
     assert (exc.value.dt, exc.value.holders) == (DAY, held)
     assert isinstance(exc.value, GateFailed) and exc.value.retryable
 
@@ -66,7 +69,11 @@ def test_failed_verification_lists_each_failed_check():
     with pytest.raises(VerificationFailed) as exc:
         verify_day(DAY, reports, paimon=Tables())
     assert exc.value.dt == DAY
-    assert exc.value.problems == [f"dwd.dwd_order_fact dt={DAY} rows = valid ODS orders: expected 2, got 1",
-                                  f"dwd.dwd_order_fact dt={DAY} sum(amount) = ODS: expected 15.00, got 10.00"]
-    assert str(exc.value) == f"T+1 verification of {DAY} failed, nothing published:\n- " + "\n- ".join(exc.value.problems)
+    assert exc.value.problems == [
+        f"dwd.dwd_order_fact dt={DAY} rows = valid ODS orders: expected 2, got 1",
+        f"dwd.dwd_order_fact dt={DAY} sum(amount) = ODS: expected 15.00, got 10.00",
+    ]
+    assert str(exc.value) == f"T+1 verification of {DAY} failed, nothing published:\n- " + "\n- ".join(
+        exc.value.problems
+    )
     assert isinstance(exc.value, GateFailed) and not exc.value.retryable

@@ -1,5 +1,6 @@
 """The error model: every exception class of the package is a LakehouseError of one kind,
 docs/ERRORS.md lists each with that kind, and nothing raises AirflowException."""
+
 from __future__ import annotations
 
 import importlib
@@ -73,14 +74,19 @@ def _documented() -> dict[str, tuple[str, str]]:
 
 def test_docs_list_every_error_class_with_its_kind_and_module():
     documented = _documented()
-    classes = {name: cls for name, cls in _exception_classes().items()
-               if cls not in KINDS and cls is not LakehouseError and not cls.__name__.startswith("_")}
+    classes = {
+        name: cls
+        for name, cls in _exception_classes().items()
+        if cls not in KINDS and cls is not LakehouseError and not cls.__name__.startswith("_")
+    }
     problems = []
-    for name, cls in sorted(classes.items()):
+    for _name, cls in sorted(classes.items()):
         if cls.__name__ not in documented:
             kind = _kind(cls)
-            problems.append(f"docs/ERRORS.md does not list {cls.__name__} ({cls.__module__}, "
-                            f"{kind.__name__ if kind else 'no kind'}): add a row")
+            problems.append(
+                f"docs/ERRORS.md does not list {cls.__name__} ({cls.__module__}, "
+                f"{kind.__name__ if kind else 'no kind'}): add a row"
+            )
             continue
         kind, module = documented[cls.__name__]
         if module != cls.__module__:
@@ -105,9 +111,12 @@ def test_retryable_follows_the_kind():
 
 
 def _airflow_exception_calls(root: Path) -> list[str]:
-    return [f"{path.relative_to(root)}:{i}: {line.strip()}"
-            for path in sorted(root.rglob("*.py"))
-            for i, line in enumerate(path.read_text().splitlines(), 1) if "AirflowException(" in line]
+    return [
+        f"{path.relative_to(root)}:{i}: {line.strip()}"
+        for path in sorted(root.rglob("*.py"))
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if "AirflowException(" in line
+    ]
 
 
 def test_nothing_raises_airflow_exception():

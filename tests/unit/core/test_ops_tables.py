@@ -1,8 +1,9 @@
 """lakehouse.core.ops_tables.OpsTable against a real pypaimon warehouse in tmp_path."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,13 +17,16 @@ CONN_ID = "paimon_ops_ut"
 def paimon(tmp_path, monkeypatch):
     wh = tmp_path / "warehouse"
     wh.mkdir()
-    monkeypatch.setenv("AIRFLOW_CONN_PAIMON_OPS_UT", json.dumps({"conn_type": "paimon", "extra": {"warehouse": str(wh)}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PAIMON_OPS_UT", json.dumps({"conn_type": "paimon", "extra": {"warehouse": str(wh)}})
+    )
     return PaimonHook(CONN_ID)
 
 
 def events() -> OpsTable:
-    return OpsTable("ops.ut_events", lambda pa: [("at", pa.timestamp("ms", tz="UTC")), ("name", pa.string()),
-                                                 ("n", pa.int64())])
+    return OpsTable(
+        "ops.ut_events", lambda pa: [("at", pa.timestamp("ms", tz="UTC")), ("name", pa.string()), ("n", pa.int64())]
+    )
 
 
 class CountingHook:
@@ -43,7 +47,7 @@ def test_append_creates_once_and_read_returns_the_rows(paimon):
     table = events()
     assert table.read(paimon) == []  # not created yet: reading creates nothing
     assert not paimon.table_exists("ops.ut_events")
-    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     counting = CountingHook(paimon)
     first = table.append(counting, [{"at": at, "name": "a", "n": 1}])
     second = table.append(counting, [{"at": at, "name": "b"}])  # a missing column writes NULL
@@ -75,7 +79,9 @@ def test_declaring_imports_no_pyarrow():
     import subprocess
     import sys
 
-    code = ("import sys; from lakehouse.core.ops_tables import OpsTable; "
-            "OpsTable('ops.x', lambda pa: [('a', pa.string())]); print('pyarrow' in sys.modules)")
+    code = (
+        "import sys; from lakehouse.core.ops_tables import OpsTable; "
+        "OpsTable('ops.x', lambda pa: [('a', pa.string())]); print('pyarrow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

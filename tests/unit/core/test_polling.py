@@ -1,4 +1,5 @@
 """lakehouse.core.polling.wait_until with a fake clock: nothing sleeps."""
+
 from __future__ import annotations
 
 import pytest
@@ -93,8 +94,15 @@ def test_error_factory_replaces_wait_timeout():
         return None
 
     with pytest.raises(JobError, match="still CREATED after 3 s"):
-        wait_until(check, timeout=3, interval=1, what="x", clock=clock, sleep=clock.sleep,
-                   error=lambda: JobError(f"still {seen[-1]} after 3 s"))
+        wait_until(
+            check,
+            timeout=3,
+            interval=1,
+            what="x",
+            clock=clock,
+            sleep=clock.sleep,
+            error=lambda: JobError(f"still {seen[-1]} after 3 s"),
+        )
 
 
 def test_an_exception_from_the_check_stops_the_wait_at_once():

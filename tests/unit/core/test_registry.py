@@ -1,4 +1,5 @@
 """The registry: the project's real config, and load_registry's errors on broken config dirs."""
+
 from __future__ import annotations
 
 import copy
@@ -12,8 +13,17 @@ import yaml
 
 from lakehouse.core.errors import ConfigError
 from lakehouse.core.paths import CONFIG_DIR, EXPECTATIONS_DIR, SQL_DIR
-from lakehouse.core.registry import (Registry, RegistryError, StreamingJobSpec, TableSpec, check_lineage, load_registry,
-                                     parse_duration, registry, sql_lineage)
+from lakehouse.core.registry import (
+    Registry,
+    RegistryError,
+    StreamingJobSpec,
+    TableSpec,
+    check_lineage,
+    load_registry,
+    parse_duration,
+    registry,
+    sql_lineage,
+)
 
 
 # ---------------------------------------------------------------------------- the real config
@@ -52,19 +62,36 @@ def test_real_config_values():
     reg = registry()
     orders = reg.table("ods.ods_orders")
     assert orders == TableSpec(
-        name="ods.ods_orders", layer="ods", ddl="ddl/ods/ods_orders.sql", primary_key=("order_id",), partition="dt",
-        source="orders", freshness_column="updated_at", freshness_sla_s=120, model=None,
-        source_change_column="updated_at", source_day_column="created_at", totals=(),
+        name="ods.ods_orders",
+        layer="ods",
+        ddl="ddl/ods/ods_orders.sql",
+        primary_key=("order_id",),
+        partition="dt",
+        source="orders",
+        freshness_column="updated_at",
+        freshness_sla_s=120,
+        model=None,
+        source_change_column="updated_at",
+        source_day_column="created_at",
+        totals=(),
         statuses=("CREATED", "ACCEPTED", "PICKED_UP", "DELIVERED", "CANCELLED"),
     )
     assert (orders.database, orders.table) == ("ods", "ods_orders")
     assert reg.table("dws.dws_shop_hourly").freshness_sla_s == 300
     assert reg.table("ods.ods_shops").freshness_sla_s is None
     assert sorted(t.source for t in reg.mirrored_tables()) == [
-        "order_status_events", "order_subsidies", "orders", "riders", "shops", "users"]
+        "order_status_events",
+        "order_subsidies",
+        "orders",
+        "riders",
+        "shops",
+        "users",
+    ]
     dwd = reg.job("dwd_order_fact")
     assert (dwd.checkpoint_interval, dwd.checkpoint_max_age_s, dwd.state_ttl) == ("5s", 120, "36h")
-    assert reg.job("ods_user_events").vars == {"events": {"rows_per_second": 200, "max_user_id": 2000, "max_shop_id": 300}}
+    assert reg.job("ods_user_events").vars == {
+        "events": {"rows_per_second": 200, "max_user_id": 2000, "max_shop_id": 300}
+    }
 
 
 def test_unknown_table_and_job_list_the_valid_names():
@@ -73,7 +100,9 @@ def test_unknown_table_and_job_list_the_valid_names():
         reg.table("nope")
     assert str(exc.value) == "unknown table 'nope'; registered tables: " + ", ".join(sorted(reg.tables))
     assert "ods.ods_orders" in str(exc.value) and "dws.dws_shop_traffic_hourly" in str(exc.value)
-    with pytest.raises(RegistryError, match=r"unknown streaming job 'nope'; registered jobs: dwd_order_fact, dws_city_daily"):
+    with pytest.raises(
+        RegistryError, match=r"unknown streaming job 'nope'; registered jobs: dwd_order_fact, dws_city_daily"
+    ):
         reg.job("nope")
 
 
@@ -96,20 +125,32 @@ def test_parse_duration_rejects(text):
 # ---------------------------------------------------------------------------- broken config dirs
 BASE_TABLES = {
     "ods.ods_orders": {
-        "layer": "ods", "ddl": "ddl/ods/ods_orders.sql", "primary_key": ["order_id"], "partition": "dt",
+        "layer": "ods",
+        "ddl": "ddl/ods/ods_orders.sql",
+        "primary_key": ["order_id"],
+        "partition": "dt",
         "source": {"table": "orders", "change_column": "updated_at", "day_column": "created_at"},
-        "freshness_column": "updated_at", "freshness_sla": "2min",
+        "freshness_column": "updated_at",
+        "freshness_sla": "2min",
     },
     "dwd.dwd_order_fact": {
-        "layer": "dwd", "ddl": "ddl/dwd/dwd_order_fact.sql", "model": "models/dwd_order_fact.sql",
-        "primary_key": ["order_id"], "partition": "dt",
+        "layer": "dwd",
+        "ddl": "ddl/dwd/dwd_order_fact.sql",
+        "model": "models/dwd_order_fact.sql",
+        "primary_key": ["order_id"],
+        "partition": "dt",
     },
 }
 BASE_JOBS = {
     "dwd_order_fact": {
-        "sql": "dwd/dwd_order_fact.sql", "description": "fact", "parallelism": 2, "checkpoint_interval": "5s",
-        "checkpoint_max_age": "3min", "state_ttl": "36h",
-        "upstream": ["mysql:orders", "ods.ods_orders"], "downstream": ["dwd.dwd_order_fact"],
+        "sql": "dwd/dwd_order_fact.sql",
+        "description": "fact",
+        "parallelism": 2,
+        "checkpoint_interval": "5s",
+        "checkpoint_max_age": "3min",
+        "state_ttl": "36h",
+        "upstream": ["mysql:orders", "ods.ods_orders"],
+        "downstream": ["dwd.dwd_order_fact"],
     },
 }
 
@@ -143,9 +184,15 @@ def test_base_temp_config_is_valid(tmp_path):
     assert isinstance(reg, Registry)
     assert set(reg.tables) == {"ods.ods_orders", "dwd.dwd_order_fact"}
     assert reg.job("dwd_order_fact") == StreamingJobSpec(
-        name="dwd_order_fact", sql="dwd/dwd_order_fact.sql", description="fact", parallelism=2,
-        checkpoint_interval="5s", upstream=("mysql:orders", "ods.ods_orders"), downstream=("dwd.dwd_order_fact",),
-        checkpoint_max_age_s=180, state_ttl="36h",
+        name="dwd_order_fact",
+        sql="dwd/dwd_order_fact.sql",
+        description="fact",
+        parallelism=2,
+        checkpoint_interval="5s",
+        upstream=("mysql:orders", "ods.ods_orders"),
+        downstream=("dwd.dwd_order_fact",),
+        checkpoint_max_age_s=180,
+        state_ttl="36h",
     )
 
 
@@ -192,8 +239,9 @@ def test_job_with_unknown_downstream_table(tmp_path):
 
 def test_job_with_unknown_upstream(tmp_path):
     message = load_error(tmp_path, jobs=jobs_with(upstream=["ods.ods_users"]))
-    assert message == ("streaming_jobs.yaml: dwd_order_fact: upstream 'ods.ods_users' is neither mysql:<table> "
-                       "nor a registered table")
+    assert message == (
+        "streaming_jobs.yaml: dwd_order_fact: upstream 'ods.ods_users' is neither mysql:<table> nor a registered table"
+    )
 
 
 def test_bad_job_name(tmp_path):
@@ -209,8 +257,9 @@ def test_bad_duration_in_tables(tmp_path):
 @pytest.mark.parametrize("field", ["checkpoint_interval", "checkpoint_max_age", "state_ttl"])
 def test_bad_duration_in_jobs(tmp_path, field):
     message = load_error(tmp_path, jobs=jobs_with(**{field: "10 parsecs"}))
-    assert message == ("streaming_jobs.yaml: dwd_order_fact: '10 parsecs' is not a duration like "
-                       "'10s', '2min' or '36h'")
+    assert message == (
+        "streaming_jobs.yaml: dwd_order_fact: '10 parsecs' is not a duration like '10s', '2min' or '36h'"
+    )
 
 
 def test_unreadable_or_malformed_files(tmp_path):
@@ -237,7 +286,10 @@ def test_entry_that_is_not_a_mapping_is_a_registry_error(tmp_path):
 
 def test_partitioned_inputs_are_what_a_day_recomputation_reads():
     reg = registry()
-    assert [t.name for t in reg.partitioned_inputs("dwd.dwd_order_fact")] == ["ods.ods_order_subsidies", "ods.ods_orders"]
+    assert [t.name for t in reg.partitioned_inputs("dwd.dwd_order_fact")] == [
+        "ods.ods_order_subsidies",
+        "ods.ods_orders",
+    ]
     assert [t.name for t in reg.partitioned_inputs("dws.dws_city_daily")] == ["dwd.dwd_order_fact"]
     assert reg.partitioned_inputs("ods.ods_shops") == []  # unpartitioned: nothing is recomputed per day
 
@@ -266,7 +318,8 @@ def test_reset_of_dwd_cascades_to_the_order_dws_jobs():
 def test_reset_of_the_cdc_job_cascades_through_dwd_streamed_tables_only():
     # DWD streams orders and subsidies; shops and users are looked up, not replayed into its state.
     assert cascade_of("ods_delivery_cdc") == [("dwd_order_fact", ("ods.ods_orders", "ods.ods_order_subsidies"))] + [
-        (name, ("dwd.dwd_order_fact",)) for name in ORDER_DWS]
+        (name, ("dwd.dwd_order_fact",)) for name in ORDER_DWS
+    ]
 
 
 @pytest.mark.parametrize("job", ["ods_user_events", "dws_city_daily", "dws_shop_traffic_hourly"])
@@ -305,7 +358,8 @@ def test_typo_in_tables_yaml_names_the_file_the_key_and_the_allowed_keys(tmp_pat
         load_registry(config)
     assert str(exc.value) == (
         "tables.yaml: ods.ods_orders: freshnes_sla: unknown key; allowed: ddl, freshness_column, freshness_sla, "
-        "layer, model, partition, primary_key, source, statuses, totals")
+        "layer, model, partition, primary_key, source, statuses, totals"
+    )
 
 
 def test_typo_in_streaming_jobs_yaml_names_the_file_the_key_and_the_allowed_keys(tmp_path):
@@ -315,26 +369,35 @@ def test_typo_in_streaming_jobs_yaml_names_the_file_the_key_and_the_allowed_keys
     assert str(exc.value) == (
         "streaming_jobs.yaml: ods_delivery_cdc: paralellism: unknown key; allowed: checkpoint_interval, "
         "checkpoint_max_age, description, downstream, lookup, on_restore_failure, parallelism, reset_replays, "
-        "sql, state_ttl, upstream, vars")
+        "sql, state_ttl, upstream, vars"
+    )
 
 
 def test_typo_in_a_source_block_lists_the_source_keys(tmp_path):
-    config = real_config_with(tmp_path, "tables.yaml", "      change_column: updated_at\n", "      changed: updated_at\n")
+    config = real_config_with(
+        tmp_path, "tables.yaml", "      change_column: updated_at\n", "      changed: updated_at\n"
+    )
     message = str(pytest.raises(RegistryError, load_registry, config).value)
-    assert "tables.yaml: ods.ods_orders: source.changed: unknown key; allowed: change_column, day_column, table" in message
+    assert (
+        "tables.yaml: ods.ods_orders: source.changed: unknown key; allowed: change_column, day_column, table" in message
+    )
     assert "tables.yaml: ods.ods_orders: source.change_column: Field required" in message
 
 
 def test_typo_at_the_top_of_a_file(tmp_path):
     config = real_config_with(tmp_path, "streaming_jobs.yaml", "\njobs:\n", "\njob:\n")
     assert str(pytest.raises(RegistryError, load_registry, config).value) == (
-        "streaming_jobs.yaml: job: unknown key; allowed: jobs")
+        "streaming_jobs.yaml: job: unknown key; allowed: jobs"
+    )
 
 
 @pytest.mark.parametrize("value", [0, -1, "4", 1.5, True])
 def test_parallelism_is_a_whole_number_of_at_least_one(tmp_path, value):
     message = load_error(tmp_path, jobs=jobs_with(parallelism=value))
-    assert message == f"streaming_jobs.yaml: dwd_order_fact: parallelism must be a whole number of at least 1, got {value!r}"
+    assert (
+        message
+        == f"streaming_jobs.yaml: dwd_order_fact: parallelism must be a whole number of at least 1, got {value!r}"
+    )
 
 
 def test_on_restore_failure_is_fail_or_reset(tmp_path):
@@ -342,14 +405,22 @@ def test_on_restore_failure_is_fail_or_reset(tmp_path):
     assert message == "streaming_jobs.yaml: dwd_order_fact: on_restore_failure must be fail or reset, got 'restart'"
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"primary_key": ["Order_ID"]}, "tables.yaml: ods.ods_orders: primary_key.0: 'Order_ID' is not a lower snake case name"),
-    ({"totals": ["amount", "amount"]}, "tables.yaml: ods.ods_orders: totals: ['amount'] listed twice"),
-    ({"statuses": ["CREATED", "it's done"]}, "tables.yaml: ods.ods_orders: statuses.1: \"it's done\" is not a status "
-                                             "in upper snake case"),
-    ({"freshness_sla": 120}, "tables.yaml: ods.ods_orders: 120 is not a duration like '10s', '2min' or '36h'"),
-    ({"ddl": None}, "tables.yaml: ods.ods_orders: ddl: Input should be a valid string"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            {"primary_key": ["Order_ID"]},
+            "tables.yaml: ods.ods_orders: primary_key.0: 'Order_ID' is not a lower snake case name",
+        ),
+        ({"totals": ["amount", "amount"]}, "tables.yaml: ods.ods_orders: totals: ['amount'] listed twice"),
+        (
+            {"statuses": ["CREATED", "it's done"]},
+            'tables.yaml: ods.ods_orders: statuses.1: "it\'s done" is not a status in upper snake case',
+        ),
+        ({"freshness_sla": 120}, "tables.yaml: ods.ods_orders: 120 is not a duration like '10s', '2min' or '36h'"),
+        ({"ddl": None}, "tables.yaml: ods.ods_orders: ddl: Input should be a valid string"),
+    ],
+)
 def test_table_entry_types(tmp_path, change, expected):
     assert load_error(tmp_path, tables=tables_with(**change)) == expected
 
@@ -357,13 +428,16 @@ def test_table_entry_types(tmp_path, change, expected):
 def test_source_block_dates_partitioned_rows(tmp_path):
     no_day = {"table": "orders", "change_column": "updated_at"}
     message = load_error(tmp_path, tables=tables_with(source=no_day))
-    assert message == ("tables.yaml: ods.ods_orders: source.day_column is required: name the column of orders whose "
-                       "day is the row's dt partition")
+    assert message == (
+        "tables.yaml: ods.ods_orders: source.day_column is required: name the column of orders whose "
+        "day is the row's dt partition"
+    )
     tables = tables_with(source={**no_day, "day_column": "created_at"})
     del tables["ods.ods_orders"]["partition"]
     message = load_error(tmp_path, tables=tables)
-    assert message == ("tables.yaml: ods.ods_orders: source.day_column is only for partitioned tables: remove it or "
-                       "add partition")
+    assert message == (
+        "tables.yaml: ods.ods_orders: source.day_column is only for partitioned tables: remove it or add partition"
+    )
 
 
 # ---------------------------------------------------------------------------- table facts
@@ -383,8 +457,13 @@ def test_real_table_facts():
         "ods.ods_order_subsidies": ("order_subsidies", "created_at"),
     }
     assert {t.source: t.source_change_column for t in reg.mirrored_tables()} == {
-        "orders": "updated_at", "order_status_events": "event_time", "order_subsidies": "updated_at",
-        "users": "updated_at", "shops": "updated_at", "riders": "updated_at"}
+        "orders": "updated_at",
+        "order_status_events": "event_time",
+        "order_subsidies": "updated_at",
+        "users": "updated_at",
+        "shops": "updated_at",
+        "riders": "updated_at",
+    }
     assert [t.name for t in reg.tables.values() if t.statuses] == ["ods.ods_orders"]
     assert [j.name for j in reg.writers("ods.ods_orders")] == ["ods_delivery_cdc"]
 
@@ -397,8 +476,11 @@ def test_statuses_written_out_elsewhere_agree_with_the_registry():
     assert [s.strip().strip("'") for s in in_list.split(",")] == statuses
     for suite in ("ods.ods_orders", "dwd.dwd_order_fact"):
         expectations = json.loads((EXPECTATIONS_DIR / f"{suite}.json").read_text())["expectations"]
-        value_sets = [e["kwargs"]["value_set"] for e in expectations
-                      if e["type"] == "expect_column_values_to_be_in_set" and e["kwargs"]["column"] == "status"]
+        value_sets = [
+            e["kwargs"]["value_set"]
+            for e in expectations
+            if e["type"] == "expect_column_values_to_be_in_set" and e["kwargs"]["column"] == "status"
+        ]
         assert value_sets == [statuses], suite
 
 
@@ -406,7 +488,13 @@ def test_statuses_written_out_elsewhere_agree_with_the_registry():
 def test_real_lineage_matches_the_sql():
     check_lineage(registry())  # raises on any difference
     assert sql_lineage("ods/ods_delivery_cdc.sql").reads == {
-        "mysql:orders", "mysql:order_status_events", "mysql:order_subsidies", "mysql:users", "mysql:shops", "mysql:riders"}
+        "mysql:orders",
+        "mysql:order_status_events",
+        "mysql:order_subsidies",
+        "mysql:users",
+        "mysql:shops",
+        "mysql:riders",
+    }
     dwd = sql_lineage("dwd/dwd_order_fact.sql")  # through {% include %}
     assert dwd.lookups == {"ods.ods_shops", "ods.ods_users"} and dwd.writes == {"dwd.dwd_order_fact"}
     assert sql_lineage("dws/dws_city_daily.sql").reads == {"dwd.dwd_order_fact"}  # through {% from ... import %}
@@ -425,16 +513,21 @@ def test_lineage_mismatch_of_upstream_names_the_job_the_file_and_the_difference(
     assert str(exc.value) == (
         "streaming_jobs.yaml: dwd_order_fact: upstream does not match its SQL: sql/dwd/dwd_order_fact.sql reads "
         "['ods.ods_order_subsidies'], not in its upstream; its upstream lists ['ods.ods_riders'], which "
-        "sql/dwd/dwd_order_fact.sql does not read\nfix the job's entry in streaming_jobs.yaml or its SQL")
+        "sql/dwd/dwd_order_fact.sql does not read\nfix the job's entry in streaming_jobs.yaml or its SQL"
+    )
 
 
 def test_lineage_mismatch_of_lookup_and_downstream():
     reg = with_job(lookup=("ods.ods_shops",), downstream=("dwd.dwd_order_fact", "dws.dws_city_daily"))
     message = str(pytest.raises(RegistryError, check_lineage, reg).value)
-    assert ("dwd_order_fact: lookup does not match its SQL: sql/dwd/dwd_order_fact.sql looks up ['ods.ods_users'], "
-            "not in its lookup") in message
-    assert ("dwd_order_fact: downstream does not match its SQL: its downstream lists ['dws.dws_city_daily'], which "
-            "sql/dwd/dwd_order_fact.sql does not write") in message
+    assert (
+        "dwd_order_fact: lookup does not match its SQL: sql/dwd/dwd_order_fact.sql looks up ['ods.ods_users'], "
+        "not in its lookup"
+    ) in message
+    assert (
+        "dwd_order_fact: downstream does not match its SQL: its downstream lists ['dws.dws_city_daily'], which "
+        "sql/dwd/dwd_order_fact.sql does not write"
+    ) in message
 
 
 def test_lineage_follows_includes_and_imports_and_skips_comments(tmp_path, monkeypatch):
@@ -444,16 +537,19 @@ def test_lineage_follows_includes_and_imports_and_skips_comments(tmp_path, monke
     (tmp_path / "models" / "_macros.sql").write_text(
         "{% macro source() %}lakehouse.ods.ods_a{% endmacro %}\n"
         "{% macro cdc(table) %}'connector' = 'mysql-cdc', 'table-name' = '{{ table }}', 'port' = '{{ mysql.port + 1 }}'"
-        "{% endmacro %}\n")
+        "{% endmacro %}\n"
+    )
     (tmp_path / "models" / "m.sql").write_text(
         "{% import 'models/_macros.sql' as m %}SELECT * FROM {{ m.source() }}\n"
-        "JOIN lakehouse.ods.ods_b FOR SYSTEM_TIME AS OF proc AS b ON true")
+        "JOIN lakehouse.ods.ods_b FOR SYSTEM_TIME AS OF proc AS b ON true"
+    )
     (tmp_path / "job.sql").write_text(
         "{% from 'models/_macros.sql' import cdc %}\n"
         "-- reads lakehouse.ods.ods_commented_out\n"
         "CREATE TEMPORARY TABLE src (id BIGINT) WITH ({{ cdc('orders') }});\n"
         "INSERT INTO lakehouse.dwd.dwd_x\n{% include 'models/m.sql' %};\n"
-        "INSERT INTO `lakehouse`.`ods`.`ods_c` SELECT * FROM src;\n")
+        "INSERT INTO `lakehouse`.`ods`.`ods_c` SELECT * FROM src;\n"
+    )
     monkeypatch.setattr(registry_module, "SQL_DIR", tmp_path)
     lineage = sql_lineage("job.sql")
     assert lineage.reads == {"ods.ods_a", "ods.ods_b", "mysql:orders"}
@@ -469,19 +565,32 @@ def test_code_reads_the_table_facts_from_the_registry_with_the_values_it_had():
     from lakehouse.quality.parameters import ods_day_sources
 
     assert [(t.name, t.source, t.source_change_column) for t in day_sources()] == [
-        ("ods.ods_orders", "orders", "updated_at"), ("ods.ods_order_subsidies", "order_subsidies", "updated_at")]
+        ("ods.ods_orders", "orders", "updated_at"),
+        ("ods.ods_order_subsidies", "order_subsidies", "updated_at"),
+    ]
     assert [w.name for t in day_sources() for w in registry().writers(t.name)] == ["ods_delivery_cdc"] * 2
-    assert ods_day_sources() == {"ods.ods_orders": ("orders", "created_at"),
-                                 "ods.ods_order_status_events": ("order_status_events", "event_time"),
-                                 "ods.ods_order_subsidies": ("order_subsidies", "created_at")}
-    assert day_inputs() == ["ods.ods_orders", "ods.ods_order_status_events", "ods.ods_order_subsidies",
-                            "ods.ods_user_events"]
+    assert ods_day_sources() == {
+        "ods.ods_orders": ("orders", "created_at"),
+        "ods.ods_order_status_events": ("order_status_events", "event_time"),
+        "ods.ods_order_subsidies": ("order_subsidies", "created_at"),
+    }
+    assert day_inputs() == [
+        "ods.ods_orders",
+        "ods.ods_order_status_events",
+        "ods.ods_order_subsidies",
+        "ods.ods_user_events",
+    ]
     assert total_columns("dws.dws_city_daily") == ("gmv", "order_count", "subsidy_total")
     assert total_columns("ops.not_registered") == ()
-    assert valid_orders() == "o.amount > 0 AND o.status IN ('CREATED', 'ACCEPTED', 'PICKED_UP', 'DELIVERED', 'CANCELLED')"
+    assert (
+        valid_orders() == "o.amount > 0 AND o.status IN ('CREATED', 'ACCEPTED', 'PICKED_UP', 'DELIVERED', 'CANCELLED')"
+    )
     assert {t: key_columns(t) for t in DWS_GRAINS} == {
-        "dws.dws_shop_hourly": ("order_hour", "shop_id"), "dws.dws_shop_daily": ("shop_id",),
-        "dws.dws_city_hourly": ("order_hour", "city"), "dws.dws_city_daily": ("city",)}
+        "dws.dws_shop_hourly": ("order_hour", "shop_id"),
+        "dws.dws_shop_daily": ("shop_id",),
+        "dws.dws_city_hourly": ("order_hour", "city"),
+        "dws.dws_city_daily": ("city",),
+    }
     assert "'%Y-%m-%d') AS dt, HOUR(o.created_at), o.shop_id," in dws_truth_sql("dws.dws_shop_hourly")
 
 

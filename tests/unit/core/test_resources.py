@@ -1,4 +1,5 @@
 """lakehouse.core.resources: the hooks of a task, by role, from one place."""
+
 from __future__ import annotations
 
 import ast
@@ -28,8 +29,11 @@ def test_default_roles_use_the_default_connections():
     assert r.ops.mysql_conn_id == "lakehouse_ops"
     assert isinstance(r.starrocks, StarRocksHook) and r.starrocks.starrocks_conn_id == "starrocks_default"
     # The hooks' own defaults are the same ids.
-    assert (FlinkHook.default_conn_name, PaimonHook.default_conn_name, MySqlHook.default_conn_name) == \
-        ("flink_default", "paimon_default", "mysql_source")
+    assert (FlinkHook.default_conn_name, PaimonHook.default_conn_name, MySqlHook.default_conn_name) == (
+        "flink_default",
+        "paimon_default",
+        "mysql_source",
+    )
 
 
 def test_each_hook_is_built_once_per_container_and_the_container_is_frozen():
@@ -43,8 +47,11 @@ def test_each_hook_is_built_once_per_container_and_the_container_is_frozen():
 
 def test_other_connections_by_role():
     r = resources(paimon_conn_id="it_paimon", cdc_conn_id="it_mysql_cdc")
-    assert (r.paimon.paimon_conn_id, r.cdc.mysql_conn_id, r.flink.flink_conn_id) == \
-        ("it_paimon", "it_mysql_cdc", "flink_default")
+    assert (r.paimon.paimon_conn_id, r.cdc.mysql_conn_id, r.flink.flink_conn_id) == (
+        "it_paimon",
+        "it_mysql_cdc",
+        "flink_default",
+    )
     with pytest.raises(TypeError):
         resources(paimon="it_paimon")  # a role's connection id, not the role
 
@@ -54,8 +61,10 @@ def test_cdc_conn_id_is_still_importable_from_flink_sql():
 
 
 def test_importing_resources_imports_no_hook():
-    code = ("import sys; import lakehouse.core.resources as r; r.Resources(); "
-            "print(sorted(m for m in sys.modules if m.startswith('lakehouse.hooks') or m in ('pyarrow', 'pypaimon')))")
+    code = (
+        "import sys; import lakehouse.core.resources as r; r.Resources(); "
+        "print(sorted(m for m in sys.modules if m.startswith('lakehouse.hooks') or m in ('pyarrow', 'pypaimon')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

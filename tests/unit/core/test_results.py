@@ -1,9 +1,10 @@
 """lakehouse.core.results.to_jsonable: task results as plain JSON values."""
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -33,9 +34,13 @@ class Outer:
 
 
 def test_nested_dataclasses_decimals_dates_and_containers():
-    value = Outer("x", Inner(Decimal("12.30"), datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)),
-                  items=(1, Decimal("0.1"), None), tags=frozenset({"b", "a"}),
-                  by_day={date(2026, 1, 2): [time(1, 2)], "color": Color.RED, 3: Path("/tmp/x")})
+    value = Outer(
+        "x",
+        Inner(Decimal("12.30"), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        items=(1, Decimal("0.1"), None),
+        tags=frozenset({"b", "a"}),
+        by_day={date(2026, 1, 2): [time(1, 2)], "color": Color.RED, 3: Path("/tmp/x")},
+    )
     out = to_jsonable(value)
     assert out == {
         "name": "x",
@@ -51,20 +56,38 @@ def test_numpy_and_pandas_values():
     import numpy as np
     import pandas as pd
 
-    out = to_jsonable({"i": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True),
-                       "ts": pd.Timestamp("2026-01-02 03:04:05"), "na": pd.NA, "list": [np.int32(1)]})
+    out = to_jsonable(
+        {
+            "i": np.int64(3),
+            "f": np.float32(0.5),
+            "b": np.bool_(True),
+            "ts": pd.Timestamp("2026-01-02 03:04:05"),
+            "na": pd.NA,
+            "list": [np.int32(1)],
+        }
+    )
     assert out == {"i": 3, "f": 0.5, "b": True, "ts": "2026-01-02T03:04:05", "na": "<NA>", "list": [1]}
     assert type(out["i"]) is int and type(out["b"]) is bool
 
 
 def test_partition_reports_round_trip_through_xcom():
     """What t1_daily's recompute_day returns is what verify/audit/publish read back."""
-    report = PartitionReport("dws.dws_shop_daily", "2026-01-02", PartitionStats(3, {"gmv": Decimal("9.90")}, 4),
-                             PartitionStats(4, {"gmv": Decimal("12.00")}, 7), 7, 1.5,
-                             source_snapshots={"ods.ods_orders": 40})
+    report = PartitionReport(
+        "dws.dws_shop_daily",
+        "2026-01-02",
+        PartitionStats(3, {"gmv": Decimal("9.90")}, 4),
+        PartitionStats(4, {"gmv": Decimal("12.00")}, 7),
+        7,
+        1.5,
+        source_snapshots={"ods.ods_orders": 40},
+    )
     payload = json.loads(json.dumps(to_jsonable(report)))
     assert payload["before"] == {"rows": 3, "totals": {"gmv": "9.90"}, "snapshot_id": 4}
     [back] = reports_from_dicts([payload])
-    assert (back.table, back.dt, back.overwrite_snapshot_id, back.source_snapshots) == \
-        ("dws.dws_shop_daily", "2026-01-02", 7, {"ods.ods_orders": 40})
+    assert (back.table, back.dt, back.overwrite_snapshot_id, back.source_snapshots) == (
+        "dws.dws_shop_daily",
+        "2026-01-02",
+        7,
+        {"ods.ods_orders": 40},
+    )
     assert back.after == PartitionStats(4, {"gmv": "12.00"}, 7)

@@ -1,4 +1,5 @@
 """sql_files: statement splitting, strict rendering and the sql/ sandbox."""
+
 from __future__ import annotations
 
 import pytest
@@ -97,7 +98,9 @@ def test_statement_set_without_end():
         split_statements("EXECUTE STATEMENT SET BEGIN INSERT INTO a SELECT 1; INSERT INTO b SELECT 2;")
 
 
-@pytest.mark.parametrize("sql, quote", [("SELECT 'abc; SELECT 2;", "'"), ("SELECT `abc FROM t;", "`"), ("SELECT 'it''s;", "'")])
+@pytest.mark.parametrize(
+    "sql, quote", [("SELECT 'abc; SELECT 2;", "'"), ("SELECT `abc FROM t;", "`"), ("SELECT 'it''s;", "'")]
+)
 def test_unterminated_quote(sql, quote):
     with pytest.raises(SqlFileError, match=f"unterminated {quote} quote"):
         split_statements(sql)
@@ -150,7 +153,9 @@ def test_render_real_catalog_file_strictly():
 
 
 def test_load_statements(sql_dir):
-    (sql_dir / "jobs" / "job.sql").write_text("-- job\nSET 'parallelism.default' = '{{ p }}';\nINSERT INTO a SELECT 1;\n")
+    (sql_dir / "jobs" / "job.sql").write_text(
+        "-- job\nSET 'parallelism.default' = '{{ p }}';\nINSERT INTO a SELECT 1;\n"
+    )
     assert load_statements("jobs/job.sql", {"p": 2}) == ["SET 'parallelism.default' = '2'", "INSERT INTO a SELECT 1"]
     (sql_dir / "jobs" / "empty.sql").write_text("-- nothing here\n")
     with pytest.raises(SqlFileError, match=r"jobs/empty\.sql contains no SQL statement"):

@@ -1,4 +1,5 @@
 """Keyed comparison used against MariaDB (ODS row by row, DWS group by group)."""
+
 from decimal import Decimal
 
 from lakehouse.dev.reconcile import TableDiff, diff_keyed
@@ -9,7 +10,9 @@ def test_missing_extra_and_changed_are_reported_by_key():
     diff = diff_keyed(TableDiff("ods.x", 3, 3), {1: ("a",), 2: ("b",), 3: ("c",)}, {1: ("a",), 2: ("B",), 4: ("d",)})
     assert (diff.missing, diff.extra, diff.changed) == ([3], [4], [(2, ("b",), ("B",))])
     assert not diff.equal
-    assert diff.summary().startswith("ods.x: MySQL 3 rows, Paimon 3; 1 missing (e.g. [3]), 1 extra (e.g. [4]), 1 changed")
+    assert diff.summary().startswith(
+        "ods.x: MySQL 3 rows, Paimon 3; 1 missing (e.g. [3]), 1 extra (e.g. [4]), 1 changed"
+    )
 
 
 def test_equal_sets():

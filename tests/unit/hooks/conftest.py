@@ -1,4 +1,5 @@
 """Fixtures of the hook tests: the fake Flink REST server and a logger the hook writes to."""
+
 from __future__ import annotations
 
 import logging
@@ -11,8 +12,9 @@ from tests.support.flink_rest import CONN_ID, FakeFlinkRest, serving
 @pytest.fixture
 def fake_flink(monkeypatch):
     with serving(FakeFlinkRest()) as fake:
-        monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}",
-                           f"flink://127.0.0.1:{fake.port}/?sql_gateway_port={fake.port}")
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{CONN_ID.upper()}", f"flink://127.0.0.1:{fake.port}/?sql_gateway_port={fake.port}"
+        )
         yield fake
 
 

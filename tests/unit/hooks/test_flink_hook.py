@@ -1,6 +1,7 @@
 """FlinkHook against a real local HTTP server that imitates the SQL Gateway (REST v2) and the
 JobManager REST API. No Flink needed; every request the hook sends is recorded so the tests can
 assert on what was (and was not) sent."""
+
 from __future__ import annotations
 
 import logging
@@ -9,8 +10,6 @@ import socket
 import time
 
 import pytest
-
-from tests.support.flink_rest import CONN_ID, FLINK_TRACE, JOB_ID, ROOT, SESSION, make_hook
 
 from lakehouse.hooks._base import MissingConnectionError
 from lakehouse.hooks.flink import (
@@ -22,8 +21,7 @@ from lakehouse.hooks.flink import (
     StatementResult,
     root_cause,
 )
-
-
+from tests.support.flink_rest import CONN_ID, FLINK_TRACE, JOB_ID, ROOT, SESSION, make_hook
 
 
 def _closed_port() -> int:
@@ -87,7 +85,9 @@ def test_test_connection(fake_flink, monkeypatch):
 
 # ---------------------------------------------------------------------------------- SQL Gateway
 def test_query_returns_rows_across_pages(fake_flink):
-    [res] = make_hook().execute_sql(["SELECT city, COUNT(*) AS n FROM orders GROUP BY city"], session_config={"parallelism.default": 2})
+    [res] = make_hook().execute_sql(
+        ["SELECT city, COUNT(*) AS n FROM orders GROUP BY city"], session_config={"parallelism.default": 2}
+    )
     assert res == StatementResult(
         statement="SELECT city, COUNT(*) AS n FROM orders GROUP BY city",
         columns=["city", "n"],
@@ -191,7 +191,11 @@ def test_result_timeout(fake_flink):
 # ---------------------------------------------------------------------------------- JobManager
 def test_list_jobs_and_active_jobs_named(fake_flink):
     hook = make_hook()
-    assert [(j.job_id, j.state) for j in hook.list_jobs()] == [(JOB_ID, "RUNNING"), ("old", "CANCELED"), ("other", "RUNNING")]
+    assert [(j.job_id, j.state) for j in hook.list_jobs()] == [
+        (JOB_ID, "RUNNING"),
+        ("old", "CANCELED"),
+        ("other", "RUNNING"),
+    ]
     assert [j.job_id for j in hook.active_jobs_named("ods_delivery_cdc")] == [JOB_ID]
     assert hook.active_jobs_named("missing") == []
 
@@ -221,7 +225,9 @@ def test_wait_for_checkpoint_fails_fast_when_the_job_restarts(fake_flink):
     """A job stuck in RESTARTING raises at once with its exception, not at the timeout."""
     fake_flink.job_states[JOB_ID] = ["RESTARTING"]
     started = time.monotonic()
-    with pytest.raises(FlinkJobError, match=r"is RESTARTING instead of checkpointing: java.lang.RuntimeException: boom"):
+    with pytest.raises(
+        FlinkJobError, match=r"is RESTARTING instead of checkpointing: java.lang.RuntimeException: boom"
+    ):
         make_hook().wait_for_checkpoint(JOB_ID, after_id=42, timeout=60)
     assert time.monotonic() - started < 5
 
@@ -237,7 +243,8 @@ def test_wait_for_job_state_failed_job_raises_with_exception(fake_flink):
     fake_flink.job_states[JOB_ID] = ["CREATED", "FAILED"]
     fake_flink.job_stacktrace = (
         "org.apache.flink.runtime.JobException: Recovery is suppressed by NoRestartBackoffTimeStrategy\n"
-        "\tat org.apache.flink.runtime.executiongraph.failover.ExecutionFailureHandler.handleFailure(ExecutionFailureHandler.java:180)\n"
+        "\tat org.apache.flink.runtime.executiongraph.failover.ExecutionFailureHandler.handleFailure("
+        "ExecutionFailureHandler.java:180)\n"
         "Caused by: com.mysql.cj.jdbc.exceptions.CommunicationsException: Communications link failure\n"
         "\tat com.mysql.cj.jdbc.exceptions.SQLError.createCommunicationsException(SQLError.java:174)"
     )
@@ -274,7 +281,8 @@ def test_failed_savepoint_raises(fake_flink):
     fake_flink.savepoint_result = {
         "failure-cause": {
             "class": "java.util.concurrent.CompletionException",
-            "stack-trace": "org.apache.flink.runtime.checkpoint.CheckpointException: Checkpoint Coordinator is suspending.",
+            "stack-trace": "org.apache.flink.runtime.checkpoint.CheckpointException: "
+            "Checkpoint Coordinator is suspending.",
         }
     }
     with pytest.raises(FlinkJobError) as exc:
@@ -323,7 +331,12 @@ JOB_STATE_PREDICATES = {
 @pytest.mark.parametrize("state", sorted(JOB_STATE_PREDICATES))
 def test_job_status_predicates(state):
     s = JobStatus(JOB_ID, "job", state, 0)
-    assert (s.is_running, s.is_active, s.is_terminal, s.is_recovering, s.is_failing_or_cancelled) == \
-        JOB_STATE_PREDICATES[state]
+    assert (
+        s.is_running,
+        s.is_active,
+        s.is_terminal,
+        s.is_recovering,
+        s.is_failing_or_cancelled,
+    ) == JOB_STATE_PREDICATES[state]
     assert s.is_restarting == (state == "RESTARTING")
     assert s.is_active != s.is_terminal  # every state is one or the other

@@ -1,15 +1,15 @@
 """MySqlHook: connection lookup, a real pymysql connect to a closed port, and the transaction
 semantics of cursor() (checked with a recording stand-in for the pymysql connection)."""
+
 from __future__ import annotations
 
 import socket
 
 import pytest
 
-from tests.support.pymysql import FakeConn
-
 from lakehouse.hooks._base import MissingConnectionError
 from lakehouse.hooks.mysql import MySqlHook, MySqlUnavailableError
+from tests.support.pymysql import FakeConn
 
 CONN_ID = "mysql_test"
 
@@ -79,7 +79,12 @@ def fake_conn(monkeypatch):
 def test_get_records_commits_and_closes(fake_conn):
     hook = MySqlHook(CONN_ID)
     assert hook.get_records("SELECT id, name FROM t WHERE x = %s", (5,)) == [(1, "a"), (2, "b")]
-    assert fake_conn.events == [("execute", "SELECT id, name FROM t WHERE x = %s", (5,)), "cursor.close", "commit", "close"]
+    assert fake_conn.events == [
+        ("execute", "SELECT id, name FROM t WHERE x = %s", (5,)),
+        "cursor.close",
+        "commit",
+        "close",
+    ]
 
 
 def test_get_first(fake_conn):
@@ -91,5 +96,10 @@ def test_get_first(fake_conn):
 def test_run_script_rolls_back_on_error(fake_conn):
     with pytest.raises(RuntimeError, match="boom"):
         MySqlHook(CONN_ID).run_script(["INSERT INTO t VALUES (1)", "fail here", "INSERT INTO t VALUES (2)"])
-    assert fake_conn.events == [("execute", "INSERT INTO t VALUES (1)", None), ("execute", "fail here", None),
-                               "cursor.close", "rollback", "close"]
+    assert fake_conn.events == [
+        ("execute", "INSERT INTO t VALUES (1)", None),
+        ("execute", "fail here", None),
+        "cursor.close",
+        "rollback",
+        "close",
+    ]

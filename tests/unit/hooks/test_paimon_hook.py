@@ -1,14 +1,15 @@
 """PaimonHook against real pypaimon warehouses in tmp_path (no mocks)."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
 
-from lakehouse.hooks._base import MissingConnectionError
 from lakehouse.core.errors import BadRequest, ConfigError
+from lakehouse.hooks._base import MissingConnectionError
 from lakehouse.hooks.paimon import PaimonError, PaimonHook, PaimonTableNotFound
 
 CONN_ID = "paimon_test"
@@ -59,14 +60,22 @@ def orders(warehouse):
     catalog, wh = warehouse
     catalog.create_table(
         TABLE,
-        Schema.from_pyarrow_schema(SCHEMA, partition_keys=["dt"], primary_keys=["dt", "order_id"], options={"bucket": "1"}),
+        Schema.from_pyarrow_schema(
+            SCHEMA, partition_keys=["dt"], primary_keys=["dt", "order_id"], options={"bucket": "1"}
+        ),
         False,
     )
     table = catalog.get_table(TABLE)
-    before = datetime.now(timezone.utc)
-    _write(table, [{"order_id": 1, "dt": "2024-01-01", "status": "new"}, {"order_id": 2, "dt": "2024-01-02", "status": "new"}])
-    _write(table, [{"order_id": 1, "dt": "2024-01-01", "status": "paid"}, {"order_id": 3, "dt": "2024-01-02", "status": "new"}])
-    return wh, before, datetime.now(timezone.utc)
+    before = datetime.now(UTC)
+    _write(
+        table,
+        [{"order_id": 1, "dt": "2024-01-01", "status": "new"}, {"order_id": 2, "dt": "2024-01-02", "status": "new"}],
+    )
+    _write(
+        table,
+        [{"order_id": 1, "dt": "2024-01-01", "status": "paid"}, {"order_id": 3, "dt": "2024-01-02", "status": "new"}],
+    )
+    return wh, before, datetime.now(UTC)
 
 
 def rows(table: pa.Table) -> list[tuple]:
@@ -118,12 +127,19 @@ def test_missing_table_in_empty_warehouse(warehouse):
 def test_read_merged_view(orders):
     hook = PaimonHook(CONN_ID)
     assert hook.table_exists(TABLE) is True
-    assert rows(hook.read_arrow(TABLE)) == [(1, "2024-01-01", "paid"), (2, "2024-01-02", "new"), (3, "2024-01-02", "new")]
+    assert rows(hook.read_arrow(TABLE)) == [
+        (1, "2024-01-01", "paid"),
+        (2, "2024-01-02", "new"),
+        (3, "2024-01-02", "new"),
+    ]
 
 
 def test_read_partition_and_columns(orders):
     hook = PaimonHook(CONN_ID)
-    assert rows(hook.read_arrow(TABLE, partition={"dt": "2024-01-02"})) == [(2, "2024-01-02", "new"), (3, "2024-01-02", "new")]
+    assert rows(hook.read_arrow(TABLE, partition={"dt": "2024-01-02"})) == [
+        (2, "2024-01-02", "new"),
+        (3, "2024-01-02", "new"),
+    ]
     assert rows(hook.read_arrow(TABLE, partition={"dt": "2024-01-01"})) == [(1, "2024-01-01", "paid")]
     assert hook.read_arrow(TABLE, partition={"dt": "2099-01-01"}).num_rows == 0
     projected = hook.read_arrow(TABLE, partition={"dt": "2024-01-02"}, columns=["order_id"])
@@ -160,7 +176,9 @@ def test_read_with_two_partition_keys(warehouse):
     write.close()
     commit.close()
     hook = PaimonHook(CONN_ID)
-    assert rows(hook.read_arrow("ods.by_city", partition={"dt": "2024-01-01", "city": "Berlin"})) == [(1, "2024-01-01", "Berlin")]
+    assert rows(hook.read_arrow("ods.by_city", partition={"dt": "2024-01-01", "city": "Berlin"})) == [
+        (1, "2024-01-01", "Berlin")
+    ]
     got = hook.read_arrow("ods.by_city", partition={"dt": "2024-01-01", "city": "Paris"}, columns=["id"])
     assert got.to_pylist() == [{"id": 2}]
 
@@ -173,7 +191,7 @@ def test_snapshots(orders):
     assert latest.commit_kind == "APPEND"
     assert latest.total_record_count == 4  # records in data files, before merging
     assert before - timedelta(seconds=1) <= latest.commit_time <= after + timedelta(seconds=1)
-    assert latest.commit_time.tzinfo == timezone.utc
+    assert latest.commit_time.tzinfo == UTC
     snaps = hook.list_snapshots(TABLE)
     assert [s.snapshot_id for s in snaps] == [1, 2]
     assert snaps[-1] == latest
@@ -245,10 +263,10 @@ def test_pins_are_consumers_that_lapse(orders):
     hook = PaimonHook(CONN_ID)
     consumer_id = hook.pin_snapshot(TABLE, 1, holder="t1-2024-01-01", ttl_s=60)
     assert hook.consumers(TABLE) == {consumer_id: 1}  # what Paimon's expiry honours
-    (pinned, until), = hook.pins(TABLE).values()
-    assert pinned == 1 and 50 < (until - datetime.now(timezone.utc)).total_seconds() <= 60
+    ((pinned, until),) = hook.pins(TABLE).values()
+    assert pinned == 1 and 50 < (until - datetime.now(UTC)).total_seconds() <= 60
     assert hook.expire_pins(TABLE) == []
-    assert hook.expire_pins(TABLE, now=datetime.now(timezone.utc) + timedelta(minutes=2)) == [consumer_id]
+    assert hook.expire_pins(TABLE, now=datetime.now(UTC) + timedelta(minutes=2)) == [consumer_id]
     assert hook.consumers(TABLE) == {}
     hook.pin_snapshot(TABLE, 2, holder="t1-2024-01-01")
     assert hook.unpin(TABLE, holder="t1-2024-01-01") == 1 and hook.pins(TABLE) == {}

@@ -5,6 +5,7 @@ write, read, snapshots, tags. The Flink side is the catalog statement rendered f
 connection: its options, and the secret masked in what FlinkHook logs. (Flink itself on the S3
 warehouse: tests/integration/test_s3_warehouse.py.)
 """
+
 from __future__ import annotations
 
 import json
@@ -13,19 +14,21 @@ import logging
 import pyarrow as pa
 import pytest
 
-from lakehouse.hooks.flink import FlinkSqlError
 from lakehouse.core.errors import ConfigError
-from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.core.flink_sql import catalog_statements
-from tests.support.s3_server import ACCESS_KEY, SECRET_KEY, moto_s3
+from lakehouse.hooks.flink import FlinkSqlError
+from lakehouse.hooks.paimon import PaimonHook
 from tests.support.flink_rest import make_hook
+from tests.support.s3_server import ACCESS_KEY, SECRET_KEY, moto_s3
 
 CONN_ID = "paimon_s3_test"
-SCHEMA = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("dt", pa.string(), nullable=False),
-    pa.field("rows_written", pa.int64()),
-])
+SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("dt", pa.string(), nullable=False),
+        pa.field("rows_written", pa.int64()),
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +61,20 @@ def test_create_write_read_snapshots_and_tags_on_s3(s3, s3_conn):
     hook.ensure_ops_table(table, SCHEMA, partition_keys=["dt"])
     assert hook.table_exists(table) and hook.latest_snapshot(table) is None
 
-    first = hook.append_rows(table, pa.Table.from_pylist(
-        [{"run_id": "a", "dt": "2026-11-24", "rows_written": 10}, {"run_id": "b", "dt": "2026-11-25", "rows_written": 20}],
-        schema=SCHEMA))
+    first = hook.append_rows(
+        table,
+        pa.Table.from_pylist(
+            [
+                {"run_id": "a", "dt": "2026-11-24", "rows_written": 10},
+                {"run_id": "b", "dt": "2026-11-25", "rows_written": 20},
+            ],
+            schema=SCHEMA,
+        ),
+    )
     hook.create_tag(table, "t1-2026-11-24")
-    second = hook.append_rows(table, pa.Table.from_pylist([{"run_id": "c", "dt": "2026-11-25", "rows_written": 30}],
-                                                          schema=SCHEMA))
+    second = hook.append_rows(
+        table, pa.Table.from_pylist([{"run_id": "c", "dt": "2026-11-25", "rows_written": 30}], schema=SCHEMA)
+    )
     assert (first, second) == (1, 2)
 
     # Everything went to the bucket, under the warehouse path: nothing local.
@@ -90,14 +101,22 @@ def test_primary_key_table_merges_on_s3(s3, s3_conn):
 
     hook = PaimonHook(CONN_ID)
     hook.catalog.create_database("ods", True)
-    hook.catalog.create_table("ods.s3_orders", Schema.from_pyarrow_schema(
-        SCHEMA, partition_keys=["dt"], primary_keys=["dt", "run_id"], options={"bucket": "1"}), False)
+    hook.catalog.create_table(
+        "ods.s3_orders",
+        Schema.from_pyarrow_schema(
+            SCHEMA, partition_keys=["dt"], primary_keys=["dt", "run_id"], options={"bucket": "1"}
+        ),
+        False,
+    )
     table = hook.get_table("ods.s3_orders")
     for batch in ([("a", 1), ("b", 1)], [("a", 2)]):
         write_builder = table.new_batch_write_builder()
         write, commit = write_builder.new_write(), write_builder.new_commit()
-        write.write_arrow(pa.Table.from_pylist([{"run_id": r, "dt": "2026-11-25", "rows_written": n} for r, n in batch],
-                                               schema=SCHEMA))
+        write.write_arrow(
+            pa.Table.from_pylist(
+                [{"run_id": r, "dt": "2026-11-25", "rows_written": n} for r, n in batch], schema=SCHEMA
+            )
+        )
         commit.commit(write.prepare_commit())
         write.close()
         commit.close()
@@ -135,10 +154,17 @@ def test_options_for_flink_and_for_pypaimon_from_one_connection(s3, s3_conn):
 
 
 def test_pypaimon_spelling_of_the_s3_options_reaches_flink_too(monkeypatch):
-    set_conn(monkeypatch, warehouse="s3://lake/wh", **{
-        "fs.s3.endpoint": "http://minio:9000", "fs.s3.accessKeyId": "minio", "fs.s3.accessKeySecret": "minio-secret",
-        "s3.path.style.access": "true", "fs.s3.region": "us-east-1",
-    })
+    set_conn(
+        monkeypatch,
+        warehouse="s3://lake/wh",
+        **{
+            "fs.s3.endpoint": "http://minio:9000",
+            "fs.s3.accessKeyId": "minio",
+            "fs.s3.accessKeySecret": "minio-secret",
+            "s3.path.style.access": "true",
+            "fs.s3.region": "us-east-1",
+        },
+    )
     assert PaimonHook(CONN_ID).flink_catalog_options == {
         "fs.s3.region": "us-east-1",
         "s3.access-key": "minio",
@@ -159,11 +185,14 @@ def test_a_local_warehouse_is_unchanged(monkeypatch, tmp_path):
     ]
 
 
-@pytest.mark.parametrize("extra", [{"s3.access-key": "minio"}, {"s3.secret-key": "minio-secret"},
-                                   {"fs.s3.accessKeyId": "minio"}])
+@pytest.mark.parametrize(
+    "extra", [{"s3.access-key": "minio"}, {"s3.secret-key": "minio-secret"}, {"fs.s3.accessKeyId": "minio"}]
+)
 def test_half_of_the_credentials_is_refused(monkeypatch, extra):
     set_conn(monkeypatch, warehouse="s3://lake/wh", **{"s3.endpoint": "http://minio:9000", **extra})
-    with pytest.raises(ConfigError, match=rf"connection '{CONN_ID}' sets only one of 's3.access-key' and 's3.secret-key'"):
+    with pytest.raises(
+        ConfigError, match=rf"connection '{CONN_ID}' sets only one of 's3.access-key' and 's3.secret-key'"
+    ):
         PaimonHook(CONN_ID).catalog_options
 
 
@@ -205,8 +234,10 @@ def test_secret_key_is_masked_in_what_flink_hook_logs(s3, s3_conn, fake_flink, h
 def test_secret_key_is_masked_in_flink_errors():
     """Flink's own error may list the catalog options ('key'='value', one a line)."""
     statement = f"CREATE CATALOG lakehouse WITH ('type' = 'paimon', 's3.secret-key' = '{SECRET_KEY}')"
-    flink_error = ("org.apache.flink.table.api.ValidationException: Unable to create catalog 'lakehouse'.\n\n"
-                   f"Catalog options are:\n's3.secret-key'='{SECRET_KEY}'\n's3.session-token'='tok-123456'\n'type'='paimon'")
+    flink_error = (
+        "org.apache.flink.table.api.ValidationException: Unable to create catalog 'lakehouse'.\n\n"
+        f"Catalog options are:\n's3.secret-key'='{SECRET_KEY}'\n's3.session-token'='tok-123456'\n'type'='paimon'"
+    )
     text = str(FlinkSqlError(statement, flink_error))
     assert SECRET_KEY not in text and "tok-123456" not in text
     assert "'s3.secret-key'='****'" in text and "'type'='paimon'" in text

@@ -1,20 +1,21 @@
 """table_freshness / check_sla against a fake PaimonHook, with the project's real TableSpecs; DelayStats."""
+
 from __future__ import annotations
 
 import os
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
 
-from lakehouse.dev.probe import DelayStats
-from lakehouse.quality.freshness import FreshnessSlaMissed, TableFreshness, check_sla, table_freshness
-from lakehouse.hooks.paimon import SnapshotInfo
 from lakehouse.core.registry import registry
+from lakehouse.dev.probe import DelayStats
+from lakehouse.hooks.paimon import SnapshotInfo
+from lakehouse.quality.freshness import FreshnessSlaMissed, TableFreshness, check_sla, table_freshness
 
-NOW_DT = datetime(2025, 6, 15, 0, 10, 0, tzinfo=timezone.utc)
+NOW_DT = datetime(2025, 6, 15, 0, 10, 0, tzinfo=UTC)
 NOW = NOW_DT.timestamp()
 TODAY, YESTERDAY = "2025-06-15", "2025-06-14"
 
@@ -28,9 +29,16 @@ class FakePaimon:
     """latest_snapshot / read_arrow of one table; `data` maps a partition value (None: unpartitioned) to values."""
 
     def __init__(self, *, snapshot_age_s: float | None, data: dict | None = None, tz: str | None = None):
-        self.snapshot = None if snapshot_age_s is None else SnapshotInfo(
-            snapshot_id=17, commit_time=NOW_DT - timedelta(seconds=snapshot_age_s), commit_kind="APPEND",
-            total_record_count=100, watermark=None,
+        self.snapshot = (
+            None
+            if snapshot_age_s is None
+            else SnapshotInfo(
+                snapshot_id=17,
+                commit_time=NOW_DT - timedelta(seconds=snapshot_age_s),
+                commit_kind="APPEND",
+                total_record_count=100,
+                watermark=None,
+            )
         )
         self.data = data or {}
         self.tz = tz
@@ -67,8 +75,9 @@ def host_in_new_york():
 
 # ---------------------------------------------------------------------------- the specs used here
 def test_specs_used_are_what_the_tests_assume():
-    orders, users, shop_hourly, shops = (spec(n) for n in
-                                         ("ods.ods_orders", "ods.ods_users", "dws.dws_shop_hourly", "ods.ods_shops"))
+    orders, users, shop_hourly, shops = (
+        spec(n) for n in ("ods.ods_orders", "ods.ods_users", "dws.dws_shop_hourly", "ods.ods_shops")
+    )
     assert (orders.partition, orders.freshness_column, orders.freshness_sla_s) == ("dt", "updated_at", 120)
     assert (users.partition, users.freshness_column, users.freshness_sla_s) == (None, "updated_at", 120)
     assert (shop_hourly.freshness_column, shop_hourly.freshness_sla_s) == (None, 300)
@@ -81,11 +90,14 @@ def test_fresh_partitioned_table_passes(host_in_new_york):  # 20:10 on the 14th 
 
     f = check_sla(paimon, spec("ods.ods_orders"), now=NOW)
 
-    assert f == TableFreshness("ods.ods_orders", 17, pytest.approx(4), NOW_DT - timedelta(seconds=30), pytest.approx(30))
+    assert f == TableFreshness(
+        "ods.ods_orders", 17, pytest.approx(4), NOW_DT - timedelta(seconds=30), pytest.approx(30)
+    )
     assert f.newest_event.tzinfo is not None
     assert paimon.reads == [("ods.ods_orders", {"dt": TODAY}, ("updated_at",))]  # today had data: yesterday not read
-    assert f.describe() == ("ods.ods_orders: snapshot 17 committed 4 s ago; "
-                            "newest event 2025-06-15 00:09:30 UTC (30 s ago)")
+    assert f.describe() == (
+        "ods.ods_orders: snapshot 17 committed 4 s ago; newest event 2025-06-15 00:09:30 UTC (30 s ago)"
+    )
 
 
 def test_event_age_over_sla_raises_with_age_sla_and_table():
@@ -181,7 +193,7 @@ def test_partitioned_table_without_recent_events_falls_back_to_snapshot_age():
 
 def test_partitions_follow_the_utc_date_of_now():
     paimon = FakePaimon(snapshot_age_s=1)
-    now = datetime(2024, 3, 1, 23, 59, 59, tzinfo=timezone.utc).timestamp()  # leap year
+    now = datetime(2024, 3, 1, 23, 59, 59, tzinfo=UTC).timestamp()  # leap year
     table_freshness(paimon, spec("dwd.dwd_order_fact"), now=now)
     assert [r[1] for r in paimon.reads] == [{"dt": "2024-03-01"}, {"dt": "2024-02-29"}]
     assert all(r[0] == "dwd.dwd_order_fact" and r[2] == ("updated_at",) for r in paimon.reads)

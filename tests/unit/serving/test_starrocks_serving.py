@@ -3,28 +3,31 @@ serving SQL (catalog, database, materialized views, refreshes) rendered from the
 
 StarRocks cannot run on the development machines (no Docker; not in Debian or PyPI), so what it
 does with these statements is not tested here; see docs/SERVING.md."""
+
 from __future__ import annotations
 
+import json
 import re
 from types import SimpleNamespace
 
 import pymysql
 import pytest
 
-from tests.support.pymysql import FakeConn
-
-from lakehouse.serving import config as serving_config_mod
-from lakehouse.serving import refresh as serving_refresh
-from lakehouse.serving import render as serving_render
 from lakehouse.core.errors import BadRequest, ExternalServiceError
+from lakehouse.core.registry import registry
 from lakehouse.hooks._base import MissingConnectionError
 from lakehouse.hooks.mysql import MySqlHook, MySqlUnavailableError
 from lakehouse.hooks.starrocks import StarRocksHook, StarRocksUnavailableError
-from lakehouse.core.registry import registry
+from lakehouse.serving import config as serving_config_mod
+from lakehouse.serving import refresh as serving_refresh
+from lakehouse.serving import render as serving_render
 from lakehouse.serving.config import MaterializedView, ServingConfig, ServingError
+from tests.support.pymysql import FakeConn
 
 ENV = "AIRFLOW_CONN_STARROCKS_DEFAULT"
-CONN = '{"conn_type": "starrocks", "host": "sr-fe.internal", "port": 9030, "login": "lakehouse", "password": "Pw-Secret-7"}'
+CONN = json.dumps(
+    {"conn_type": "starrocks", "host": "sr-fe.internal", "port": 9030, "login": "lakehouse", "password": "Pw-Secret-7"}
+)
 MINIO = {
     "warehouse": "s3://lakehouse/warehouse",
     "s3.endpoint": "http://minio:9000",
@@ -87,7 +90,12 @@ def test_missing_connection_says_which_variable_to_set(monkeypatch):
 def test_connection_params_default_to_the_fe_query_port(monkeypatch):
     monkeypatch.setenv(ENV, "starrocks://lakehouse:s3cr%40t@sr-fe")
     params = StarRocksHook().connection_params()
-    assert (params["host"], params["port"], params["user"], params["password"]) == ("sr-fe", 9030, "lakehouse", "s3cr@t")
+    assert (params["host"], params["port"], params["user"], params["password"]) == (
+        "sr-fe",
+        9030,
+        "lakehouse",
+        "s3cr@t",
+    )
     assert params["database"] is None
 
 
@@ -97,9 +105,18 @@ def test_connects_lazily_in_autocommit_and_never_sends_commit(connect):
     assert hook.get_records("SELECT x FROM t WHERE d = %s", ("2026-11-24",)) == [("a",), ("b",)]
     assert len(connect.calls) == 1
     kwargs = connect.calls[0]
-    assert (kwargs["host"], kwargs["port"], kwargs["user"], kwargs["password"]) == ("sr-fe.internal", 9030, "lakehouse", "Pw-Secret-7")
+    assert (kwargs["host"], kwargs["port"], kwargs["user"], kwargs["password"]) == (
+        "sr-fe.internal",
+        9030,
+        "lakehouse",
+        "Pw-Secret-7",
+    )
     assert kwargs["autocommit"] is True, "StarRocks DDL and refreshes are not transactional"
-    assert connect.conn.events == [("execute", "SELECT x FROM t WHERE d = %s", ("2026-11-24",)), "cursor.close", "close"]
+    assert connect.conn.events == [
+        ("execute", "SELECT x FROM t WHERE d = %s", ("2026-11-24",)),
+        "cursor.close",
+        "close",
+    ]
     assert hook.get_first("SELECT 1") == ("a",)
 
 
@@ -116,7 +133,9 @@ def test_unreachable_starrocks_is_a_clear_error_without_the_password(monkeypatch
     monkeypatch.setenv(ENV, CONN)
 
     def refuse(**kwargs):
-        raise pymysql.err.OperationalError(2003, "Can't connect to MySQL server on 'sr-fe.internal' ([Errno 111] refused)")
+        raise pymysql.err.OperationalError(
+            2003, "Can't connect to MySQL server on 'sr-fe.internal' ([Errno 111] refused)"
+        )
 
     monkeypatch.setattr(pymysql, "connect", refuse)
     with pytest.raises(StarRocksUnavailableError) as exc:
@@ -152,16 +171,22 @@ def test_serving_config_names_registered_dws_tables_only():
     assert {"dws.dws_city_daily", "dws.dws_shop_daily", "dws.dws_shop_hourly"} <= served
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"tables": ["dwd.dwd_order_fact"]}, "views are built on DWS tables partitioned by dt"),
-    ({"tables": ["dws.nope"]}, "unknown table 'dws.nope'; registered tables:"),
-    ({"tables": []}, "serving.yaml: materialized_views.mv_x.tables: must list the registered DWS tables"),
-    ({"tables": "dws.dws_city_daily"}, "mv_x.tables: must list the registered DWS tables"),
-    ({"sql": "models/dws_city_daily.sql"}, "mv_x.sql: must be a file under sql/starrocks/"),
-    ({"sql": "starrocks/mv/missing.sql"}, "mv_x.sql: SQL file not found"),
-    ({"sql": "starrocks/../models/dws_city_daily.sql"}, "mv_x.sql: must be a file under sql/starrocks/"),
-    ({"descripton": "x"}, "serving.yaml: materialized_views.mv_x.descripton: unknown key; allowed: description, sql, tables"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"tables": ["dwd.dwd_order_fact"]}, "views are built on DWS tables partitioned by dt"),
+        ({"tables": ["dws.nope"]}, "unknown table 'dws.nope'; registered tables:"),
+        ({"tables": []}, "serving.yaml: materialized_views.mv_x.tables: must list the registered DWS tables"),
+        ({"tables": "dws.dws_city_daily"}, "mv_x.tables: must list the registered DWS tables"),
+        ({"sql": "models/dws_city_daily.sql"}, "mv_x.sql: must be a file under sql/starrocks/"),
+        ({"sql": "starrocks/mv/missing.sql"}, "mv_x.sql: SQL file not found"),
+        ({"sql": "starrocks/../models/dws_city_daily.sql"}, "mv_x.sql: must be a file under sql/starrocks/"),
+        (
+            {"descripton": "x"},
+            "serving.yaml: materialized_views.mv_x.descripton: unknown key; allowed: description, sql, tables",
+        ),
+    ],
+)
 def test_load_serving_refuses_bad_views(tmp_path, change, message):
     spec = {"sql": "starrocks/mv/mv_city_daily.sql", "tables": ["dws.dws_city_daily"], **change}
     path = tmp_path / "serving.yaml"
@@ -172,32 +197,55 @@ def test_load_serving_refuses_bad_views(tmp_path, change, message):
         serving_config_mod.load_serving(path)
 
 
-@pytest.mark.parametrize("top, message", [
-    ({"catalog": "Bad-Name"}, "catalog: must be a lower snake case identifier (got 'Bad-Name')"),
-    ({"database": "x; DROP"}, "database: must be a lower snake case identifier"),
-    ({"replication_num": 0}, "replication_num: must be an integer >= 1 (got 0)"),
-    ({"replication_num": "1"}, "replication_num: must be an integer >= 1 (got '1')"),
-    ({"materialized_views": {}}, "materialized_views: must map view names to their settings"),
-    ({"materialized_views": {"MV-X": {"sql": "starrocks/mv/mv_city_daily.sql", "tables": ["dws.dws_city_daily"]}}},
-     "materialized_views.MV-X.[key]: must be a lower snake case identifier"),
-])
+@pytest.mark.parametrize(
+    "top, message",
+    [
+        ({"catalog": "Bad-Name"}, "catalog: must be a lower snake case identifier (got 'Bad-Name')"),
+        ({"database": "x; DROP"}, "database: must be a lower snake case identifier"),
+        ({"replication_num": 0}, "replication_num: must be an integer >= 1 (got 0)"),
+        ({"replication_num": "1"}, "replication_num: must be an integer >= 1 (got '1')"),
+        ({"materialized_views": {}}, "materialized_views: must map view names to their settings"),
+        (
+            {
+                "materialized_views": {
+                    "MV-X": {"sql": "starrocks/mv/mv_city_daily.sql", "tables": ["dws.dws_city_daily"]}
+                }
+            },
+            "materialized_views.MV-X.[key]: must be a lower snake case identifier",
+        ),
+    ],
+)
 def test_load_serving_refuses_bad_names(tmp_path, top, message):
     import yaml
 
-    data = {"catalog": "c", "database": "d", "replication_num": 1,
-            "materialized_views": {"mv_x": {"sql": "starrocks/mv/mv_city_daily.sql", "tables": ["dws.dws_city_daily"]}}}
+    data = {
+        "catalog": "c",
+        "database": "d",
+        "replication_num": 1,
+        "materialized_views": {"mv_x": {"sql": "starrocks/mv/mv_city_daily.sql", "tables": ["dws.dws_city_daily"]}},
+    }
     path = tmp_path / "serving.yaml"
     path.write_text(yaml.safe_dump({**data, **top}))
     with pytest.raises(ServingError, match=re.escape(message)):
         serving_config_mod.load_serving(path)
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("replication_num: 1", "replicaton_num: 1",
-     "serving.yaml: replicaton_num: unknown key; allowed: catalog, database, materialized_views, replication_num"),
-    ("    tables: [dws.dws_shop_daily]", "    table: [dws.dws_shop_daily]",
-     "serving.yaml: materialized_views.mv_shop_daily.table: unknown key; allowed: description, sql, tables"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "replication_num: 1",
+            "replicaton_num: 1",
+            "serving.yaml: replicaton_num: unknown key; "
+            "allowed: catalog, database, materialized_views, replication_num",
+        ),
+        (
+            "    tables: [dws.dws_shop_daily]",
+            "    table: [dws.dws_shop_daily]",
+            "serving.yaml: materialized_views.mv_shop_daily.table: unknown key; allowed: description, sql, tables",
+        ),
+    ],
+)
 def test_a_typo_in_the_real_file_fails_naming_file_key_and_allowed_keys(tmp_path, old, new, message):
     from lakehouse.core.errors import ConfigError
     from lakehouse.core.paths import CONFIG_DIR
@@ -221,8 +269,9 @@ def test_every_view_reads_only_its_registered_dws_tables(name):
     config = serving_config_mod.serving_config()
     view = config.views[name]
     statement = serving_render.view_statement(view)
-    reads = serving_render.check_reads(statement, {t: "`{}`.`{}`.`{}`".format(config.catalog, *t.split(".")) for t in view.tables},
-                                where=name)
+    reads = serving_render.check_reads(
+        statement, {t: "`{}`.`{}`.`{}`".format(config.catalog, *t.split(".")) for t in view.tables}, where=name
+    )
     referenced = {f"{db}.{table}" for catalog, db, table in QUALIFIED.findall(statement) if catalog == config.catalog}
     assert referenced == set(view.tables), f"{name} reads {referenced}, config/serving.yaml says {view.tables}"
     assert all(QUALIFIED.fullmatch(r) for r in reads), f"{name} reads an unqualified name: {reads}"
@@ -245,15 +294,18 @@ def test_views_are_manual_partitioned_by_day_in_the_serving_database(name):
 
 def test_source_refuses_a_table_the_view_does_not_declare():
     config = serving_config_mod.serving_config()
-    view = MaterializedView(name="mv_shop_hourly", sql="starrocks/mv/mv_shop_hourly.sql", tables=("dws.dws_shop_hourly",))
+    view = MaterializedView(
+        name="mv_shop_hourly", sql="starrocks/mv/mv_shop_hourly.sql", tables=("dws.dws_shop_hourly",)
+    )
     with pytest.raises(ServingError, match=r"source\('dws.dws_shop_traffic_hourly'\) is not among the tables"):
         serving_render.view_statement(view, config=config)
 
 
 def test_a_declared_table_the_view_never_reads_is_refused():
     config = serving_config_mod.serving_config()
-    view = MaterializedView(name="mv_city_daily", sql="starrocks/mv/mv_city_daily.sql",
-                            tables=("dws.dws_city_daily", "dws.dws_shop_daily"))
+    view = MaterializedView(
+        name="mv_city_daily", sql="starrocks/mv/mv_city_daily.sql", tables=("dws.dws_city_daily", "dws.dws_shop_daily")
+    )
     with pytest.raises(ServingError, match="never reads dws.dws_shop_daily"):
         serving_render.view_statement(view, config=config)
 
@@ -262,9 +314,11 @@ def test_check_reads_refuses_tables_named_without_source():
     sources = {"dws.dws_city_daily": "`c`.`dws`.`dws_city_daily`"}
     ok = 'SELECT 1 AS x FROM `c`.`dws`.`dws_city_daily` COMMENT "from ods.ods_orders"'
     assert serving_render.check_reads(ok, sources, where="t") == ["`c`.`dws`.`dws_city_daily`"]
-    for bad in ("SELECT * FROM `c`.`dws`.`dws_city_daily` JOIN ods.ods_orders ON 1 = 1",
-                "SELECT * FROM dws.dws_city_daily",
-                "SELECT * FROM (SELECT 1) AS s"):
+    for bad in (
+        "SELECT * FROM `c`.`dws`.`dws_city_daily` JOIN ods.ods_orders ON 1 = 1",
+        "SELECT * FROM dws.dws_city_daily",
+        "SELECT * FROM (SELECT 1) AS s",
+    ):
         with pytest.raises(ServingError):
             serving_render.check_reads(bad, sources, where="t")
 
@@ -305,14 +359,17 @@ def test_https_endpoint_enables_ssl():
     assert '"aws.s3.enable_ssl" = "true"' in catalog
 
 
-@pytest.mark.parametrize("options, message", [
-    ({**MINIO, "s3.secret-key": 'x" , "type" = "hive'}, "s3.secret-key is empty or contains a quote"),
-    ({**MINIO, "s3.secret-key": ""}, "has S3 options but not s3.secret-key"),
-    ({**MINIO, "s3.endpoint": "minio:9000"}, "is not an http(s) URL"),
-    ({**MINIO, "s3.path.style.access": "yes"}, "must be true or false"),
-    ({"warehouse": ""}, "has no 'warehouse' extra"),
-    ({"warehouse": "s3://bucket/a b"}, "contains whitespace"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({**MINIO, "s3.secret-key": 'x" , "type" = "hive'}, "s3.secret-key is empty or contains a quote"),
+        ({**MINIO, "s3.secret-key": ""}, "has S3 options but not s3.secret-key"),
+        ({**MINIO, "s3.endpoint": "minio:9000"}, "is not an http(s) URL"),
+        ({**MINIO, "s3.path.style.access": "yes"}, "must be true or false"),
+        ({"warehouse": ""}, "has no 'warehouse' extra"),
+        ({"warehouse": "s3://bucket/a b"}, "contains whitespace"),
+    ],
+)
 def test_catalog_options_are_checked_before_rendering(options, message):
     with pytest.raises(ServingError, match=re.escape(message)) as exc:
         serving_render.setup_statements(paimon=fake_paimon(options))
@@ -322,8 +379,11 @@ def test_catalog_options_are_checked_before_rendering(options, message):
 def test_setup_serving_runs_each_statement_and_reports_failures_without_secrets(connect):
     done = serving_refresh.setup_serving(starrocks=StarRocksHook(), paimon=fake_paimon())
     config = serving_config_mod.serving_config()
-    assert done == [f"catalog {config.catalog}", f"database {config.database}",
-                    *(f"materialized view {config.database}.{name}" for name in config.views)]
+    assert done == [
+        f"catalog {config.catalog}",
+        f"database {config.database}",
+        *(f"materialized view {config.database}.{name}" for name in config.views),
+    ]
     executed = connect.conn.executed()
     assert executed[0].startswith("CREATE EXTERNAL CATALOG") and executed[1].startswith("CREATE DATABASE")
     assert len(executed) == len(done)
@@ -340,21 +400,28 @@ def test_setup_serving_runs_each_statement_and_reports_failures_without_secrets(
 # ------------------------------------------------------------------------------------- refreshes
 def test_refresh_statements_refresh_the_published_day_of_the_views_on_those_tables():
     config = serving_config_mod.serving_config()
-    planned = serving_render.refresh_statements("2026-11-24", ["dws.dws_shop_traffic_hourly", "dwd.dwd_order_fact", "dws.dws_city_daily"])
+    planned = serving_render.refresh_statements(
+        "2026-11-24", ["dws.dws_shop_traffic_hourly", "dwd.dwd_order_fact", "dws.dws_city_daily"]
+    )
     views = [view for view, _ in planned]
     assert views == [f"{config.database}.mv_city_daily", f"{config.database}.mv_shop_hourly"]
     for view, statement in planned:
         db, name = view.split(".")
-        assert statement == (f"REFRESH MATERIALIZED VIEW `{db}`.`{name}`\n"
-                             'PARTITION START ("2026-11-24") END ("2026-11-25")\nFORCE\nWITH SYNC MODE')
+        assert statement == (
+            f"REFRESH MATERIALIZED VIEW `{db}`.`{name}`\n"
+            'PARTITION START ("2026-11-24") END ("2026-11-25")\nFORCE\nWITH SYNC MODE'
+        )
 
 
-@pytest.mark.parametrize("dt, start, end", [
-    ("2026-11-30", "2026-11-30", "2026-12-01"),
-    ("2026-12-31", "2026-12-31", "2027-01-01"),
-    ("2028-02-28", "2028-02-28", "2028-02-29"),
-    (" 2026-11-24 ", "2026-11-24", "2026-11-25"),
-])
+@pytest.mark.parametrize(
+    "dt, start, end",
+    [
+        ("2026-11-30", "2026-11-30", "2026-12-01"),
+        ("2026-12-31", "2026-12-31", "2027-01-01"),
+        ("2028-02-28", "2028-02-28", "2028-02-29"),
+        (" 2026-11-24 ", "2026-11-24", "2026-11-25"),
+    ],
+)
 def test_refresh_range_is_one_calendar_day(dt, start, end):
     ((_, statement),) = serving_render.refresh_statements(dt, ["dws.dws_city_daily"])
     assert f'PARTITION START ("{start}") END ("{end}")' in statement
@@ -364,7 +431,9 @@ def test_tables_without_a_view_refresh_nothing():
     assert serving_render.refresh_statements("2026-11-24", ["dwd.dwd_order_fact", "ods.ods_orders"]) == []
 
 
-@pytest.mark.parametrize("dt", ["2026-13-01", "2026-02-30", "20261124", "yesterday", "2026-11-24'); DROP DATABASE x; --", ""])
+@pytest.mark.parametrize(
+    "dt", ["2026-13-01", "2026-02-30", "20261124", "yesterday", "2026-11-24'); DROP DATABASE x; --", ""]
+)
 def test_bad_dt_is_refused_before_starrocks_is_touched(connect, dt):
     with pytest.raises(BadRequest, match=r"^dt .* is not a (date in the form YYYY-MM-DD|calendar day)$"):
         serving_refresh.refresh_after_publish(dt, ["dws.dws_city_daily"], starrocks=StarRocksHook())
@@ -378,8 +447,9 @@ def test_unknown_table_is_refused_with_the_registered_names():
 
 def test_refresh_after_publish_runs_the_refreshes_and_returns_them(connect):
     config = serving_config_mod.serving_config()
-    refreshed = serving_refresh.refresh_after_publish("2026-11-24", [registry().table("dws.dws_shop_daily"), "dws.dws_shop_hourly"],
-                                              starrocks=StarRocksHook())
+    refreshed = serving_refresh.refresh_after_publish(
+        "2026-11-24", [registry().table("dws.dws_shop_daily"), "dws.dws_shop_hourly"], starrocks=StarRocksHook()
+    )
     assert refreshed == [f"{config.database}.mv_shop_daily", f"{config.database}.mv_shop_hourly"]
     executed = connect.conn.executed()
     assert "information_schema.materialized_views" in executed[0]
@@ -397,8 +467,12 @@ def test_refresh_after_publish_without_views_to_refresh_does_not_connect(connect
 
 def test_refresh_after_publish_names_missing_views_and_refreshes_nothing(connect):
     connect.conn.rows_for = _starrocks_rows(["mv_shop_daily"])
-    with pytest.raises(ServingError, match=r"mv_city_daily do not exist in StarRocks: create them with .*setup_serving"):
-        serving_refresh.refresh_after_publish("2026-11-24", ["dws.dws_city_daily", "dws.dws_shop_daily"], starrocks=StarRocksHook())
+    with pytest.raises(
+        ServingError, match=r"mv_city_daily do not exist in StarRocks: create them with .*setup_serving"
+    ):
+        serving_refresh.refresh_after_publish(
+            "2026-11-24", ["dws.dws_city_daily", "dws.dws_shop_daily"], starrocks=StarRocksHook()
+        )
     assert not [s for s in connect.conn.executed() if s.startswith("REFRESH")]
 
 
@@ -415,8 +489,13 @@ def test_a_missing_connection_fails_a_caller_that_did_not_check_serving_configur
 
 
 def test_views_reading_keeps_config_order():
-    config = ServingConfig(catalog="c", database="d", replication_num=1, views={
-        "b": MaterializedView("b", "starrocks/mv/mv_city_daily.sql", ("dws.dws_city_daily",)),
-        "a": MaterializedView("a", "starrocks/mv/mv_shop_daily.sql", ("dws.dws_shop_daily",)),
-    })
+    config = ServingConfig(
+        catalog="c",
+        database="d",
+        replication_num=1,
+        views={
+            "b": MaterializedView("b", "starrocks/mv/mv_city_daily.sql", ("dws.dws_city_daily",)),
+            "a": MaterializedView("a", "starrocks/mv/mv_shop_daily.sql", ("dws.dws_shop_daily",)),
+        },
+    )
     assert [v.name for v in config.views_reading(["dws.dws_shop_daily", "dws.dws_city_daily"])] == ["b", "a"]

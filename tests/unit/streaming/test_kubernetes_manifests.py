@@ -9,6 +9,7 @@ Without Maven or Maven Central these tests skip, except in CI (CI=true), where t
 
 No Kubernetes cluster is involved: the provider's operator is exercised against a fake client.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,12 +27,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse.streaming.kubernetes import manifests as k8s
-from lakehouse.streaming.kubernetes import settings as k8s_settings
+from lakehouse.core.registry import Registry, registry
 from lakehouse.hooks.mysql import MySqlHook
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.core.registry import Registry, registry
 from lakehouse.streaming.deploy import job_session_config, job_sql_hash, render_job
+from lakehouse.streaming.kubernetes import manifests as k8s
+from lakehouse.streaming.kubernetes import settings as k8s_settings
 
 REPO = Path(__file__).resolve().parents[3]
 CRD_POM = REPO / "flink" / "k8s-crds" / "pom.xml"
@@ -45,8 +46,10 @@ CDC_PASSWORD = "cdc-Secret-42"
 JOBS = sorted(registry().jobs)
 MODES = {
     "application": {},
-    "session": {"LAKEHOUSE_K8S_MODE": "session",
-                "LAKEHOUSE_K8S_SQL_RUNNER_JAR": "s3://lakehouse/flink/jars/sql-runner.jar"},
+    "session": {
+        "LAKEHOUSE_K8S_MODE": "session",
+        "LAKEHOUSE_K8S_SQL_RUNNER_JAR": "s3://lakehouse/flink/jars/sql-runner.jar",
+    },
 }
 
 
@@ -84,8 +87,10 @@ def operator_api_jar() -> Path:
     version = _pom_property(CRD_POM, "flink-kubernetes-operator.version")
     jar = CACHE / f"flink-kubernetes-operator-api-{version}.jar"
     if not jar.is_file():
-        _maven(["-f", str(CRD_POM), "dependency:copy-dependencies", f"-DoutputDirectory={CACHE}"],
-               f"flink-kubernetes-operator-api {version}")
+        _maven(
+            ["-f", str(CRD_POM), "dependency:copy-dependencies", f"-DoutputDirectory={CACHE}"],
+            f"flink-kubernetes-operator-api {version}",
+        )
     assert jar.is_file(), f"Maven ran but {jar} is missing"
     return jar
 
@@ -95,19 +100,28 @@ def _crd_schema(jar: Path, plural: str) -> dict:
         crd = yaml.safe_load(zf.read(f"META-INF/fabric8/{plural}.flink.apache.org-v1.yml"))
     assert crd["spec"]["group"] == k8s_settings.API_GROUP
     version = next(v for v in crd["spec"]["versions"] if v["name"] == k8s_settings.API_VERSION)
-    assert version["served"] and version["storage"], f"{plural} {k8s_settings.API_VERSION} is not the served storage version"
+    assert version["served"] and version["storage"], (
+        f"{plural} {k8s_settings.API_VERSION} is not the served storage version"
+    )
     schema = version["schema"]["openAPIV3Schema"]
     # The API server gives every custom resource these; the generated schema leaves them out.
     implicit = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
-    return {**schema, "properties": {**implicit, **schema["properties"]}, "required": ["apiVersion", "kind", "metadata"]}
+    return {
+        **schema,
+        "properties": {**implicit, **schema["properties"]},
+        "required": ["apiVersion", "kind", "metadata"],
+    }
 
 
 def _closed(schema):
     """The schema with every declared object closed: what the API server would prune becomes an error."""
     if isinstance(schema, dict):
         schema = {k: _closed(v) for k, v in schema.items()}
-        if ("properties" in schema and "additionalProperties" not in schema
-                and not schema.get("x-kubernetes-preserve-unknown-fields")):
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
             schema["additionalProperties"] = False
         return schema
     if isinstance(schema, list):
@@ -147,10 +161,14 @@ def _check_metadata(manifest: dict, settings: k8s_settings.KubernetesSettings) -
 # ---------------------------------------------------------------------------------------------
 @pytest.fixture
 def hooks(monkeypatch):
-    monkeypatch.setenv(f"AIRFLOW_CONN_{PAIMON_CONN.upper()}",
-                       json.dumps({"conn_type": "paimon", "extra": {"warehouse": "s3://lakehouse/warehouse"}}))
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CDC_CONN.upper()}",
-                       f"mysql://flink_cdc:{CDC_PASSWORD}@mysql.lakehouse.svc:3306/delivery?server_id_base=5400")
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{PAIMON_CONN.upper()}",
+        json.dumps({"conn_type": "paimon", "extra": {"warehouse": "s3://lakehouse/warehouse"}}),
+    )
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{CDC_CONN.upper()}",
+        f"mysql://flink_cdc:{CDC_PASSWORD}@mysql.lakehouse.svc:3306/delivery?server_id_base=5400",
+    )
     monkeypatch.delenv("LAKEHOUSE_PIPELINE_PREFIX", raising=False)
     return {"paimon": PaimonHook(PAIMON_CONN), "cdc": MySqlHook(CDC_CONN)}
 
@@ -194,7 +212,7 @@ def _memory_bytes(text: str) -> int:
 def test_manifests_pass_the_operators_own_validation_rules(hooks, mode):
     """What the operator's DefaultValidator (1.10) refuses beyond the schema, for a first deploy."""
     settings = _settings(mode)
-    cluster = (k8s.session_cluster_manifest(settings) if mode == "session" else None)
+    cluster = k8s.session_cluster_manifest(settings) if mode == "session" else None
     for job in JOBS:
         manifest = k8s.job_manifest(_rendered(job, hooks), settings)
         deployment = cluster or manifest  # the cluster whose configuration the job is checked against
@@ -319,7 +337,10 @@ def test_a_sql_change_changes_the_spec_so_the_operator_upgrades(hooks):
     before = k8s.job_manifest(_rendered("ods_user_events", hooks), settings)
     after = k8s.job_manifest(_rendered("ods_user_events", hooks, reg=custom), settings)
     assert before["spec"]["job"]["args"] != after["spec"]["job"]["args"]
-    assert before["metadata"]["annotations"]["lakehouse/sql-hash"] != after["metadata"]["annotations"]["lakehouse/sql-hash"]
+    assert (
+        before["metadata"]["annotations"]["lakehouse/sql-hash"]
+        != after["metadata"]["annotations"]["lakehouse/sql-hash"]
+    )
     again = k8s.job_manifest(_rendered("ods_user_events", hooks), settings)
     assert again == before, "rendering is not deterministic: every deploy would upgrade the job"
 
@@ -350,25 +371,42 @@ def test_defaults_need_no_environment():
 
 
 def test_environment_overrides_with_types():
-    settings = k8s_settings.KubernetesSettings.from_env({
-        "LAKEHOUSE_K8S_NAMESPACE": "streaming", "LAKEHOUSE_K8S_TASK_SLOTS": "4", "LAKEHOUSE_K8S_TASKMANAGER_CPU": "2.5",
-        "LAKEHOUSE_K8S_CHECKPOINT_DIR": "s3://prod-bucket/flink/cp", "LAKEHOUSE_K8S_IMAGE": "registry.example/lakehouse/flink:42",
-    })
+    settings = k8s_settings.KubernetesSettings.from_env(
+        {
+            "LAKEHOUSE_K8S_NAMESPACE": "streaming",
+            "LAKEHOUSE_K8S_TASK_SLOTS": "4",
+            "LAKEHOUSE_K8S_TASKMANAGER_CPU": "2.5",
+            "LAKEHOUSE_K8S_CHECKPOINT_DIR": "s3://prod-bucket/flink/cp",
+            "LAKEHOUSE_K8S_IMAGE": "registry.example/lakehouse/flink:42",
+        }
+    )
     assert (settings.namespace, settings.task_slots, settings.taskmanager_cpu) == ("streaming", 4, 2.5)
     assert settings.checkpoint_dir == "s3://prod-bucket/flink/cp" and settings.image.endswith(":42")
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    ({"LAKEHOUSE_K8S_MODE": "yarn"}, "LAKEHOUSE_K8S_MODE='yarn' must be one of application, session"),
-    ({"LAKEHOUSE_K8S_TASK_SLOTS": "two"}, "LAKEHOUSE_K8S_TASK_SLOTS='two' is not a whole number"),
-    ({"LAKEHOUSE_K8S_TASK_SLOTS": "0"}, "LAKEHOUSE_K8S_TASK_SLOTS=0 must be a whole number >= 1"),
-    ({"LAKEHOUSE_K8S_CHECKPOINT_DIR": "/data/checkpoints"}, "LAKEHOUSE_K8S_CHECKPOINT_DIR='/data/checkpoints' must be a URI on storage every pod shares"),
-    ({"LAKEHOUSE_K8S_SAVEPOINT_DIR": "s3://lakehouse/flink/checkpoints"}, "must be three different directories"),
-    ({"LAKEHOUSE_K8S_NAMESPACE": "Lake_House"}, "LAKEHOUSE_K8S_NAMESPACE='Lake_House' is not a Kubernetes namespace name"),
-    ({"LAKEHOUSE_K8S_TASKMANAGER_MEMORY": "4 GB"}, "LAKEHOUSE_K8S_TASKMANAGER_MEMORY='4 GB' must be a Flink memory size"),
-    ({"LAKEHOUSE_K8S_MODE": "session"}, "in session mode the operator downloads the jar"),
-    ({"LAKEHOUSE_K8S_IMAGE_PULL_POLICY": "sometimes"}, "must be Always, IfNotPresent or Never"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"LAKEHOUSE_K8S_MODE": "yarn"}, "LAKEHOUSE_K8S_MODE='yarn' must be one of application, session"),
+        ({"LAKEHOUSE_K8S_TASK_SLOTS": "two"}, "LAKEHOUSE_K8S_TASK_SLOTS='two' is not a whole number"),
+        ({"LAKEHOUSE_K8S_TASK_SLOTS": "0"}, "LAKEHOUSE_K8S_TASK_SLOTS=0 must be a whole number >= 1"),
+        (
+            {"LAKEHOUSE_K8S_CHECKPOINT_DIR": "/data/checkpoints"},
+            "LAKEHOUSE_K8S_CHECKPOINT_DIR='/data/checkpoints' must be a URI on storage every pod shares",
+        ),
+        ({"LAKEHOUSE_K8S_SAVEPOINT_DIR": "s3://lakehouse/flink/checkpoints"}, "must be three different directories"),
+        (
+            {"LAKEHOUSE_K8S_NAMESPACE": "Lake_House"},
+            "LAKEHOUSE_K8S_NAMESPACE='Lake_House' is not a Kubernetes namespace name",
+        ),
+        (
+            {"LAKEHOUSE_K8S_TASKMANAGER_MEMORY": "4 GB"},
+            "LAKEHOUSE_K8S_TASKMANAGER_MEMORY='4 GB' must be a Flink memory size",
+        ),
+        ({"LAKEHOUSE_K8S_MODE": "session"}, "in session mode the operator downloads the jar"),
+        ({"LAKEHOUSE_K8S_IMAGE_PULL_POLICY": "sometimes"}, "must be Always, IfNotPresent or Never"),
+    ],
+)
 def test_a_bad_setting_names_the_variable(env, message):
     with pytest.raises(k8s_settings.KubernetesConfigError) as exc:
         k8s_settings.KubernetesSettings.from_env(env)
@@ -377,8 +415,13 @@ def test_a_bad_setting_names_the_variable(env, message):
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(k8s_settings.KubernetesConfigError) as exc:
-        k8s_settings.KubernetesSettings.from_env({"LAKEHOUSE_K8S_MODE": "yarn", "LAKEHOUSE_K8S_HA_DIR": "file:///ha",
-                                         "LAKEHOUSE_K8S_STATE_BACKEND": "memory"})
+        k8s_settings.KubernetesSettings.from_env(
+            {
+                "LAKEHOUSE_K8S_MODE": "yarn",
+                "LAKEHOUSE_K8S_HA_DIR": "file:///ha",
+                "LAKEHOUSE_K8S_STATE_BACKEND": "memory",
+            }
+        )
     text = str(exc.value)
     assert all(v in text for v in ("LAKEHOUSE_K8S_MODE", "LAKEHOUSE_K8S_HA_DIR", "LAKEHOUSE_K8S_STATE_BACKEND"))
 
@@ -386,7 +429,9 @@ def test_every_problem_is_reported_at_once():
 def test_deployment_target():
     assert k8s_settings.deployment_target({}) == "session"
     assert k8s_settings.deployment_target({"LAKEHOUSE_DEPLOYMENT_TARGET": "kubernetes"}) == "kubernetes"
-    with pytest.raises(k8s_settings.KubernetesConfigError, match="LAKEHOUSE_DEPLOYMENT_TARGET='k8s' must be one of session, kubernetes"):
+    with pytest.raises(
+        k8s_settings.KubernetesConfigError, match="LAKEHOUSE_DEPLOYMENT_TARGET='k8s' must be one of session, kubernetes"
+    ):
         k8s_settings.deployment_target({"LAKEHOUSE_DEPLOYMENT_TARGET": "k8s"})
 
 
@@ -397,9 +442,13 @@ def test_a_job_name_too_long_for_kubernetes_is_refused(hooks, monkeypatch):
 
 
 def test_a_local_warehouse_is_refused(hooks, monkeypatch):
-    monkeypatch.setenv(f"AIRFLOW_CONN_{PAIMON_CONN.upper()}",
-                       json.dumps({"conn_type": "paimon", "extra": {"warehouse": "/data/warehouse"}}))
-    with pytest.raises(k8s_settings.KubernetesConfigError, match=f"connection '{PAIMON_CONN}' is 'file:///data/warehouse'"):
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{PAIMON_CONN.upper()}",
+        json.dumps({"conn_type": "paimon", "extra": {"warehouse": "/data/warehouse"}}),
+    )
+    with pytest.raises(
+        k8s_settings.KubernetesConfigError, match=f"connection '{PAIMON_CONN}' is 'file:///data/warehouse'"
+    ):
         k8s.render_streaming_job("dwd_order_fact", paimon=PaimonHook(PAIMON_CONN), cdc=hooks["cdc"])
 
 
@@ -445,15 +494,22 @@ class FakeKubernetesHook:
         if key in self.custom_object_client.objects:
             raise ApiException(status=409, reason="AlreadyExists")
         self.custom_object_client.calls.append(("create", plural, manifest["metadata"]["name"], manifest))
-        self.custom_object_client.objects[key] = {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": "1"}}
+        self.custom_object_client.objects[key] = {
+            **manifest,
+            "metadata": {**manifest["metadata"], "resourceVersion": "1"},
+        }
         return manifest
 
 
 def _deploy_operator(objects: FakeCustomObjects, settings: k8s_settings.KubernetesSettings, monkeypatch, hooks):
     from lakehouse.streaming.kubernetes import operator as kubernetes_deploy
 
-    monkeypatch.setattr(kubernetes_deploy, "render_streaming_job", lambda name, **_: k8s.render_streaming_job(name, **hooks))
-    op = kubernetes_deploy.FlinkJobResourceOperator(task_id="deploy_dwd_order_fact", job_name="dwd_order_fact", settings=settings)
+    monkeypatch.setattr(
+        kubernetes_deploy, "render_streaming_job", lambda name, **_: k8s.render_streaming_job(name, **hooks)
+    )
+    op = kubernetes_deploy.FlinkJobResourceOperator(
+        task_id="deploy_dwd_order_fact", job_name="dwd_order_fact", settings=settings
+    )
     op.__dict__["hook"] = FakeKubernetesHook(objects)  # the provider's cached_property
     return op
 
@@ -466,8 +522,13 @@ def test_the_provider_operator_creates_the_resource(monkeypatch, hooks):
     [create] = [c for c in objects.calls if c[0] == "create"]
     assert create[1] == "flinkdeployments" and create[2] == "dwd-order-fact"
     assert create[3] == k8s.job_manifest(_rendered("dwd_order_fact", hooks), settings)
-    assert result == {"kind": "FlinkDeployment", "name": "dwd-order-fact", "namespace": "lakehouse",
-                      "action": "created", "sql_hash": create[3]["metadata"]["annotations"]["lakehouse/sql-hash"]}
+    assert result == {
+        "kind": "FlinkDeployment",
+        "name": "dwd-order-fact",
+        "namespace": "lakehouse",
+        "action": "created",
+        "sql_hash": create[3]["metadata"]["annotations"]["lakehouse/sql-hash"],
+    }
     assert CDC_PASSWORD not in json.dumps(result)
 
 
@@ -521,13 +582,22 @@ print("RESULT=" + json.dumps({
 
 
 def _parse_deploy_dag(env: dict) -> dict:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "LAKEHOUSE_K8S_", "LAKEHOUSE_DEPLOYMENT"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW_CONN_", "LAKEHOUSE_K8S_", "LAKEHOUSE_DEPLOYMENT"))
+    }
     base["PYTHONPATH"] = str(REPO / "plugins")
-    out = subprocess.run([sys.executable, "-c", _PARSE, str(REPO / "dags" / "streaming_deploy.py")],
-                         capture_output=True, text=True, env={**base, **env}, timeout=180)
+    out = subprocess.run(
+        [sys.executable, "-c", _PARSE, str(REPO / "dags" / "streaming_deploy.py")],
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     [line] = [x for x in out.stdout.splitlines() if x.startswith("RESULT=")]
-    return json.loads(line[len("RESULT="):])
+    return json.loads(line[len("RESULT=") :])
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))

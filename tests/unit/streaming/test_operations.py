@@ -1,12 +1,19 @@
 """On-call operations: request validation (nothing touched on a bad request) and dispatch."""
+
 from __future__ import annotations
 
 import pytest
 
-from lakehouse.streaming.operations import ACTIONS, InvalidOperationRequest, OperationRequest, run_operation, validate_operation
 from lakehouse.core.registry import registry
-from tests.support.flink import FakeFlinkCluster
+from lakehouse.streaming.operations import (
+    ACTIONS,
+    InvalidOperationRequest,
+    OperationRequest,
+    run_operation,
+    validate_operation,
+)
 from lakehouse.streaming.supervision import SupervisionResult
+from tests.support.flink import FakeFlinkCluster
 
 JOB = "dwd_order_fact"
 
@@ -75,19 +82,39 @@ def test_several_problems_are_reported_together():
     "params, expected",
     [
         ({"job": JOB, "action": "stop_with_savepoint"}, OperationRequest(JOB, "stop_with_savepoint", None)),
-        ({"job": f"  {JOB} ", "action": " stop_with_savepoint ", "savepoint_path": "  "},
-         OperationRequest(JOB, "stop_with_savepoint", None)),
-        ({"job": JOB, "action": "start_from_savepoint", "savepoint_path": None},
-         OperationRequest(JOB, "start_from_savepoint", None)),
-        ({"job": JOB, "action": "start_from_savepoint", "savepoint_path": " file:///data/savepoints/savepoint-ab12-1 "},
-         OperationRequest(JOB, "start_from_savepoint", "file:///data/savepoints/savepoint-ab12-1")),
-        ({"job": JOB, "action": "start_from_savepoint", "savepoint_path": "s3://bucket/chk/abc/chk-7"},
-         OperationRequest(JOB, "start_from_savepoint", "s3://bucket/chk/abc/chk-7")),
-        ({"job": JOB, "action": "restart_without_state", "confirm": f" {JOB}"},
-         OperationRequest(JOB, "restart_without_state", None,
-                          ["dws_shop_hourly", "dws_shop_daily", "dws_city_hourly", "dws_city_daily"])),
-        ({"job": "dws_city_daily", "action": "restart_without_state", "confirm": "dws_city_daily"},
-         OperationRequest("dws_city_daily", "restart_without_state", None, [])),
+        (
+            {"job": f"  {JOB} ", "action": " stop_with_savepoint ", "savepoint_path": "  "},
+            OperationRequest(JOB, "stop_with_savepoint", None),
+        ),
+        (
+            {"job": JOB, "action": "start_from_savepoint", "savepoint_path": None},
+            OperationRequest(JOB, "start_from_savepoint", None),
+        ),
+        (
+            {
+                "job": JOB,
+                "action": "start_from_savepoint",
+                "savepoint_path": " file:///data/savepoints/savepoint-ab12-1 ",
+            },
+            OperationRequest(JOB, "start_from_savepoint", "file:///data/savepoints/savepoint-ab12-1"),
+        ),
+        (
+            {"job": JOB, "action": "start_from_savepoint", "savepoint_path": "s3://bucket/chk/abc/chk-7"},
+            OperationRequest(JOB, "start_from_savepoint", "s3://bucket/chk/abc/chk-7"),
+        ),
+        (
+            {"job": JOB, "action": "restart_without_state", "confirm": f" {JOB}"},
+            OperationRequest(
+                JOB,
+                "restart_without_state",
+                None,
+                ["dws_shop_hourly", "dws_shop_daily", "dws_city_hourly", "dws_city_daily"],
+            ),
+        ),
+        (
+            {"job": "dws_city_daily", "action": "restart_without_state", "confirm": "dws_city_daily"},
+            OperationRequest("dws_city_daily", "restart_without_state", None, []),
+        ),
     ],
 )
 def test_valid_requests(params, expected):

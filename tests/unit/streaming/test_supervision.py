@@ -5,22 +5,31 @@ recorded). The deployment history is a real pypaimon warehouse in tmp_path, read
 separate PaimonHook so the tests see what on-call would see in ops.streaming_deployments.
 `deploy_job` and `job_sql_hash` are replaced so no SQL Gateway or MySQL is needed.
 """
+
 from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from lakehouse.core.errors import BadRequest
-from lakehouse.streaming import supervision
+from lakehouse.core.registry import registry
 from lakehouse.hooks.flink import CheckpointInfo, FlinkJobError, JobStatus
 from lakehouse.hooks.paimon import PaimonHook
-from lakehouse.core.registry import registry
-from tests.support.flink import NOW, FakeFlinkCluster  # NOW: the Supervisor's clock in these tests
+from lakehouse.streaming import supervision
 from lakehouse.streaming.deploy import Deployment
-from lakehouse.streaming.supervision import DEPLOYMENTS_TABLE, DeploymentHistory, DeploymentRecord, RestorePoint, StreamingJobUnhealthy, Supervisor, latest_retained_checkpoint
+from lakehouse.streaming.supervision import (
+    DEPLOYMENTS_TABLE,
+    DeploymentHistory,
+    DeploymentRecord,
+    RestorePoint,
+    StreamingJobUnhealthy,
+    Supervisor,
+    latest_retained_checkpoint,
+)
+from tests.support.flink import NOW, FakeFlinkCluster  # NOW: the Supervisor's clock in these tests
 
 CONN_ID = "paimon_ut"
 JOB = "dws_shop_hourly"  # checkpoint_max_age 2min in config/streaming_jobs.yaml
@@ -80,7 +89,7 @@ class Env:
         return Supervisor(flink=self.flink, paimon=self.paimon, cdc=object(), reg=registry(), **kwargs)
 
     def seed(self, action, *, minutes_ago, job_name=JOB, **fields):
-        at = datetime.fromtimestamp(NOW, tz=timezone.utc) - timedelta(minutes=minutes_ago)
+        at = datetime.fromtimestamp(NOW, tz=UTC) - timedelta(minutes=minutes_ago)
         self.history.record(DeploymentRecord(at, job_name, action, **fields))
 
     def rows(self):
@@ -89,8 +98,10 @@ class Env:
         if not hook.table_exists(DEPLOYMENTS_TABLE):
             return []
         rows = sorted(hook.read_arrow(DEPLOYMENTS_TABLE).to_pylist(), key=lambda r: r["event_time"])
-        return [(r["job_name"], r["action"], r["job_id"], r["sql_hash"], r["restored_from"], r["savepoint_path"])
-                for r in rows]
+        return [
+            (r["job_name"], r["action"], r["job_id"], r["sql_hash"], r["restored_from"], r["savepoint_path"])
+            for r in rows
+        ]
 
     def checkpoint(self, job_id, number, *, complete=True, mtime=None):
         d = self.checkpoints / job_id / f"chk-{number}"
@@ -114,16 +125,29 @@ def env(tmp_path, monkeypatch):
 def test_history_round_trip_filter_and_hash_of(env):
     env.seed("DEPLOY", minutes_ago=30, job_id=OLD_ID, sql_hash="h-old")
     env.seed("DEPLOY", minutes_ago=20, job_name="dws_city_daily", job_id="c" * 32, sql_hash="h-city")
-    env.seed("UPGRADE", minutes_ago=10, job_id=RUNNING_ID, sql_hash="h-new", restored_from="file:///sp/1",
-             savepoint_path="file:///sp/1", detail="sql hash h-old -> h-new")
+    env.seed(
+        "UPGRADE",
+        minutes_ago=10,
+        job_id=RUNNING_ID,
+        sql_hash="h-new",
+        restored_from="file:///sp/1",
+        savepoint_path="file:///sp/1",
+        detail="sql hash h-old -> h-new",
+    )
     env.seed("START_TASKMANAGER", minutes_ago=5, job_id=RUNNING_ID)  # no hash: must not hide the UPGRADE hash
 
     history = DeploymentHistory(PaimonHook(CONN_ID))
     records = history.records(JOB)
     assert [r.action for r in records] == ["DEPLOY", "UPGRADE", "START_TASKMANAGER"]
     assert records[1] == DeploymentRecord(
-        datetime.fromtimestamp(NOW, tz=timezone.utc) - timedelta(minutes=10), JOB, "UPGRADE", RUNNING_ID, "h-new",
-        "file:///sp/1", "file:///sp/1", "sql hash h-old -> h-new",
+        datetime.fromtimestamp(NOW, tz=UTC) - timedelta(minutes=10),
+        JOB,
+        "UPGRADE",
+        RUNNING_ID,
+        "h-new",
+        "file:///sp/1",
+        "file:///sp/1",
+        "sql hash h-old -> h-new",
     )
     assert len(history.records()) == 4
     assert history.last(JOB).action == "START_TASKMANAGER"
@@ -136,7 +160,7 @@ def test_history_round_trip_filter_and_hash_of(env):
 
 def test_history_refuses_unknown_action(env):
     with pytest.raises(BadRequest, match="unknown action REDEPLOY; one of DEPLOY, "):
-        env.history.record(DeploymentRecord(datetime.now(timezone.utc), JOB, "REDEPLOY"))
+        env.history.record(DeploymentRecord(datetime.now(UTC), JOB, "REDEPLOY"))
 
 
 # ---------------------------------------------------------------------------- retained checkpoints
@@ -203,8 +227,14 @@ def test_not_running_restores_newest_complete_retained_checkpoint(env):
 
 
 def test_not_running_restores_savepoint_of_last_upgrade_when_no_checkpoint(env):
-    env.seed("UPGRADE", minutes_ago=60, job_id=OLD_ID, sql_hash="hash-1",
-             restored_from="file:///savepoints/sp-1", savepoint_path="file:///savepoints/sp-1")
+    env.seed(
+        "UPGRADE",
+        minutes_ago=60,
+        job_id=OLD_ID,
+        sql_hash="hash-1",
+        restored_from="file:///savepoints/sp-1",
+        savepoint_path="file:///savepoints/sp-1",
+    )
 
     result = env.supervisor().supervise(JOB)
 
@@ -218,8 +248,13 @@ def test_restore_point_is_the_newest_of_savepoint_and_checkpoint(env, checkpoint
     stop_minutes_ago = 30
     stopped_at = NOW - stop_minutes_ago * 60
     env.seed("DEPLOY", minutes_ago=120, job_id=OLD_ID, sql_hash="hash-1")
-    env.seed("STOP", minutes_ago=stop_minutes_ago, job_id=OLD_ID, sql_hash="hash-1",
-             savepoint_path="file:///savepoints/sp-stop")
+    env.seed(
+        "STOP",
+        minutes_ago=stop_minutes_ago,
+        job_id=OLD_ID,
+        sql_hash="hash-1",
+        savepoint_path="file:///savepoints/sp-stop",
+    )
     chk = env.checkpoint(OLD_ID, 21, mtime=stopped_at + checkpoint_offset_s)
     sup = env.supervisor()
 
@@ -360,7 +395,9 @@ def test_running_with_tasks_waiting_for_slots_uses_state_time_then_start_time(en
 
     # Without a state timestamp the start time counts (here an hour ago: unhealthy).
     env.flink.details[RUNNING_ID] = JobStatus(RUNNING_ID, JOB, "RUNNING", int((NOW - 3600) * 1000), None, False)
-    with pytest.raises(StreamingJobUnhealthy, match="RUNNING with tasks not yet running for 3600 s: no exception recorded"):
+    with pytest.raises(
+        StreamingJobUnhealthy, match="RUNNING with tasks not yet running for 3600 s: no exception recorded"
+    ):
         env.supervisor().supervise(JOB)
 
 
@@ -478,8 +515,14 @@ def test_start_from_given_savepoint(env):
 
     assert result.action == "START"
     assert env.deployer.calls[0]["restore_from"] == "s3://bucket/savepoints/chosen"
-    assert env.rows()[-1] == (JOB, "START", result.job_id, "hash-1", "s3://bucket/savepoints/chosen",
-                              "s3://bucket/savepoints/chosen")
+    assert env.rows()[-1] == (
+        JOB,
+        "START",
+        result.job_id,
+        "hash-1",
+        "s3://bucket/savepoints/chosen",
+        "s3://bucket/savepoints/chosen",
+    )
 
 
 def test_start_without_state_records_reset(env):
@@ -528,12 +571,19 @@ def test_reset_of_dwd_restarts_the_dws_jobs_on_the_replay_only(env, monkeypatch)
     # Downstream stopped first, DWD last; the mark is read only when no writer commits any more.
     stops = [c for c in env.flink.calls if c[0] in ("stop_with_savepoint", "latest_snapshot")]
     assert stops == [("stop_with_savepoint", f"{every.index(n):032x}") for n in reversed(ORDER_DWS)] + [
-        ("stop_with_savepoint", f"{1:032x}"), ("latest_snapshot", "dwd.dwd_order_fact")]
+        ("stop_with_savepoint", f"{1:032x}"),
+        ("latest_snapshot", "dwd.dwd_order_fact"),
+    ]
     # DWD starts without state and re-reads ODS whole; each DWS job reads DWD from the next snapshot.
     calls = [(c["job_name"], c["restore_from"], c["read_from_snapshots"]) for c in env.deployer.calls]
     assert calls == [("dwd_order_fact", None, None)] + [(n, None, {"dwd.dwd_order_fact": 42}) for n in ORDER_DWS]
-    assert [(r.job_name, r.action) for r in results] == [("dwd_order_fact", "RESET")] + [(n, "RESET") for n in ORDER_DWS]
-    assert "reset with dwd_order_fact, whose output is replayed: reads dwd.dwd_order_fact from snapshot 42" in results[1].detail
+    assert [(r.job_name, r.action) for r in results] == [("dwd_order_fact", "RESET")] + [
+        (n, "RESET") for n in ORDER_DWS
+    ]
+    assert (
+        "reset with dwd_order_fact, whose output is replayed: reads dwd.dwd_order_fact from snapshot 42"
+        in results[1].detail
+    )
     # The jobs outside the cascade keep running untouched.
     running = {j.name for j in env.flink.jobs}
     assert {"ods_delivery_cdc", "dws_shop_traffic_hourly"} <= running
@@ -550,10 +600,12 @@ def test_reset_of_a_job_without_replay_restarts_it_alone(env):
     assert ("stop_with_savepoint", RUNNING_ID) not in env.flink.calls
 
 
-UNMAPPED = ("org.apache.flink.runtime.client.JobInitializationException: Could not start the JobMaster.\n"
-            "Caused by: java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint. Cannot map "
-            "checkpoint/savepoint state for operator 9dd6 to the new program, because the operator is not available "
-            "in the new program.")
+UNMAPPED = (
+    "org.apache.flink.runtime.client.JobInitializationException: Could not start the JobMaster.\n"
+    "Caused by: java.lang.IllegalStateException: Failed to rollback to checkpoint/savepoint. Cannot map "
+    "checkpoint/savepoint state for operator 9dd6 to the new program, because the operator is not available "
+    "in the new program."
+)
 
 
 def test_upgrade_of_a_job_with_a_reset_cascade_must_restore_all_its_state(env):
@@ -573,10 +625,14 @@ def test_failed_restore_of_dwd_fails_and_names_the_reset_with_its_cascade(env):
     with pytest.raises(StreamingJobUnhealthy) as exc:
         env.supervisor().supervise("dwd_order_fact")
     message = str(exc.value)
-    assert message.startswith("dwd_order_fact could not restore from file:///savepoints/savepoint-bbbbbb-1: "
-                              "java.lang.IllegalStateException: Failed to rollback")
-    assert ("run streaming_operations with restart_without_state for dwd_order_fact (it also restarts, without "
-            "state: dws_shop_hourly, dws_shop_daily, dws_city_hourly, dws_city_daily)") in message
+    assert message.startswith(
+        "dwd_order_fact could not restore from file:///savepoints/savepoint-bbbbbb-1: "
+        "java.lang.IllegalStateException: Failed to rollback"
+    )
+    assert (
+        "run streaming_operations with restart_without_state for dwd_order_fact (it also restarts, without "
+        "state: dws_shop_hourly, dws_shop_daily, dws_city_hourly, dws_city_daily)"
+    ) in message
     assert len(env.deployer.calls) == 1  # no start without state behind on-call's back
     assert exc.value.job == "dwd_order_fact"
 

@@ -1,16 +1,17 @@
 """Existing tables against their DDL: options are altered to what the DDL declares, layout options fail."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
 
-from lakehouse.streaming import deploy as streaming
 from lakehouse.core.errors import ConfigError
 from lakehouse.core.registry import registry
 from lakehouse.core.sql_files import declared_options, load_statements
-from tests.support.flink import FakeFlinkCluster
+from lakehouse.streaming import deploy as streaming
 from lakehouse.streaming.deploy import TableDriftError, create_tables, option_drift
+from tests.support.flink import FakeFlinkCluster
 
 CONTEXT = {"paimon": SimpleNamespace(warehouse_uri="file:///tmp/w", catalog_options=[])}
 
@@ -59,8 +60,7 @@ def test_existing_table_with_an_old_option_is_altered_to_the_ddl():
     flink = FakeFlinkCluster()
     create_tables(tables, flink=flink, paimon=FakePaimon(actual))
     assert len(flink.batches) == 2
-    assert flink.batches[1][1:] == [
-        "ALTER TABLE lakehouse.`dwd`.`dwd_order_fact` SET ('changelog-producer' = 'input')"]
+    assert flink.batches[1][1:] == ["ALTER TABLE lakehouse.`dwd`.`dwd_order_fact` SET ('changelog-producer' = 'input')"]
 
 
 def test_tables_as_declared_are_left_alone():
@@ -87,5 +87,7 @@ def test_a_job_whose_sql_submits_no_job_is_a_config_error(monkeypatch):
 
     monkeypatch.setattr(streaming, "render_job", lambda job, paimon, cdc: ["CREATE TEMPORARY VIEW v AS SELECT 1"])
     job = registry().job("dwd_order_fact")
-    with pytest.raises(ConfigError, match=rf"^{job.sql} submitted no job: it must end with an INSERT or a statement set$"):
+    with pytest.raises(
+        ConfigError, match=rf"^{job.sql} submitted no job: it must end with an INSERT or a statement set$"
+    ):
         streaming.deploy_job(job.name, flink=NoJobFlink(), paimon=object(), cdc=object())

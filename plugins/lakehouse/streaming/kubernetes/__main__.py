@@ -1,4 +1,5 @@
 """`python -m lakehouse.streaming.deploy.kubernetes [job ...]`: print the manifests."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -13,7 +14,8 @@ if TYPE_CHECKING:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m lakehouse.streaming.kubernetes [job ...]`: print the manifests (connections and LAKEHOUSE_K8S_* from the env)."""
+    """`python -m lakehouse.streaming.kubernetes [job ...]`: print the manifests (connections and
+    LAKEHOUSE_K8S_* from the environment)."""
     import sys
 
     names = list(argv if argv is not None else sys.argv[1:])
@@ -22,11 +24,13 @@ def main(argv: list[str] | None = None) -> int:
         r = resources()
         if names:
             reg = registry()
-            manifests = [job_manifest(render_streaming_job(n, paimon=r.paimon, cdc=r.cdc, reg=reg), settings)
-                         for n in names]
+            manifests = [
+                job_manifest(render_streaming_job(n, paimon=r.paimon, cdc=r.cdc, reg=reg), settings) for n in names
+            ]
         else:
             manifests = render_manifests(settings, paimon=r.paimon, cdc=r.cdc)
-    except ValueError as exc:  # ConfigError (KubernetesConfigError, SqlFileError), RegistryError, BadRequest: the message says what to fix
+    except ValueError as exc:  # ConfigError (KubernetesConfigError, SqlFileError, RegistryError), BadRequest: the
+        # message says what to fix
         sys.stderr.write(f"{exc}\n")
         return 2
     sys.stdout.write("---\n".join(manifest_yaml(m) for m in manifests))

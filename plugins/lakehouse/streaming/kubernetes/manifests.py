@@ -1,12 +1,25 @@
 """Flink Kubernetes Operator resources (FlinkDeployment, FlinkSessionJob) for the registered streaming jobs."""
+
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.core.registry import Registry, StreamingJobSpec, pipeline_prefix, registry
-from lakehouse.streaming.kubernetes.settings import API_GROUP, API_VERSION, FLINK_VERSION, KubernetesConfigError, KubernetesSettings, MAIN_CONTAINER, MAX_RESOURCE_NAME, SQL_RUNNER_ENTRY_CLASS, _RESOURCE_NAME, _SHARED_STORAGE_URI
+from lakehouse.streaming.kubernetes.settings import (
+    _RESOURCE_NAME,
+    _SHARED_STORAGE_URI,
+    API_GROUP,
+    API_VERSION,
+    FLINK_VERSION,
+    MAIN_CONTAINER,
+    MAX_RESOURCE_NAME,
+    SQL_RUNNER_ENTRY_CLASS,
+    KubernetesConfigError,
+    KubernetesSettings,
+)
 
 if TYPE_CHECKING:
     from lakehouse.hooks.mysql import MySqlHook
@@ -30,8 +43,12 @@ class RenderedJob:
 
 
 def render_streaming_job(
-    job_name: str, *, paimon: PaimonHook, cdc: MySqlHook,
-    reg: Registry | None = None, prefix: str | None = None,
+    job_name: str,
+    *,
+    paimon: PaimonHook,
+    cdc: MySqlHook,
+    reg: Registry | None = None,
+    prefix: str | None = None,
 ) -> RenderedJob:
     """Render a registered job with the session path's own functions (connections are read here)."""
     from lakehouse.streaming.deploy import job_session_config, job_sql_hash, render_job
@@ -134,7 +151,10 @@ def _cluster_spec(settings: KubernetesSettings, flink_configuration: dict[str, s
         "serviceAccount": settings.service_account,
         "mode": "native",
         "flinkConfiguration": flink_configuration,
-        "jobManager": {"replicas": 1, "resource": {"memory": settings.jobmanager_memory, "cpu": float(settings.jobmanager_cpu)}},
+        "jobManager": {
+            "replicas": 1,
+            "resource": {"memory": settings.jobmanager_memory, "cpu": float(settings.jobmanager_cpu)},
+        },
         "taskManager": {"resource": {"memory": settings.taskmanager_memory, "cpu": float(settings.taskmanager_cpu)}},
     }
     pod_template = _pod_template(settings)
@@ -213,8 +233,12 @@ def manifest_yaml(manifest: Mapping[str, Any]) -> str:
 
 
 def render_manifests(
-    settings: KubernetesSettings, *, paimon: PaimonHook, cdc: MySqlHook,
-    reg: Registry | None = None, prefix: str | None = None,
+    settings: KubernetesSettings,
+    *,
+    paimon: PaimonHook,
+    cdc: MySqlHook,
+    reg: Registry | None = None,
+    prefix: str | None = None,
 ) -> list[dict]:
     """Every resource of the deployment: the session cluster (session mode) and one per registered job."""
     reg = reg or registry()
@@ -223,5 +247,3 @@ def render_manifests(
         rendered = render_streaming_job(name, paimon=paimon, cdc=cdc, reg=reg, prefix=prefix)
         manifests.append(job_manifest(rendered, settings))
     return manifests
-
-

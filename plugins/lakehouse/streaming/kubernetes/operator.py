@@ -9,6 +9,7 @@ The manifest is rendered when the task runs, never at parse time (connections ar
 never through XCom or Jinja: the SQL carries the CDC credentials. Imported by the deploy DAG only
 for the `kubernetes` target: the provider brings the Kubernetes client (and requests) with it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -17,8 +18,13 @@ from typing import Any
 from airflow.providers.apache.flink.operators.flink_kubernetes import FlinkKubernetesOperator
 
 from lakehouse.core.resources import resources
+from lakehouse.streaming.kubernetes.manifests import (
+    job_manifest,
+    manifest_yaml,
+    render_streaming_job,
+    session_cluster_manifest,
+)
 from lakehouse.streaming.kubernetes.settings import API_GROUP, API_VERSION, PLURALS, KubernetesSettings
-from lakehouse.streaming.kubernetes.manifests import job_manifest, manifest_yaml, render_streaming_job, session_cluster_manifest
 
 
 class _ApplyFlinkResource(FlinkKubernetesOperator):
@@ -60,15 +66,23 @@ class _ApplyFlinkResource(FlinkKubernetesOperator):
             action = "replaced"
         self.log.info("%s %s/%s %s", manifest["kind"], self.namespace, name, action)
         # Not the response: it holds the spec, whose SQL carries credentials.
-        return {"kind": manifest["kind"], "name": name, "namespace": self.namespace, "action": action,
-                "sql_hash": manifest["metadata"].get("annotations", {}).get("lakehouse/sql-hash")}
+        return {
+            "kind": manifest["kind"],
+            "name": name,
+            "namespace": self.namespace,
+            "action": action,
+            "sql_hash": manifest["metadata"].get("annotations", {}).get("lakehouse/sql-hash"),
+        }
 
     def _replace(self, manifest: dict) -> None:
         """PUT the whole manifest (not a merge patch, so removed settings go too); status is untouched."""
         api = self.hook.custom_object_client
         name = manifest["metadata"]["name"]
         current = api.get_namespaced_custom_object(self.api_group, self.api_version, self.namespace, self.plural, name)
-        body = {**manifest, "metadata": {**manifest["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}}
+        body = {
+            **manifest,
+            "metadata": {**manifest["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]},
+        }
         api.replace_namespaced_custom_object(self.api_group, self.api_version, self.namespace, self.plural, name, body)
 
 

@@ -1,11 +1,13 @@
 """Settings of the Kubernetes path (LAKEHOUSE_K8S_* environment variables) and the operator's API names."""
+
 from __future__ import annotations
 
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.core.errors import ConfigError
 
@@ -46,7 +48,9 @@ def deployment_target(environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     target = environ.get(DEPLOYMENT_TARGET_ENV, "").strip() or "session"
     if target not in DEPLOYMENT_TARGETS:
-        raise KubernetesConfigError(f"{DEPLOYMENT_TARGET_ENV}={target!r} must be one of {', '.join(DEPLOYMENT_TARGETS)}")
+        raise KubernetesConfigError(
+            f"{DEPLOYMENT_TARGET_ENV}={target!r} must be one of {', '.join(DEPLOYMENT_TARGETS)}"
+        )
     return target
 
 
@@ -59,34 +63,69 @@ class KubernetesSettings:
     """Where and how the jobs run on Kubernetes. Every field has a LAKEHOUSE_K8S_* variable (see `from_env`)."""
 
     namespace: str = _setting("LAKEHOUSE_K8S_NAMESPACE", "lakehouse", "namespace of every resource")
-    mode: str = _setting("LAKEHOUSE_K8S_MODE", "application",
-                         "application (a FlinkDeployment per job) or session (FlinkSessionJobs on one session cluster)")
-    image: str = _setting("LAKEHOUSE_K8S_IMAGE", "lakehouse/flink:1.20.3",
-                          "the project's Flink image (docker/flink/Dockerfile): connector jars and the SQL runner")
-    image_pull_policy: str = _setting("LAKEHOUSE_K8S_IMAGE_PULL_POLICY", "IfNotPresent", "Always, IfNotPresent or Never")
-    service_account: str = _setting("LAKEHOUSE_K8S_SERVICE_ACCOUNT", "flink",
-                                     "service account of the Flink pods (the operator's Helm chart creates `flink`)")
-    checkpoint_dir: str = _setting("LAKEHOUSE_K8S_CHECKPOINT_DIR", "s3://lakehouse/flink/checkpoints",
-                                   "state.checkpoints.dir, on storage every pod shares")
-    savepoint_dir: str = _setting("LAKEHOUSE_K8S_SAVEPOINT_DIR", "s3://lakehouse/flink/savepoints",
-                                  "state.savepoints.dir: where upgrades take their savepoints")
-    ha_dir: str = _setting("LAKEHOUSE_K8S_HA_DIR", "s3://lakehouse/flink/ha",
-                           "high-availability.storageDir (Kubernetes HA: JobManager metadata)")
-    state_backend: str = _setting("LAKEHOUSE_K8S_STATE_BACKEND", "rocksdb", "rocksdb (incremental checkpoints) or hashmap")
-    sql_runner_jar: str = _setting("LAKEHOUSE_K8S_SQL_RUNNER_JAR", "local:///opt/flink/usrlib/sql-runner.jar",
-                                   "the SQL runner jar; session jobs need a URI the operator downloads (https://, s3://)")
-    session_cluster: str = _setting("LAKEHOUSE_K8S_SESSION_CLUSTER", "lakehouse-session",
-                                    "name of the session FlinkDeployment (session mode)")
-    jobmanager_memory: str = _setting("LAKEHOUSE_K8S_JOBMANAGER_MEMORY", "1600m", "JobManager pod memory (Flink units: 1600m, 2g)")
+    mode: str = _setting(
+        "LAKEHOUSE_K8S_MODE",
+        "application",
+        "application (a FlinkDeployment per job) or session (FlinkSessionJobs on one session cluster)",
+    )
+    image: str = _setting(
+        "LAKEHOUSE_K8S_IMAGE",
+        "lakehouse/flink:1.20.3",
+        "the project's Flink image (docker/flink/Dockerfile): connector jars and the SQL runner",
+    )
+    image_pull_policy: str = _setting(
+        "LAKEHOUSE_K8S_IMAGE_PULL_POLICY", "IfNotPresent", "Always, IfNotPresent or Never"
+    )
+    service_account: str = _setting(
+        "LAKEHOUSE_K8S_SERVICE_ACCOUNT",
+        "flink",
+        "service account of the Flink pods (the operator's Helm chart creates `flink`)",
+    )
+    checkpoint_dir: str = _setting(
+        "LAKEHOUSE_K8S_CHECKPOINT_DIR",
+        "s3://lakehouse/flink/checkpoints",
+        "state.checkpoints.dir, on storage every pod shares",
+    )
+    savepoint_dir: str = _setting(
+        "LAKEHOUSE_K8S_SAVEPOINT_DIR",
+        "s3://lakehouse/flink/savepoints",
+        "state.savepoints.dir: where upgrades take their savepoints",
+    )
+    ha_dir: str = _setting(
+        "LAKEHOUSE_K8S_HA_DIR",
+        "s3://lakehouse/flink/ha",
+        "high-availability.storageDir (Kubernetes HA: JobManager metadata)",
+    )
+    state_backend: str = _setting(
+        "LAKEHOUSE_K8S_STATE_BACKEND", "rocksdb", "rocksdb (incremental checkpoints) or hashmap"
+    )
+    sql_runner_jar: str = _setting(
+        "LAKEHOUSE_K8S_SQL_RUNNER_JAR",
+        "local:///opt/flink/usrlib/sql-runner.jar",
+        "the SQL runner jar; session jobs need a URI the operator downloads (https://, s3://)",
+    )
+    session_cluster: str = _setting(
+        "LAKEHOUSE_K8S_SESSION_CLUSTER", "lakehouse-session", "name of the session FlinkDeployment (session mode)"
+    )
+    jobmanager_memory: str = _setting(
+        "LAKEHOUSE_K8S_JOBMANAGER_MEMORY", "1600m", "JobManager pod memory (Flink units: 1600m, 2g)"
+    )
     jobmanager_cpu: float = _setting("LAKEHOUSE_K8S_JOBMANAGER_CPU", 1.0, "JobManager pod CPUs")
     taskmanager_memory: str = _setting("LAKEHOUSE_K8S_TASKMANAGER_MEMORY", "4g", "TaskManager pod memory")
     taskmanager_cpu: float = _setting("LAKEHOUSE_K8S_TASKMANAGER_CPU", 1.0, "TaskManager pod CPUs")
-    task_slots: int = _setting("LAKEHOUSE_K8S_TASK_SLOTS", 1,
-                               "slots per TaskManager; a job gets ceil(parallelism / slots) TaskManagers")
-    s3_plugin: str = _setting("LAKEHOUSE_K8S_S3_PLUGIN", "flink-s3-fs-hadoop-1.20.3.jar",
-                              "Flink file system plugin the image enables (ENABLE_BUILT_IN_PLUGINS); empty for none")
-    kubernetes_conn_id: str = _setting("LAKEHOUSE_K8S_CONN_ID", "kubernetes_default",
-                                       "Airflow connection of the Kubernetes cluster (cncf.kubernetes provider)")
+    task_slots: int = _setting(
+        "LAKEHOUSE_K8S_TASK_SLOTS", 1, "slots per TaskManager; a job gets ceil(parallelism / slots) TaskManagers"
+    )
+    s3_plugin: str = _setting(
+        "LAKEHOUSE_K8S_S3_PLUGIN",
+        "flink-s3-fs-hadoop-1.20.3.jar",
+        "Flink file system plugin the image enables (ENABLE_BUILT_IN_PLUGINS); empty for none",
+    )
+    kubernetes_conn_id: str = _setting(
+        "LAKEHOUSE_K8S_CONN_ID",
+        "kubernetes_default",
+        "Airflow connection of the Kubernetes cluster (cncf.kubernetes provider)",
+    )
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -102,7 +141,9 @@ class KubernetesSettings:
         e = self.env_name
         out = []
         if not _DNS_LABEL.match(self.namespace) or len(self.namespace) > 63:
-            out.append(f"{e('namespace')}={self.namespace!r} is not a Kubernetes namespace name (lower case, digits, '-')")
+            out.append(
+                f"{e('namespace')}={self.namespace!r} is not a Kubernetes namespace name (lower case, digits, '-')"
+            )
         if self.mode not in MODES:
             out.append(f"{e('mode')}={self.mode!r} must be one of {', '.join(MODES)}")
         if not self.image or any(c.isspace() for c in self.image):
@@ -114,21 +155,31 @@ class KubernetesSettings:
         for name in ("checkpoint_dir", "savepoint_dir", "ha_dir"):
             value = getattr(self, name)
             if not _SHARED_STORAGE_URI.match(value):
-                out.append(f"{e(name)}={value!r} must be a URI on storage every pod shares, such as s3://bucket/path "
-                           "(a pod's local disk is gone when the operator replaces the pod)")
+                out.append(
+                    f"{e(name)}={value!r} must be a URI on storage every pod shares, such as s3://bucket/path "
+                    "(a pod's local disk is gone when the operator replaces the pod)"
+                )
         dirs = [self.checkpoint_dir.rstrip("/"), self.savepoint_dir.rstrip("/"), self.ha_dir.rstrip("/")]
         if len(set(dirs)) < 3:
-            out.append(f"{e('checkpoint_dir')}, {e('savepoint_dir')} and {e('ha_dir')} must be three different directories")
+            out.append(
+                f"{e('checkpoint_dir')}, {e('savepoint_dir')} and {e('ha_dir')} must be three different directories"
+            )
         if self.state_backend not in ("rocksdb", "hashmap"):
             out.append(f"{e('state_backend')}={self.state_backend!r} must be rocksdb or hashmap")
         if not _JAR_URI.match(self.sql_runner_jar):
-            out.append(f"{e('sql_runner_jar')}={self.sql_runner_jar!r} must be a jar URI such as local:///opt/flink/usrlib/sql-runner.jar")
+            out.append(
+                f"{e('sql_runner_jar')}={self.sql_runner_jar!r} must be a jar URI such as local:///opt/flink/usrlib/sql-runner.jar"
+            )
         elif self.mode == "session" and self.sql_runner_jar.startswith("local://"):
-            out.append(f"{e('sql_runner_jar')}={self.sql_runner_jar!r}: in session mode the operator downloads the jar "
-                       "and uploads it to the session cluster, so it needs an https://, s3:// (...) URI, not local://")
+            out.append(
+                f"{e('sql_runner_jar')}={self.sql_runner_jar!r}: in session mode the operator downloads the jar "
+                "and uploads it to the session cluster, so it needs an https://, s3:// (...) URI, not local://"
+            )
         if not _RESOURCE_NAME.match(self.session_cluster):
-            out.append(f"{e('session_cluster')}={self.session_cluster!r} must start with a letter and have at most "
-                       f"{MAX_RESOURCE_NAME} lower-case letters, digits and '-'")
+            out.append(
+                f"{e('session_cluster')}={self.session_cluster!r} must start with a letter and have at most "
+                f"{MAX_RESOURCE_NAME} lower-case letters, digits and '-'"
+            )
         for name in ("jobmanager_memory", "taskmanager_memory"):
             if not _MEMORY.match(str(getattr(self, name))):
                 out.append(f"{e(name)}={getattr(self, name)!r} must be a Flink memory size such as 1600m or 4g")
@@ -138,7 +189,10 @@ class KubernetesSettings:
         if not isinstance(self.task_slots, int) or self.task_slots < 1:
             out.append(f"{e('task_slots')}={self.task_slots!r} must be a whole number >= 1")
         if self.s3_plugin and not re.fullmatch(r"flink-[a-z0-9-]+-\d+\.\d+\.\d+\.jar", self.s3_plugin):
-            out.append(f"{e('s3_plugin')}={self.s3_plugin!r} must name a plugin jar of the image's opt/, e.g. flink-s3-fs-hadoop-1.20.3.jar")
+            out.append(
+                f"{e('s3_plugin')}={self.s3_plugin!r} must name a plugin jar of the image's opt/, "
+                "e.g. flink-s3-fs-hadoop-1.20.3.jar"
+            )
         if not self.kubernetes_conn_id:
             out.append(f"{e('kubernetes_conn_id')} must not be empty")
         return out
@@ -175,5 +229,3 @@ class KubernetesSettings:
 def settings_reference() -> list[tuple[str, str, str]]:
     """(variable, default, meaning) of every setting: docs/KUBERNETES.md is checked against it."""
     return [(f.metadata["env"], str(f.default), f.metadata["doc"]) for f in dataclasses.fields(KubernetesSettings)]
-
-
