@@ -3,7 +3,7 @@
 pypaimon through PaimonHook against moto's S3 server (a real HTTP server on 127.0.0.1): create,
 write, read, snapshots, tags. The Flink side is the catalog statement rendered for the same
 connection: its options, and the secret masked in what FlinkHook logs. (Flink itself on the S3
-warehouse: tests/integration/test_s3_warehouse.py.)
+warehouse: tests/integration/hooks/test_s3_warehouse.py.)
 """
 
 from __future__ import annotations

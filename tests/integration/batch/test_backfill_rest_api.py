@@ -34,7 +34,7 @@ from tests.integration.helpers import PREFIX, backdated_clock, start_order_pipel
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "airflow_services.sh"
 DAG_ID = "t1_backfill"
 DAILY_DAG_ID = "t1_daily"

@@ -15,8 +15,7 @@ from lakehouse.core.registry import registry
 from lakehouse.dev.loadgen import LoadGenerator
 from lakehouse.dev.reconcile import wait_until_equal
 from lakehouse.streaming.deploy import create_tables, deploy_job
-
-from .helpers import airflow_cli
+from tests.integration.helpers import airflow_cli
 
 pytestmark = pytest.mark.integration
 
