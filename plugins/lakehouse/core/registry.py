@@ -410,7 +410,17 @@ def load_registry(config_dir: Path = CONFIG_DIR) -> Registry:
             lookup=tuple(job.lookup),
             reset_replays=job.reset_replays,
         )
-    return Registry(tables=tables, jobs=jobs)
+    reg = Registry(tables=tables, jobs=jobs)
+    for name, spec in jobs.items():
+        cascade = reg.reset_cascade(name) if spec.on_restore_failure == "reset" else []
+        if cascade:  # supervision would reset it unconfirmed, and its readers would count the replay twice
+            raise RegistryError(
+                f"{jobs_file.name}: {name}: on_restore_failure: reset would restart it without state on any failed "
+                f"restore, and its replayed output would be counted twice by its reset cascade "
+                f"({', '.join(c.name for c, _ in cascade)}), which restarts without state only through "
+                "streaming_operations restart_without_state; set on_restore_failure: fail"
+            )
+    return reg
 
 
 # ------------------------------------------------------------------------------ lineage

@@ -405,6 +405,26 @@ def test_on_restore_failure_is_fail_or_reset(tmp_path):
     assert message == "streaming_jobs.yaml: dwd_order_fact: on_restore_failure must be fail or reset, got 'restart'"
 
 
+def test_on_restore_failure_reset_is_refused_for_a_job_with_a_reset_cascade(tmp_path):
+    """Restarted without state on a failed restore, an ODS writer would replay into DWD's state unconfirmed."""
+    jobs = copy.deepcopy(BASE_JOBS)
+    jobs["ods_orders_cdc"] = {
+        "sql": "ods/ods_delivery_cdc.sql",
+        "on_restore_failure": "reset",
+        "upstream": ["mysql:orders"],
+        "downstream": ["ods.ods_orders"],
+    }
+    message = load_error(tmp_path, jobs=jobs)
+    assert message == (
+        "streaming_jobs.yaml: ods_orders_cdc: on_restore_failure: reset would restart it without state on any "
+        "failed restore, and its replayed output would be counted twice by its reset cascade (dwd_order_fact), "
+        "which restarts without state only through streaming_operations restart_without_state; "
+        "set on_restore_failure: fail"
+    )
+    jobs["ods_orders_cdc"]["on_restore_failure"] = "fail"
+    assert load_registry(write_config(tmp_path, jobs=jobs)).job("ods_orders_cdc").on_restore_failure == "fail"
+
+
 @pytest.mark.parametrize(
     "change, expected",
     [
