@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from lakehouse.core.errors import BadRequest
 from lakehouse.core.registry import registry
@@ -44,6 +46,12 @@ def validate_operation(params: Mapping[str, Any]) -> OperationRequest:
         problems.append(f"action {action!r} must be one of {', '.join(ACTIONS)}")
     if path and not _PATH.match(path):
         problems.append(f"savepoint_path {path!r} must be a URI such as file:///... or s3://bucket/...")
+    elif path and path.startswith("file://") and not Path(unquote(path[len("file://") :])).exists():
+        # Checked here, before anything is stopped or started; a remote path is Flink's to read.
+        problems.append(
+            f"savepoint_path {path!r} does not exist: give the savepoint's folder (or its _metadata file) as Flink "
+            "recorded it (the stop's result or ops.streaming_deployments.savepoint_path)"
+        )
     if path and action != "start_from_savepoint":
         problems.append("savepoint_path is only used with start_from_savepoint; leave it empty")
     if action == "restart_without_state" and confirm != job:
@@ -55,7 +63,10 @@ def validate_operation(params: Mapping[str, Any]) -> OperationRequest:
 
 
 def run_operation(request: OperationRequest, *, supervisor: Supervisor) -> list[SupervisionResult]:
-    """Carry out a validated request with `supervisor`; one result per job started or stopped."""
+    """Carry out a validated request with `supervisor`; one result per job started or stopped.
+
+    `start_from_savepoint` never discards state: a savepoint that cannot be restored fails with
+    Flink's reason and the job stays stopped (only `restart_without_state`, confirmed, resets)."""
     if request.action == "stop_with_savepoint":
         return [supervisor.stop(request.job)]
     if request.action == "start_from_savepoint":

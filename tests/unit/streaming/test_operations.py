@@ -91,14 +91,6 @@ def test_several_problems_are_reported_together():
             OperationRequest(JOB, "start_from_savepoint", None),
         ),
         (
-            {
-                "job": JOB,
-                "action": "start_from_savepoint",
-                "savepoint_path": " file:///data/savepoints/savepoint-ab12-1 ",
-            },
-            OperationRequest(JOB, "start_from_savepoint", "file:///data/savepoints/savepoint-ab12-1"),
-        ),
-        (
             {"job": JOB, "action": "start_from_savepoint", "savepoint_path": "s3://bucket/chk/abc/chk-7"},
             OperationRequest(JOB, "start_from_savepoint", "s3://bucket/chk/abc/chk-7"),
         ),
@@ -119,6 +111,39 @@ def test_several_problems_are_reported_together():
 )
 def test_valid_requests(params, expected):
     assert validate_operation(params) == expected
+
+
+def test_existing_local_savepoint_path_is_accepted(tmp_path):
+    savepoint = tmp_path / "savepoint-ab12-1"
+    savepoint.mkdir()
+    request = validate_operation(
+        {"job": JOB, "action": "start_from_savepoint", "savepoint_path": f" file://{savepoint} "}
+    )
+    assert request == OperationRequest(JOB, "start_from_savepoint", f"file://{savepoint}")
+    # Flink also takes the savepoint's _metadata file itself.
+    (savepoint / "_metadata").write_bytes(b"meta")
+    assert (
+        validate_operation(
+            {"job": JOB, "action": "start_from_savepoint", "savepoint_path": f"file://{savepoint}/_metadata"}
+        ).savepoint_path
+        == f"file://{savepoint}/_metadata"
+    )
+
+
+def test_missing_local_savepoint_path_is_refused_before_anything_is_touched(tmp_path):
+    missing = f"file://{tmp_path}/savepoint-typo"
+    message = _problem({"job": JOB, "action": "start_from_savepoint", "savepoint_path": missing})
+    assert f"savepoint_path {missing!r} does not exist" in message
+    assert "must be a URI" not in message
+
+
+def test_remote_savepoint_paths_are_not_checked_here():
+    """Only Flink can read s3:// (its own file system and credentials): a wrong one fails the start."""
+    path = "s3://bucket/savepoints/nowhere"
+    assert (
+        validate_operation({"job": JOB, "action": "start_from_savepoint", "savepoint_path": path}).savepoint_path
+        == path
+    )
 
 
 def test_actions_are_the_three_documented_ones():
