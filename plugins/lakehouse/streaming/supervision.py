@@ -6,16 +6,22 @@ table (finding -> action -> recorded as) is written once, in docs/STREAMING.md, 
 
 On-call operations (streaming_operations) go through `stop`, `start` and `reset`; `reset` restarts
 a job without state together with the jobs its replayed output would otherwise double count.
+
+A job with any deployment history is never started without state except by `reset` (or, for a job
+configured `on_restore_failure: reset`, supervision's own failed restore): without state it would
+read its whole input again. Only an operator's `stop` (recorded `STOP`) holds a job stopped; the
+stops of an upgrade and of a reset are recorded as `STOP_FOR_UPGRADE` and `STOP_FOR_RESET`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from lakehouse.core.errors import BadRequest, GateFailed
+from lakehouse.core.errors import BadRequest, ExternalServiceError, GateFailed
 from lakehouse.core.ops_tables import OpsTable
 from lakehouse.core.registry import Registry, StreamingJobSpec, registry
 from lakehouse.core.registry import pipeline_prefix as pipeline_prefix_from_env
@@ -27,7 +33,19 @@ from lakehouse.streaming.deploy import deploy_job, job_sql_hash
 log = logging.getLogger(__name__)
 
 DEPLOYMENTS_TABLE = "ops.streaming_deployments"
-ACTIONS = ("DEPLOY", "RESTORE", "UPGRADE", "ADOPT", "STOP", "START", "RESET", "START_TASKMANAGER")
+ACTIONS = (
+    "DEPLOY",
+    "RESTORE",
+    "UPGRADE",
+    "ADOPT",
+    "STOP",  # an operator's stop: the one stop that holds a job stopped
+    "STOP_FOR_UPGRADE",  # supervision's stop before the redeploy of an upgrade
+    "STOP_FOR_RESET",  # a reset's stop (or mark, when the job was not running) of each job it restarts
+    "START",
+    "RESET",
+    "START_TASKMANAGER",
+)
+_RESET_OF = re.compile(r"restart without state of ([a-z0-9_]+)")  # names the reset in STOP_FOR_RESET details
 
 
 class StreamingJobUnhealthy(GateFailed):
@@ -38,6 +56,17 @@ class StreamingJobUnhealthy(GateFailed):
     def __init__(self, message: str, *, job: str, job_id: str | None = None):
         super().__init__(message)
         self.job = job
+        self.job_id = job_id
+
+
+class CheckpointsUnreadable(ExternalServiceError):
+    """The folder of a job's retained checkpoints could not be listed (storage down, refused, not a
+    folder). Not "no restore point": a job that ran before is never started without state on a
+    guess. `path` is the folder, `job_id` the Flink job whose checkpoints it holds."""
+
+    def __init__(self, message: str, *, path: str, job_id: str):
+        super().__init__(message)
+        self.path = path
         self.job_id = job_id
 
 
@@ -117,34 +146,48 @@ class RestorePoint:
     taken_at: float  # epoch seconds
 
 
+def checkpoint_folder(flink: FlinkHook, job_id: str) -> str | None:
+    """Where a job's retained checkpoints are (`<state.checkpoints.dir>/<job id>`), None when the
+    cluster has no checkpoint directory."""
+    config = flink.cluster_config()
+    base = config.get("state.checkpoints.dir") or config.get("execution.checkpointing.dir")
+    return base.rstrip("/") + "/" + job_id if base else None
+
+
 def latest_retained_checkpoint(flink: FlinkHook, job_id: str) -> RestorePoint | None:
-    """The newest complete checkpoint (chk-N/_metadata) a job left in the cluster's checkpoint directory."""
+    """The newest complete checkpoint (chk-N/_metadata) a job left in the cluster's checkpoint directory.
+
+    None when there is none (no folder, only unfinished checkpoints, no checkpoint directory);
+    CheckpointsUnreadable when the folder cannot be listed."""
     from pyarrow import fs
 
-    base = flink.cluster_config().get("state.checkpoints.dir") or flink.cluster_config().get(
-        "execution.checkpointing.dir"
-    )
-    if not base:
-        return None
-    filesystem, root = fs.FileSystem.from_uri(base.rstrip("/") + "/" + job_id)
-    try:
-        entries = filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True))
-    except OSError:
+    folder = checkpoint_folder(flink, job_id)
+    if not folder:
         return None
     best = None
-    for entry in entries:
-        name = entry.path.rsplit("/", 1)[-1]
-        if entry.type != fs.FileType.Directory or not name.startswith("chk-"):
-            continue
-        meta = filesystem.get_file_info(entry.path + "/_metadata")
-        if meta.type != fs.FileType.File:
-            continue  # an unfinished checkpoint
-        number = int(name[4:])
-        if best is None or number > best[0]:
-            best = (number, entry.path, meta.mtime.timestamp() if meta.mtime else 0.0)
+    try:
+        filesystem, root = fs.FileSystem.from_uri(folder)
+        for entry in filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True)):
+            name = entry.path.rsplit("/", 1)[-1]
+            if entry.type != fs.FileType.Directory or not name.startswith("chk-"):
+                continue
+            meta = filesystem.get_file_info(entry.path + "/_metadata")
+            if meta.type != fs.FileType.File:
+                continue  # an unfinished checkpoint
+            number = int(name[4:])
+            if best is None or number > best[0]:
+                best = (number, entry.path, meta.mtime.timestamp() if meta.mtime else 0.0)
+    except OSError as exc:
+        raise CheckpointsUnreadable(
+            f"cannot list the retained checkpoints of job {job_id} in {folder}: {exc}; nothing was started "
+            "(the job is not started without state while its state may be there). Check that the storage "
+            "answers and the folder is readable; the task's retry tries again",
+            path=folder,
+            job_id=job_id,
+        ) from exc
     if best is None:
         return None
-    scheme = base.split("://", 1)[0] + "://" if "://" in base else ""
+    scheme = folder.split("://", 1)[0] + "://" if "://" in folder else ""
     path = best[1] if best[1].startswith(scheme) else scheme + best[1]
     return RestorePoint(path=path, kind="checkpoint", taken_at=best[2])
 
@@ -152,7 +195,8 @@ def latest_retained_checkpoint(flink: FlinkHook, job_id: str) -> RestorePoint | 
 @dataclass(frozen=True)
 class SupervisionResult:
     job_name: str
-    action: str  # OK | DEPLOY | RESTORE | UPGRADE | ADOPT | START_TASKMANAGER | STOPPED | WAITING
+    # OK | WAITING | STOPPED (an operator's stop holds it) | one of ACTIONS that was recorded
+    action: str
     job_id: str | None
     detail: str = ""
 
@@ -186,13 +230,24 @@ class Supervisor:
     def _record(self, job: StreamingJobSpec, action: str, **fields) -> None:
         self.history.record(DeploymentRecord(datetime.now(UTC), self.pipeline(job), action, **fields))
 
-    def restore_point(self, job: StreamingJobSpec) -> RestorePoint | None:
-        """Newest of: the savepoint of the last stop or upgrade, the last job's retained checkpoint."""
-        candidates = []
-        records = self.history.records(self.pipeline(job))
+    @staticmethod
+    def _since_last_reset(records: list[DeploymentRecord]) -> list[DeploymentRecord]:
         resets = [i for i, r in enumerate(records) if r.action == "RESET"]
-        if resets:  # state from before an operator's reset is never restored
-            records = records[resets[-1] :]
+        return records[resets[-1] :] if resets else records  # state from before a reset is never restored
+
+    def _reset_remedy(self, job: StreamingJobSpec, *, again: bool = False) -> str:
+        also = [c.name for c, _ in self.reg.reset_cascade(job.name)]
+        return f"restart_without_state for {job.name}{' again' if again else ''}" + (
+            f" (it also restarts, without state: {', '.join(also)})" if also else ""
+        )
+
+    def restore_point(self, job: StreamingJobSpec) -> RestorePoint | None:
+        """Newest of: the savepoint of the last stop or upgrade, the last job's retained checkpoint.
+
+        Only state from after the last RESET counts. CheckpointsUnreadable when the last job's
+        checkpoint folder cannot be listed."""
+        candidates = []
+        records = self._since_last_reset(self.history.records(self.pipeline(job)))
         for r in reversed(records):
             if r.savepoint_path:
                 candidates.append(RestorePoint(r.savepoint_path, "savepoint", r.event_time.timestamp()))
@@ -215,7 +270,13 @@ class Supervisor:
         savepoint_path: str | None = None,
         detail: str = "",
         read_from_snapshots: dict[str, int] | None = None,
+        by_operator: bool = False,
     ) -> SupervisionResult:
+        """Submit `job` (restoring `restore_from` when given) and record `action`.
+
+        When the restore fails, a job configured `on_restore_failure: reset` restarts without state,
+        but only on supervision's own restores and upgrades: an operator's start (`by_operator`)
+        never resets; it fails with Flink's reason and leaves the job stopped."""
         digest = job_sql_hash(job, paimon=self.paimon, cdc=self.cdc)
         try:
             d = deploy_job(
@@ -232,14 +293,18 @@ class Supervisor:
         except FlinkJobError as exc:
             if not restore_from:
                 raise
-            if job.on_restore_failure != "reset":
-                also = [c.name for c, _ in self.reg.reset_cascade(job.name)]
+            if by_operator or job.on_restore_failure != "reset":
+                if by_operator:  # what the failed start left restarting is cancelled: the job stays stopped
+                    self._cancel_active(job)
+                what = (
+                    "Nothing was reset: the job stays stopped. Check the path and start it from another savepoint"
+                    if by_operator
+                    else "Its state does not fit the job as it is now. Start it from another savepoint"
+                )
                 raise StreamingJobUnhealthy(
                     f"{self.pipeline(job)} could not restore from {restore_from}: {root_cause(str(exc))}\n"
-                    "Its state does not fit the job as it is now. To start it without state, run streaming_operations "
-                    f"with restart_without_state for {job.name}"
-                    + (f" (it also restarts, without state: {', '.join(also)})" if also else "")
-                    + f"; or start it from another savepoint.\n{exc}",
+                    f"{what}, or, to start it without state, run streaming_operations with "
+                    f"{self._reset_remedy(job)}.\n{exc}",
                     job=job.name,
                     job_id=exc.job_id,
                 ) from exc
@@ -264,15 +329,19 @@ class Supervisor:
         tables and its sources, without state, read their whole input again."""
         cause = root_cause(str(exc))
         log.warning("%s could not restore from %s (%s): restarting without state", job.name, restore_from, cause)
-        for running in self.flink.active_jobs_named(self.pipeline(job)):
-            self.flink.cancel_job(running.job_id)
-            self.flink.wait_for_job_state(running.job_id, {"CANCELED"}, timeout=120)
+        self._cancel_active(job)
         d = deploy_job(
             job.name, flink=self.flink, paimon=self.paimon, cdc=self.cdc, reg=self.reg, pipeline_name=self.pipeline(job)
         )
         detail = f"restore from {restore_from} failed ({cause[:300]}); restarted without state"
         self._record(job, "RESET", job_id=d.job_id, sql_hash=digest, restored_from=None, detail=detail)
         return SupervisionResult(job.name, "RESET", d.job_id, detail)
+
+    def _cancel_active(self, job: StreamingJobSpec) -> None:
+        """Cancel what a failed submission left active (a job restarting on a restore that cannot work)."""
+        for running in self.flink.active_jobs_named(self.pipeline(job)):
+            self.flink.cancel_job(running.job_id)
+            self.flink.wait_for_job_state(running.job_id, {"CANCELED"}, timeout=120)
 
     # ------------------------------------------------------------------ the decision
     def supervise(self, job_name: str) -> SupervisionResult:
@@ -300,8 +369,11 @@ class Supervisor:
         return SupervisionResult(job.name, "OK", status.job_id)
 
     def _not_running(self, job: StreamingJobSpec) -> SupervisionResult:
-        last = self.history.last(self.pipeline(job))
-        if last and last.action == "STOP":
+        records = self.history.records(self.pipeline(job))
+        if not records:  # its first deployment: the one start without state supervision makes
+            return self.deploy(job, "DEPLOY", restore_from=None, detail="first deployment")
+        last = records[-1]
+        if last.action == "STOP":
             return SupervisionResult(
                 job.name,
                 "STOPPED",
@@ -309,10 +381,63 @@ class Supervisor:
                 f"stopped by an operator at {last.event_time:%Y-%m-%d %H:%M} UTC ({last.savepoint_path}); "
                 "start it from the operations DAG",
             )
+        if last.action == "STOP_FOR_RESET":
+            raise self._unfinished_reset(job, last)
+        if last.action == "STOP_FOR_UPGRADE" and last.savepoint_path:
+            current = job_sql_hash(job, paimon=self.paimon, cdc=self.cdc)
+            if current != last.sql_hash:  # the redeploy failed: do it again
+                return self._redeploy_upgrade(
+                    job, last.savepoint_path, f"sql hash {last.sql_hash} -> {current} (resumed)"
+                )
         point = self.restore_point(job)
         if point is None:
-            return self.deploy(job, "DEPLOY", restore_from=None, detail="no savepoint or retained checkpoint")
+            raise self._nothing_to_restore(job, records)
         return self.deploy(job, "RESTORE", restore_from=point.path, detail=f"from {point.kind}")
+
+    def _nothing_to_restore(self, job: StreamingJobSpec, records: list[DeploymentRecord]) -> StreamingJobUnhealthy:
+        last_job = next((r.job_id for r in reversed(self._since_last_reset(records)) if r.job_id), None)
+        folder = checkpoint_folder(self.flink, last_job) if last_job else None
+        if folder:
+            where = f"the last job, {last_job}, left no complete checkpoint in {folder}"
+        elif last_job:
+            where = f"the last job, {last_job}, left none: the cluster has no state.checkpoints.dir"
+        else:
+            where = "no job of it is recorded"
+        return StreamingJobUnhealthy(
+            f"{self.pipeline(job)} is not running and has no savepoint or retained checkpoint to restore ({where}); "
+            "it ran before, so starting it without state would read its whole input again. Run streaming_operations "
+            f"with start_from_savepoint and a savepoint_path, or with {self._reset_remedy(job)}",
+            job=job.name,
+            job_id=last_job,
+        )
+
+    def _unfinished_reset(self, job: StreamingJobSpec, last: DeploymentRecord) -> StreamingJobUnhealthy:
+        """A reset stopped (or marked) this job and did not start it again. Its savepoint is from
+        before the replay of the reset job's output: restoring it would count the replay twice; a
+        start without state must read the replay from the snapshot the reset noted. Rerun the reset."""
+        match = _RESET_OF.search(last.detail or "")
+        root = self.reg.jobs.get(match.group(1)) if match else None
+        how = "stopped" if last.job_id else "marked (it was not running)"
+        when = f"{self.pipeline(job)} was {how} at {last.event_time:%Y-%m-%d %H:%M} UTC"
+        if root is None:
+            return StreamingJobUnhealthy(
+                f"{when} by a restart without state that did not finish ({last.detail}). Run streaming_operations "
+                "with restart_without_state again for the job that restart was for",
+                job=job.name,
+                job_id=last.job_id,
+            )
+        why = (
+            ("; the jobs its output reaches wait for it" if self.reg.reset_cascade(root.name) else "")
+            if root.name == job.name
+            else f": its savepoint predates the replay of {root.name}'s output, so restoring it would count the "
+            "replay twice"
+        )
+        return StreamingJobUnhealthy(
+            f"{when} for a restart without state of {root.name}, which did not finish{why}. "
+            f"Run streaming_operations with {self._reset_remedy(root, again=True)}",
+            job=job.name,
+            job_id=last.job_id,
+        )
 
     def _recovering(self, job: StreamingJobSpec, status: JobStatus) -> SupervisionResult:
         if self.flink.taskmanager_count() == 0:
@@ -340,9 +465,18 @@ class Supervisor:
     def _upgrade(self, job: StreamingJobSpec, status: JobStatus, deployed: str, current: str) -> SupervisionResult:
         log.info("%s: SQL changed (%s -> %s): stop with savepoint and redeploy", job.name, deployed, current)
         savepoint = self.flink.stop_with_savepoint(status.job_id)
+        # Not an operator's STOP: if the redeploy fails, the next run redeploys (_not_running).
         self._record(
-            job, "STOP", job_id=status.job_id, sql_hash=deployed, savepoint_path=savepoint, detail="stopped for upgrade"
+            job,
+            "STOP_FOR_UPGRADE",
+            job_id=status.job_id,
+            sql_hash=deployed,
+            savepoint_path=savepoint,
+            detail="stopped for upgrade",
         )
+        return self._redeploy_upgrade(job, savepoint, f"sql hash {deployed} -> {current}")
+
+    def _redeploy_upgrade(self, job: StreamingJobSpec, savepoint: str, detail: str) -> SupervisionResult:
         # Dropping state the new plan does not claim is safe only where a replay is: a source that
         # lost its state reads its whole input again, and a job with a reset cascade would write
         # that replay into a changelog its readers count. Those jobs must restore all of it.
@@ -353,7 +487,7 @@ class Supervisor:
             restore_from=savepoint,
             allow_non_restored_state=replay_safe,
             savepoint_path=savepoint,
-            detail=f"sql hash {deployed} -> {current}",
+            detail=detail,
         )
 
     def _check_checkpoints(self, job: StreamingJobSpec, status: JobStatus) -> None:
@@ -377,15 +511,19 @@ class Supervisor:
             )
 
     # ------------------------------------------------------------------ on-call operations
-    def stop(self, job_name: str, *, detail: str = "operator stop") -> SupervisionResult:
+    def stop(self, job_name: str) -> SupervisionResult:
+        """An operator's stop with a savepoint: supervision leaves the job stopped until it is started."""
         job = self.reg.job(job_name)
         active = self.flink.active_jobs_named(self.pipeline(job))
         if not active:
             raise BadRequest(f"{self.pipeline(job)} is not running; nothing to stop")
-        digest = self.history.hash_of(self.pipeline(job), active[0].job_id)
-        savepoint = self.flink.stop_with_savepoint(active[0].job_id)
-        self._record(job, "STOP", job_id=active[0].job_id, sql_hash=digest, savepoint_path=savepoint, detail=detail)
-        return SupervisionResult(job.name, "STOP", active[0].job_id, savepoint)
+        return self._stop(job, active[0].job_id, "STOP", "operator stop")
+
+    def _stop(self, job: StreamingJobSpec, job_id: str, action: str, detail: str) -> SupervisionResult:
+        digest = self.history.hash_of(self.pipeline(job), job_id)
+        savepoint = self.flink.stop_with_savepoint(job_id)
+        self._record(job, action, job_id=job_id, sql_hash=digest, savepoint_path=savepoint, detail=detail)
+        return SupervisionResult(job.name, action, job_id, savepoint)
 
     def reset(self, job_name: str) -> list[SupervisionResult]:
         """Restart a job without state, with the jobs its replayed output would double count.
@@ -394,12 +532,22 @@ class Supervisor:
         savepoint, downstream first, so no writer commits any more; then each replayed table's
         latest snapshot is noted; the job starts without state and writes its whole output again;
         each downstream job starts without state reading the replayed tables from the snapshot
-        after the noted one, i.e. exactly the replay and what follows it. Every step is recorded."""
+        after the noted one, i.e. exactly the replay and what follows it. Every step is recorded.
+
+        Each job of it is first recorded `STOP_FOR_RESET` (stopped with a savepoint, or only marked
+        when it was not running), so a reset that fails half-way leaves no job that reads as
+        stopped by an operator or gets restored: supervision fails on each, naming the reset to
+        run again."""
         job = self.reg.job(job_name)
         cascade = self.reg.reset_cascade(job_name)
         for spec in [c for c, _ in reversed(cascade)] + [job]:
-            if self.flink.active_jobs_named(self.pipeline(spec)):
-                self.stop(spec.name, detail=f"stopped for a restart without state of {job.name}")
+            active = self.flink.active_jobs_named(self.pipeline(spec))
+            if active:
+                self._stop(
+                    spec, active[0].job_id, "STOP_FOR_RESET", f"stopped for a restart without state of {job.name}"
+                )
+            else:
+                self._record(spec, "STOP_FOR_RESET", detail=f"not running at the restart without state of {job.name}")
         marks: dict[str, int] = {}
         for _, tables in cascade:
             for table in tables:
@@ -426,8 +574,13 @@ class Supervisor:
         job = self.reg.job(job_name)
         if self.flink.active_jobs_named(self.pipeline(job)):
             raise BadRequest(f"{self.pipeline(job)} is already running; stop it first")
+        last = self.history.last(self.pipeline(job))
+        if last and last.action == "STOP_FOR_RESET":
+            raise BadRequest(str(self._unfinished_reset(job, last)))
         known = self.restore_point(job) if not savepoint_path else None
         point = savepoint_path or (known.path if known else None)
         if not point:
             raise BadRequest(f"no savepoint or retained checkpoint known for {self.pipeline(job)}; pass savepoint_path")
-        return self.deploy(job, "START", restore_from=point, savepoint_path=point, detail="started by an operator")
+        return self.deploy(
+            job, "START", restore_from=point, savepoint_path=point, detail="started by an operator", by_operator=True
+        )

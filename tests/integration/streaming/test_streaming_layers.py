@@ -101,7 +101,7 @@ def test_changed_sql_is_upgraded_through_a_savepoint(it_env, supervised, tmp_pat
         assert result.action == "UPGRADE" and result.job_id != old_id
         history = sup2.history.records(PREFIX + job.name)
         stop, upgrade = history[-2], history[-1]
-        assert stop.action == "STOP" and stop.job_id == old_id and stop.savepoint_path
+        assert stop.action == "STOP_FOR_UPGRADE" and stop.job_id == old_id and stop.savepoint_path
         assert upgrade.action == "UPGRADE" and upgrade.restored_from == stop.savepoint_path
         assert sup2.supervise(job.name).action == "OK"  # the hash now matches
         wait_dws_equals_truth(env)

@@ -14,14 +14,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lakehouse.core.errors import BadRequest
+from lakehouse.core.errors import BadRequest, ExternalServiceError
 from lakehouse.core.registry import registry
-from lakehouse.hooks.flink import CheckpointInfo, FlinkJobError, JobStatus
+from lakehouse.hooks.flink import CheckpointInfo, FlinkJobError, FlinkUnavailableError, JobStatus
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.streaming import supervision
 from lakehouse.streaming.deploy import Deployment
 from lakehouse.streaming.supervision import (
     DEPLOYMENTS_TABLE,
+    CheckpointsUnreadable,
     DeploymentHistory,
     DeploymentRecord,
     RestorePoint,
@@ -49,16 +50,19 @@ TRACE = (
 class FakeDeployer:
     """Stands in for lakehouse.streaming.deploy.deploy_job: records the call, starts a RUNNING job."""
 
+    fail_restore_with: str | None = None  # the Flink error of a submission that restores state
+
     def __init__(self, flink: FakeFlinkCluster):
         self.flink = flink
         self.calls: list[dict] = []
-
-    fail_restore_with: str | None = None  # the Flink error of a submission that restores state
+        self.fail_with: dict[str, Exception] = {}  # job name -> what its submission raises
 
     def __call__(self, job_name, **kwargs):
         job_id = f"{len(self.calls) + 1:032x}"
         self.calls.append({"job_name": job_name, "restore_from": None, **kwargs})
         assert kwargs["flink"] is self.flink
+        if job_name in self.fail_with:
+            raise self.fail_with[job_name]
         if kwargs.get("restore_from") and self.fail_restore_with:
             raise FlinkJobError(self.fail_restore_with)
         self.flink.add_job(job_id, kwargs["pipeline_name"] or job_name)
@@ -192,6 +196,59 @@ def test_latest_retained_checkpoint_falls_back_to_execution_checkpointing_dir(en
     assert latest_retained_checkpoint(env.flink, OLD_ID).path == chk
 
 
+def test_unreadable_checkpoint_folder_is_an_error_naming_it(env):
+    """Not "no restore point": that would start a job with history from nothing."""
+    (env.checkpoints / OLD_ID).write_text("a file where the job's folder should be: listing it fails")
+    folder = f"file://{env.checkpoints}/{OLD_ID}"
+
+    with pytest.raises(CheckpointsUnreadable) as exc:
+        latest_retained_checkpoint(env.flink, OLD_ID)
+    assert isinstance(exc.value, ExternalServiceError) and exc.value.retryable
+    assert exc.value.path == folder
+    message = str(exc.value)
+    assert message.startswith(f"cannot list the retained checkpoints of job {OLD_ID} in {folder}: ")
+    assert "Not a directory" in message  # the file system's own reason
+    assert "nothing was started" in message
+
+
+def test_job_with_history_is_not_started_when_its_checkpoints_cannot_be_read(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=OLD_ID, sql_hash="hash-1")
+    (env.checkpoints / OLD_ID).write_text("unreadable")
+
+    with pytest.raises(CheckpointsUnreadable, match=f"in file://{env.checkpoints}/{OLD_ID}: "):
+        env.supervisor().supervise(JOB)
+    assert env.deployer.calls == []
+    assert [r[1] for r in env.rows()] == ["DEPLOY"]
+
+
+@pytest.mark.parametrize(
+    "name, also",
+    [
+        (JOB, ""),
+        (
+            "dwd_order_fact",
+            " (it also restarts, without state: dws_shop_hourly, dws_shop_daily, dws_city_hourly, dws_city_daily)",
+        ),
+    ],
+)
+def test_job_with_history_and_no_restore_point_fails_naming_the_remedy(env, name, also):
+    """Its retained checkpoints are gone (say, the bucket was emptied): a start from nothing would
+    read its whole input again, so only on-call decides, through the operations DAG."""
+    env.seed("DEPLOY", minutes_ago=60, job_name=name, job_id=OLD_ID, sql_hash="hash-1")
+
+    with pytest.raises(StreamingJobUnhealthy) as exc:
+        env.supervisor().supervise(name)
+    assert str(exc.value) == (
+        f"{name} is not running and has no savepoint or retained checkpoint to restore (the last job, {OLD_ID}, "
+        f"left no complete checkpoint in file://{env.checkpoints}/{OLD_ID}); it ran before, so starting it without "
+        "state would read its whole input again. Run streaming_operations with start_from_savepoint and a "
+        f"savepoint_path, or with restart_without_state for {name}{also}"
+    )
+    assert exc.value.job == name
+    assert env.deployer.calls == []
+    assert [r[1] for r in env.rows()] == ["DEPLOY"]
+
+
 # ---------------------------------------------------------------------------- job not running
 def test_not_running_without_history_deploys_fresh(env):
     result = env.supervisor().supervise(JOB)
@@ -318,7 +375,7 @@ def test_changed_hash_upgrades_through_a_savepoint(env):
     assert result.job_id != RUNNING_ID
     assert env.rows() == [
         (JOB, "DEPLOY", RUNNING_ID, "hash-old", None, None),
-        (JOB, "STOP", RUNNING_ID, "hash-old", None, savepoint),
+        (JOB, "STOP_FOR_UPGRADE", RUNNING_ID, "hash-old", None, savepoint),
         (JOB, "UPGRADE", result.job_id, "hash-new", savepoint, savepoint),
     ]
     # The upgraded job is now the recorded one: the next round is OK, not another upgrade.
@@ -588,7 +645,8 @@ def test_reset_of_dwd_restarts_the_dws_jobs_on_the_replay_only(env, monkeypatch)
     running = {j.name for j in env.flink.jobs}
     assert {"ods_delivery_cdc", "dws_shop_traffic_hourly"} <= running
     actions = [(r[0], r[1]) for r in env.rows()]
-    assert actions.count(("dwd_order_fact", "STOP")) == 1 and actions.count(("dws_city_daily", "RESET")) == 1
+    assert actions.count(("dwd_order_fact", "STOP_FOR_RESET")) == 1 and actions.count(("dws_city_daily", "RESET")) == 1
+    assert ("dwd_order_fact", "STOP") not in actions  # not an operator's stop
 
 
 def test_reset_of_a_job_without_replay_restarts_it_alone(env):
@@ -646,3 +704,151 @@ def test_failed_restore_of_a_dws_job_restarts_it_without_state(env):
     result = env.supervisor().supervise(JOB)
     assert result.action == "RESET" and "restarted without state" in result.detail
     assert [c["restore_from"] for c in env.deployer.calls] == [f"file:///savepoints/savepoint-{RUNNING_ID[:6]}-1", None]
+
+
+# ---------------------------------------------------------------------------- failures half-way
+def test_failed_upgrade_redeploy_is_retried_on_every_run_until_the_job_runs(env):
+    """The upgrade's stop is not an operator's: the job should run, so supervision is not green."""
+    env.seed("DEPLOY", minutes_ago=60, job_name="dwd_order_fact", job_id=RUNNING_ID, sql_hash="hash-old")
+    env.flink.add_job(RUNNING_ID, "dwd_order_fact")
+    env.hash = "hash-new"
+    env.deployer.fail_restore_with = UNMAPPED
+    savepoint = f"file:///savepoints/savepoint-{RUNNING_ID[:6]}-1"
+    sup = env.supervisor()
+
+    with pytest.raises(StreamingJobUnhealthy):
+        sup.supervise("dwd_order_fact")
+    assert env.rows()[-1] == ("dwd_order_fact", "STOP_FOR_UPGRADE", RUNNING_ID, "hash-old", None, savepoint)
+
+    for _ in range(2):  # every run tries the upgrade again, and fails while it cannot restore
+        with pytest.raises(StreamingJobUnhealthy, match=f"dwd_order_fact could not restore from {savepoint}: "):
+            sup.supervise("dwd_order_fact")
+    assert [(c["restore_from"], c["allow_non_restored_state"]) for c in env.deployer.calls] == [(savepoint, False)] * 3
+    assert [r[1] for r in env.rows()] == ["DEPLOY", "STOP_FOR_UPGRADE"]
+
+    env.deployer.fail_restore_with = None  # say, the SQL change was reverted to a compatible one
+    result = sup.supervise("dwd_order_fact")
+    assert (result.action, result.detail) == ("UPGRADE", "sql hash hash-old -> hash-new (resumed)")
+    assert env.rows()[-1] == ("dwd_order_fact", "UPGRADE", result.job_id, "hash-new", savepoint, savepoint)
+    assert sup.supervise("dwd_order_fact").action == "OK"
+
+
+def test_upgrade_interrupted_by_an_outage_is_resumed_like_the_upgrade(env):
+    """A DWS job (replay-safe) resumes with the upgrade's own settings, not as a plain restore."""
+    env.seed("DEPLOY", minutes_ago=60, job_id=RUNNING_ID, sql_hash="hash-old")
+    env.flink.add_job(RUNNING_ID, JOB)
+    env.hash = "hash-new"
+    env.deployer.fail_with[JOB] = FlinkUnavailableError("the SQL Gateway does not answer")
+    sup = env.supervisor()
+    with pytest.raises(FlinkUnavailableError):
+        sup.supervise(JOB)
+
+    del env.deployer.fail_with[JOB]
+    result = sup.supervise(JOB)
+    savepoint = f"file:///savepoints/savepoint-{RUNNING_ID[:6]}-1"
+    assert result.action == "UPGRADE"
+    assert [(c["restore_from"], c["allow_non_restored_state"]) for c in env.deployer.calls] == [(savepoint, True)] * 2
+
+
+def test_half_done_reset_fails_supervision_of_the_jobs_it_stopped_naming_the_reset(env, monkeypatch):
+    """They were stopped with a savepoint before DWD replayed its output: restoring that savepoint
+    would count the replay twice, and starting them without state here would read DWD whole."""
+    every = ["dwd_order_fact", *ORDER_DWS]
+    ids = {name: f"{n + 100:032x}" for n, name in enumerate(every)}
+    for name in every:
+        env.seed("DEPLOY", minutes_ago=60, job_name=name, job_id=ids[name], sql_hash="hash-1")
+        env.flink.add_job(ids[name], name)
+        env.checkpoint(ids[name], 5)  # restorable, and must not be restored
+    sup = env.supervisor()
+    real_latest = sup.paimon.latest_snapshot
+    monkeypatch.setattr(
+        sup.paimon,
+        "latest_snapshot",
+        lambda table: real_latest(table) if table.startswith("ops.") else type("S", (), {"snapshot_id": 41})(),
+    )
+    env.deployer.fail_with["dws_shop_daily"] = FlinkUnavailableError("the SQL Gateway does not answer")
+
+    with pytest.raises(FlinkUnavailableError):
+        sup.reset("dwd_order_fact")
+    assert [c["job_name"] for c in env.deployer.calls] == ["dwd_order_fact", "dws_shop_hourly", "dws_shop_daily"]
+
+    unfinished = ["dws_shop_daily", "dws_city_hourly", "dws_city_daily"]
+    for name in unfinished:
+        last = sup.history.last(name)
+        assert (last.action, last.job_id, last.savepoint_path) == (
+            "STOP_FOR_RESET",
+            ids[name],
+            f"file:///savepoints/savepoint-{ids[name][:6]}-1",
+        )
+        with pytest.raises(StreamingJobUnhealthy) as exc:
+            sup.supervise(name)
+        message = str(exc.value)
+        assert message.startswith(f"{name} was stopped at ")
+        assert "for a restart without state of dwd_order_fact, which did not finish" in message
+        assert "its savepoint predates the replay" in message
+        assert message.endswith(
+            "Run streaming_operations with restart_without_state for dwd_order_fact again (it also restarts, without "
+            "state: dws_shop_hourly, dws_shop_daily, dws_city_hourly, dws_city_daily)"
+        )
+        assert exc.value.job == name
+        with pytest.raises(BadRequest, match="restart_without_state for dwd_order_fact again"):
+            sup.start(name, savepoint_path=f"file:///savepoints/savepoint-{ids[name][:6]}-1")
+    assert len(env.deployer.calls) == 3  # nothing restored, nothing started without state
+
+    # Running the reset again finishes it: every job of the cascade reads DWD's new replay.
+    del env.deployer.fail_with["dws_shop_daily"]
+    results = sup.reset("dwd_order_fact")
+    assert [(r.job_name, r.action) for r in results] == [(name, "RESET") for name in every]
+    for name in every:
+        assert sup.supervise(name).action == "OK"
+
+
+def test_reset_marks_the_cascade_jobs_that_were_not_running(env, monkeypatch):
+    """An operator-stopped DWS job is part of the reset too: if the reset stops half-way, its
+    old savepoint must not come back either."""
+    env.seed(
+        "STOP",
+        minutes_ago=30,
+        job_name="dws_city_daily",
+        job_id=OLD_ID,
+        sql_hash="hash-1",
+        savepoint_path="file:///sp/op",
+    )
+    env.flink.add_job(RUNNING_ID, "dwd_order_fact")
+    sup = env.supervisor()
+    monkeypatch.setattr(sup.paimon, "latest_snapshot", lambda table: None)
+    env.deployer.fail_with["dwd_order_fact"] = FlinkUnavailableError("the SQL Gateway does not answer")
+
+    with pytest.raises(FlinkUnavailableError):
+        sup.reset("dwd_order_fact")
+    last = sup.history.last("dws_city_daily")
+    assert (last.action, last.job_id, last.savepoint_path) == ("STOP_FOR_RESET", None, None)
+    with pytest.raises(StreamingJobUnhealthy, match="restart_without_state for dwd_order_fact again"):
+        sup.supervise("dws_city_daily")
+
+
+FILE_NOT_FOUND = (
+    "org.apache.flink.runtime.client.JobInitializationException: Could not start the JobMaster.\n"
+    "Caused by: java.io.FileNotFoundException: Cannot find checkpoint or savepoint file/directory "
+    "'file:/savepoints/sp-typo' on file system 'file'."
+)
+
+
+@pytest.mark.parametrize("path", ["file:///savepoints/sp-typo", None])
+def test_operator_start_that_cannot_restore_never_resets(env, path):
+    """A DWS job (on_restore_failure: reset): only supervision's own restores may reset it."""
+    env.seed("DEPLOY", minutes_ago=60, job_id=OLD_ID, sql_hash="hash-1")
+    env.seed("STOP", minutes_ago=10, job_id=OLD_ID, sql_hash="hash-1", savepoint_path="file:///savepoints/sp-9")
+    env.deployer.fail_restore_with = FILE_NOT_FOUND
+    tried = path or "file:///savepoints/sp-9"
+
+    with pytest.raises(StreamingJobUnhealthy) as exc:
+        env.supervisor().start(JOB, savepoint_path=path)
+    message = str(exc.value)
+    assert message.startswith(
+        f"{JOB} could not restore from {tried}: java.io.FileNotFoundException: Cannot find checkpoint or savepoint"
+    )
+    assert "Nothing was reset: the job stays stopped." in message
+    assert [c["restore_from"] for c in env.deployer.calls] == [tried]  # no start without state
+    assert [r[1] for r in env.rows()] == ["DEPLOY", "STOP"]
+    assert env.supervisor().supervise(JOB).action == "STOPPED"  # still the operator's stop
