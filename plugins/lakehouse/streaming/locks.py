@@ -208,19 +208,21 @@ class JobLocks:
             )
             if rows:
                 holder, since = rows[0]
+                if hasattr(since, "strftime"):  # pymysql gives DATETIME(3) as a datetime
+                    since = f"{since:%Y-%m-%d %H:%M:%S}"
         if connection_id is None:
-            who = "another actor held it and let go just now"
+            who = "another actor held its lock until just now"
         elif holder is None:
-            who = f"MySQL connection {connection_id} (holder not recorded) holds it"
+            who = f"MySQL connection {connection_id} holds its lock (holder not recorded)"
         else:
-            who = f"{holder} holds it, since {since} UTC (MySQL connection {connection_id})"
+            who = f"{holder} holds its lock, since {since} UTC (MySQL connection {connection_id})"
+        kill = f", or run `KILL {connection_id}` on the ops database" if connection_id is not None else ""
         return StreamingJobBusy(
-            f"streaming job {pipeline} is busy: {who}, and it was not released within {self.timeout:.0f} s. "
-            "Only one of streaming_deploy, streaming_supervision and streaming_operations acts on a job at a time. "
-            "Nothing was done to the job: wait for that action to finish and retry (the task's retry does), "
-            f"or wait longer with {LOCK_TIMEOUT_ENV} (seconds). A holder that is stuck: end its task; "
-            + (f"`KILL {connection_id}` on the ops database also frees the lock." if connection_id else "")
-            + f" (lock {name!r})",
+            f"streaming job {pipeline} is busy: {who}; this task waited {self.timeout:.0f} s for it "
+            f"(lock {name!r}). Only one of streaming_deploy, streaming_supervision and streaming_operations acts "
+            "on a job at a time, and nothing was done to the job. Wait for that action to finish and retry (the "
+            f"task's retry does), or let tasks wait longer with {LOCK_TIMEOUT_ENV} (seconds). A stuck holder: end "
+            f"its task{kill}; the lock goes with its connection.",
             job=pipeline,
             holder=holder,
             connection_id=connection_id,

@@ -5,6 +5,7 @@ every action on a job (their task callables run with the lock and the Supervisor
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -74,7 +75,7 @@ class LockServer:
         if sql.startswith("REPLACE INTO streaming_job_locks"):
             name, holder = p
             assert "CONNECTION_ID()" in sql
-            self.rows[name] = (conn_id, holder, "2026-05-01 10:00:00")
+            self.rows[name] = (conn_id, holder, datetime(2026, 5, 1, 10, 0, 0, 123000))  # what pymysql returns
             return []
         if sql.startswith("DELETE FROM streaming_job_locks"):
             assert "connection_id = CONNECTION_ID()" in sql
@@ -217,7 +218,8 @@ def test_a_second_actor_waits_then_fails_naming_the_holder(server):
     assert "dwd_order_fact is busy" in message
     assert "streaming_supervision run scheduled__1 task supervise_dwd_order_fact" in message
     assert "since 2026-05-01 10:00:00 UTC" in message and "MySQL connection 41" in message
-    assert "within 7 s" in message
+    assert "waited 7 s" in message
+    assert "`KILL 41` on the ops database" in message  # how to free a stuck holder's lock
     assert "streaming_deploy, streaming_supervision and streaming_operations" in message
     assert LOCK_TIMEOUT_ENV in message  # how to wait longer
     waiter = server.connections[1]
@@ -259,8 +261,19 @@ def test_busy_holder_unknown_when_not_recorded(server):
         with job_locks(server, timeout=3).hold("dwd_order_fact"):
             pass
     assert exc.value.holder is None and exc.value.connection_id == other.id
-    assert f"MySQL connection {other.id} (holder not recorded)" in str(exc.value)
+    assert f"MySQL connection {other.id} holds its lock (holder not recorded)" in str(exc.value)
     assert "stale row" not in str(exc.value)
+
+
+def test_busy_holder_gone_by_the_time_it_is_asked(server):
+    """GET_LOCK timed out, but the holder let go before IS_USED_LOCK asked: still busy, no holder."""
+    server.get_lock_answer = 0
+    with pytest.raises(StreamingJobBusy) as exc:
+        with job_locks(server, timeout=3).hold("dwd_order_fact"):
+            pass
+    assert exc.value.holder is None and exc.value.connection_id is None
+    assert "another actor held its lock until just now" in str(exc.value)
+    assert "KILL" not in str(exc.value)
 
 
 def test_a_body_that_fails_still_releases_and_its_error_propagates(server):
