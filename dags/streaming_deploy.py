@@ -86,10 +86,12 @@ def streaming_deploy():
         def deploy(job_name: str = job.name) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.core.results import to_jsonable
+            from lakehouse.streaming.locks import JobLocks
             from lakehouse.streaming.supervision import Supervisor
 
             r = resources()
-            result = Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc).supervise(job_name)
+            with JobLocks(r.ops).hold(job_name):  # one actor per job (docs/STREAMING.md)
+                result = Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc).supervise(job_name)
             print(f"{job_name}: {result.action} job_id={result.job_id} {result.detail}")
             return to_jsonable(result)
 

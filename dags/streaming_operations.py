@@ -90,12 +90,17 @@ def streaming_operations():
     def run_operation(request: dict) -> list[dict]:
         from lakehouse.core.resources import resources
         from lakehouse.core.results import to_jsonable
+        from lakehouse.streaming.locks import JobLocks, jobs_acted_on
         from lakehouse.streaming.operations import OperationRequest
         from lakehouse.streaming.operations import run_operation as run
         from lakehouse.streaming.supervision import Supervisor
 
         r = resources()
-        results = run(OperationRequest(**request), supervisor=Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc))
+        operation = OperationRequest(**request)
+        # One actor per job (docs/STREAMING.md): the locks of every job the action stops or starts,
+        # a reset's whole cascade included, taken before anything is touched.
+        with JobLocks(r.ops).hold(*jobs_acted_on(operation.job, operation.action)):
+            results = run(operation, supervisor=Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc))
         for result in results:
             print(f"{result.job_name}: {result.action} job_id={result.job_id} {result.detail}")
         return to_jsonable(results)

@@ -40,10 +40,14 @@ def streaming_supervision():
         def supervise(job_name: str = job.name) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.core.results import to_jsonable
+            from lakehouse.streaming.locks import JobLocks
             from lakehouse.streaming.supervision import Supervisor
 
             r = resources()
-            result = Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc).supervise(job_name)
+            # One actor per job (docs/STREAMING.md): a deploy or an on-call operation on this job
+            # finishes first; held longer than the wait, this task fails with StreamingJobBusy.
+            with JobLocks(r.ops).hold(job_name):
+                result = Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc).supervise(job_name)
             print(f"{job_name}: {result.action} {result.job_id or ''} {result.detail}")
             return to_jsonable(result)
 

@@ -104,9 +104,13 @@ def test_retryable_follows_the_kind():
 
     assert ExternalServiceError.retryable and not ConfigError.retryable and not BadRequest.retryable
     assert not GateFailed.retryable
-    # The two gates that pass on their own once the other run ends or the day goes quiet.
+    # The gates that pass on their own once the other run (or action on a job) ends or the day goes quiet.
     retryable_gates = {n for n, c in _exception_classes().items() if issubclass(c, GateFailed) and c.retryable}
-    assert retryable_gates == {"lakehouse.batch.leases.LeaseHeld", "lakehouse.batch.recompute.SourceRaced"}
+    assert retryable_gates == {
+        "lakehouse.batch.leases.LeaseHeld",
+        "lakehouse.batch.recompute.SourceRaced",
+        "lakehouse.streaming.locks.StreamingJobBusy",
+    }
     assert LeaseHeld.retryable and SourceRaced.retryable
 
 
