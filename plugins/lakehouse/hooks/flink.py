@@ -701,8 +701,8 @@ class FlinkHook(BaseHook):
         self._rest("PATCH", f"/jobs/{job_id}?mode=cancel")
 
 
-class _StatementTimeout(Exception):
-    """A statement's deadline passed (the hook turns it into FlinkSqlError)."""
+class _StatementTimeout(ExternalServiceError):
+    """A statement's deadline passed; the hook turns it into FlinkSqlError before it leaves."""
 
 
 @dataclass(frozen=True)
