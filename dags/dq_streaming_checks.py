@@ -32,7 +32,7 @@ TABLES = suite_tables()
     max_active_runs=1,
     doc_md=__doc__,
     tags=["quality", "great-expectations", "paimon"],
-    default_args={"owner": "data-platform", "retries": 0},
+    default_args={"owner": "data-platform", "retries": 0, "execution_timeout": timedelta(minutes=20)},
 )
 def dq_streaming_checks():
     for table in TABLES:

@@ -44,7 +44,12 @@ TARGET = deployment_target()  # env LAKEHOUSE_DEPLOYMENT_TARGET; a bad value fai
     max_active_runs=1,
     doc_md=__doc__,
     tags=["streaming", "flink", "paimon"] + (["kubernetes"] if TARGET == "kubernetes" else []),
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": timedelta(minutes=30),  # DDL, a submission and its wait for RUNNING
+    },
 )
 def streaming_deploy():
     @task

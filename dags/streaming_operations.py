@@ -40,7 +40,12 @@ ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state
     max_active_runs=1,
     doc_md=__doc__,
     tags=["streaming", "flink", "on-call"],
-    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(seconds=10)},
+    default_args={
+        "owner": "data-platform",
+        "retries": 1,
+        "retry_delay": timedelta(seconds=10),
+        "execution_timeout": timedelta(minutes=30),  # a savepoint (at most 5 min) and a restart
+    },
     params={
         "job": Param(
             JOBS[0],

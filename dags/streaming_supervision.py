@@ -31,7 +31,12 @@ REGISTRY = registry()
     dagrun_timeout=timedelta(minutes=15),
     doc_md=__doc__,
     tags=["streaming", "flink", "supervision"],
-    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(seconds=20)},
+    default_args={
+        "owner": "data-platform",
+        "retries": 1,
+        "retry_delay": timedelta(seconds=20),
+        "execution_timeout": timedelta(minutes=10),  # a check, or a restart from the latest checkpoint
+    },
 )
 def streaming_supervision():
     for job in REGISTRY.jobs.values():

@@ -38,7 +38,12 @@ from lakehouse.batch.backfill import MAX_PARALLEL_DAYS, table_choices
     max_active_runs=4,
     doc_md=__doc__,
     tags=["batch", "t+1", "backfill", "on-call"],
-    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={
+        "owner": "data-platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=1),
+        "execution_timeout": timedelta(minutes=30),
+    },
     params={
         "tables": Param(
             ["all"],
@@ -97,7 +102,8 @@ def t1_backfill():
     def lanes_of(request: dict) -> list[dict]:
         return [{"days": days, "tables": request["tables"], "dry_run": request["dry_run"]} for days in request["lanes"]]
 
-    @task(max_active_tis_per_dagrun=MAX_PARALLEL_DAYS)
+    # A lane rebuilds up to LAKEHOUSE_BACKFILL_MAX_DAYS days one after the other (each ~1-2 h at worst).
+    @task(max_active_tis_per_dagrun=MAX_PARALLEL_DAYS, execution_timeout=timedelta(hours=12))
     def backfill_lane(lane: dict, run_id=None, map_index=None) -> list[dict]:
         from lakehouse.batch.backfill import run_lane
         from lakehouse.batch.leases import LeaseManager

@@ -48,10 +48,16 @@ OUTLETS = [table_asset(t) for t in TABLES]
     max_active_runs=2,
     doc_md=__doc__,
     tags=["batch", "t+1", "paimon", "flink"],
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={
+        "owner": "data-platform",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=2),
+        "execution_timeout": timedelta(hours=2),  # recompute_day: every DWD/DWS table of a day
+    },
 )
 def t1_daily():
-    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule")
+    # Gives up after `timeout` (6 h) in all; each poke (rescheduled) gets at most execution_timeout.
+    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule", execution_timeout=timedelta(minutes=10))
     def wait_for_day(data_interval_start=None):
         from airflow.sdk import PokeReturnValue
 

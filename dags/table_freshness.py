@@ -31,7 +31,12 @@ REGISTRY = registry()
     max_active_runs=1,
     doc_md=__doc__,
     tags=["paimon", "freshness", "sla"],
-    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={
+        "owner": "data-platform",
+        "retries": 1,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": timedelta(minutes=5),
+    },
 )
 def table_freshness():
     for table in REGISTRY.tables.values():

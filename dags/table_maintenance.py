@@ -40,7 +40,12 @@ TABLE_NAMES = sorted(registry().tables)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["paimon", "maintenance", "flink"],
-    default_args={"owner": "data-platform", "retries": 1, "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "owner": "data-platform",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=5),
+        "execution_timeout": timedelta(hours=1),  # one table's due operations, each a Flink batch job
+    },
     params={
         "tables": Param(
             [],

@@ -35,8 +35,25 @@ FLINK_TRACE = "\n".join(
 )
 
 
+class Raw(str):
+    """A response body sent as is (not JSON-encoded): garbage from a proxy, a truncated answer."""
+
+
+def streaming_jobs() -> list[dict]:
+    """What /jobs/overview lists by default: two streaming jobs (one twice, cancelled once)."""
+    return [
+        {"jid": JOB_ID, "name": "ods_delivery_cdc", "state": "RUNNING", "start-time": 1700000000000},
+        {"jid": "old", "name": "ods_delivery_cdc", "state": "CANCELED", "start-time": 1600000000000},
+        {"jid": "other", "name": "dwd_orders", "state": "RUNNING", "start-time": 1700000000001},
+    ]
+
+
 class FakeFlinkRest:
-    """State and behaviour of the fake cluster; tests tweak the attributes before calling the hook."""
+    """State and behaviour of the fake cluster; tests tweak the attributes before calling the hook.
+
+    Batch statements (behaviour "batch_running", "batch_restarting", "batch_fail") submit a job
+    named after the session's `pipeline.name`, listed in /jobs/overview from then on; with
+    `table.dml-sync` the gateway keeps answering NOT_READY while the job runs (as Flink does)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -51,6 +68,16 @@ class FakeFlinkRest:
         self.savepoint_polls_in_progress = 1
         self.savepoint_result: dict = {"location": "file:/tmp/savepoints/savepoint-a1b2c3-0123456789ab"}
         self.savepoint_polls = 0
+        self.session_properties: dict = {}
+        self.jobs: list[dict] = streaming_jobs()  # /jobs/overview
+        self.parallelism: dict[str, int] = {JOB_ID: 4, "other": 2}  # job id -> max vertex parallelism
+        self.slots_total = 16
+        self.slots_available: list[int] = [16]  # successive GET /overview; the last one repeats
+        self.exceptions: dict[str, str] = {}  # job id -> root stack trace (JOB_ID: job_stacktrace)
+        self.cancelled: list[str] = []  # job ids of PATCH /jobs/<id>?mode=cancel
+        self.garbage: dict[str, tuple[int, object]] = {}  # route -> (status, payload) served instead
+        self.batch_job_id = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
+        self.batch_job_name: str | None = None  # a name the job gives itself (else the pipeline.name)
 
     def paths(self, method: str | None = None) -> list[str]:
         return [p for m, p, _ in self.requests if method is None or m == method]
@@ -63,12 +90,19 @@ class FakeFlinkRest:
         with self.lock:
             self.requests.append((method, path, body))
         route = urlsplit(path).path
+        if route in self.garbage:
+            return self.garbage[route]
+        if route.startswith("/v2/"):
+            return self._gateway(method, route, body)
+        return self._jobmanager(method, route)
 
+    def _gateway(self, method: str, route: str, body: dict | None) -> tuple[int, object]:
         if method == "POST" and route == "/v2/sessions":
             if self.session_status != 200:
                 return self.session_status, {
                     "errors": ["Internal server error.", "Caused by: java.lang.IllegalArgumentException: bad property"]
                 }
+            self.session_properties = dict((body or {}).get("properties") or {})
             return 200, {"sessionHandle": SESSION}
         if method == "DELETE" and route == f"/v2/sessions/{SESSION}":
             return 200, {"status": "CLOSED"}
@@ -79,27 +113,46 @@ class FakeFlinkRest:
                 return 500, {"errors": ["Internal server error.", FLINK_TRACE]}
             op = f"op-{len(self.ops) + 1}"
             self.ops[op] = {"statement": statement, "kind": kind, "fetches": 0}
+            if kind.startswith("batch_"):
+                state = {"batch_running": "RUNNING", "batch_restarting": "RESTARTING", "batch_fail": "FAILED"}[kind]
+                name = self.batch_job_name or self.session_properties.get("pipeline.name", "insert-into_default")
+                self.jobs.append({"jid": self.batch_job_id, "name": name, "state": state, "start-time": 1800000000000})
+                self.job_states[self.batch_job_id] = [state]
+                self.parallelism[self.batch_job_id] = int(self.session_properties.get("parallelism.default", 1))
             return 200, {"operationHandle": op}
         m = re.fullmatch(rf"/v2/sessions/{SESSION}/operations/([^/]+)/result/(\d+)", route)
         if method == "GET" and m:
             return self._fetch(self.ops[m.group(1)], m.group(1), int(m.group(2)))
-
         if method == "GET" and route == "/v2/info":
             return 200, {"productName": "Apache Flink", "version": "1.20.1"}
+        return 404, {"errors": [f"Not found: {route}"]}
+
+    def _jobmanager(self, method: str, route: str) -> tuple[int, object]:
         if method == "GET" and route == "/overview":
             time.sleep(self.overview_delay)
-            return 200, {"flink-version": "1.20.1", "taskmanagers": 2}
-        if method == "GET" and route == "/jobs/overview":
+            free = self.slots_available.pop(0) if len(self.slots_available) > 1 else self.slots_available[0]
             return 200, {
-                "jobs": [
-                    {"jid": JOB_ID, "name": "ods_delivery_cdc", "state": "RUNNING", "start-time": 1700000000000},
-                    {"jid": "old", "name": "ods_delivery_cdc", "state": "CANCELED", "start-time": 1600000000000},
-                    {"jid": "other", "name": "dwd_orders", "state": "RUNNING", "start-time": 1700000000001},
-                ]
+                "flink-version": "1.20.1",
+                "taskmanagers": 2,
+                "slots-total": self.slots_total,
+                "slots-available": free,
             }
+        if method == "GET" and route == "/jobs/overview":
+            return 200, {"jobs": self.jobs}
         m = re.fullmatch(r"/jobs/([^/]+)", route)
+        if method == "PATCH" and m:
+            job_id = m.group(1)
+            if not any(j["jid"] == job_id for j in self.jobs):
+                return 404, {"errors": [f"Job {job_id} not found"]}
+            self.cancelled.append(job_id)
+            for j in self.jobs:
+                if j["jid"] == job_id:
+                    j["state"] = "CANCELED"
+            self.job_states[job_id] = ["CANCELED"]
+            return 202, {}
         if method == "GET" and m:
-            states = self.job_states.get(m.group(1))
+            listed = [j["state"] for j in self.jobs if j["jid"] == m.group(1)]
+            states = self.job_states.get(m.group(1)) or listed
             if not states:
                 return 404, {
                     "errors": [
@@ -107,14 +160,27 @@ class FakeFlinkRest:
                     ]
                 }
             state = states.pop(0) if len(states) > 1 else states[0]
-            return 200, {"jid": m.group(1), "name": "ods_delivery_cdc", "state": state, "start-time": 1700000000000}
-        if method == "GET" and route == f"/jobs/{JOB_ID}/exceptions":
+            name = next((j["name"] for j in self.jobs if j["jid"] == m.group(1)), "ods_delivery_cdc")
+            parallelism = self.parallelism.get(m.group(1), 1)
+            return 200, {
+                "jid": m.group(1),
+                "name": name,
+                "state": state,
+                "start-time": 1700000000000,
+                "vertices": [
+                    {"id": "v1", "name": "Source", "parallelism": 1, "status": "RUNNING"},
+                    {"id": "v2", "name": "Writer", "parallelism": parallelism, "status": "RUNNING"},
+                ],
+            }
+        m = re.fullmatch(r"/jobs/([^/]+)/exceptions", route)
+        if method == "GET" and m and (m.group(1) == JOB_ID or m.group(1) in self.exceptions):
+            trace = self.exceptions.get(m.group(1), self.job_stacktrace)
             return 200, {
                 "root-exception": "java.lang.RuntimeException: old style",
-                "exceptionHistory": {
-                    "entries": [{"exceptionName": "java.lang.RuntimeException", "stacktrace": self.job_stacktrace}]
-                },
+                "exceptionHistory": {"entries": [{"exceptionName": "java.lang.RuntimeException", "stacktrace": trace}]},
             }
+        if method == "GET" and m:
+            return 200, {"root-exception": None, "exceptionHistory": {"entries": []}}
         if method == "GET" and route == f"/jobs/{JOB_ID}/checkpoints":
             return 200, {
                 "counts": {"completed": 7, "failed": 1, "in_progress": 0},
@@ -138,6 +204,24 @@ class FakeFlinkRest:
             return 200, {"resultType": "NOT_READY", "isQueryResult": False, "resultKind": "SUCCESS", "results": {}}
         if op["kind"] == "fail_fetch":
             return 500, {"errors": ["Internal server error.", FLINK_TRACE]}
+        if op["kind"] in ("batch_running", "batch_restarting"):  # dml-sync: no result while the job runs
+            return 200, {"resultType": "NOT_READY", "isQueryResult": False, "resultKind": "SUCCESS", "results": {}}
+        if op["kind"] == "batch_fail":
+            return 500, {
+                "errors": [
+                    "Internal server error.",
+                    "org.apache.flink.table.api.TableException: Failed to wait job finish\n"
+                    "Caused by: org.apache.flink.runtime.client.JobExecutionException: Job execution failed.",
+                ]
+            }
+        if op["kind"] == "endless":  # a result that keeps coming (ends after 3 s so a hook bug cannot hang)
+            if time.monotonic() - op.setdefault("started", time.monotonic()) > 3:
+                return 200, {"resultType": "EOS", "results": {"data": []}}
+            return 200, {
+                "resultType": "PAYLOAD",
+                "results": {"columns": [{"name": "x"}], "data": [{"kind": "INSERT", "fields": [token]}]},
+                "nextResultUri": f"/v2/sessions/{SESSION}/operations/{handle}/result/{token + 1}?rowFormat=JSON",
+            }
         if op["kind"] == "insert":
             if token == 0:
                 return 200, {
@@ -191,7 +275,7 @@ def _make_handler(fake: FakeFlinkRest):
             raw = self.rfile.read(length) if length else b""
             body = json.loads(raw) if raw else None
             status, payload = fake.handle(self.command, self.path, body)
-            data = json.dumps(payload).encode()
+            data = payload.encode() if isinstance(payload, Raw) else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

@@ -108,3 +108,12 @@ def test_parsing_loads_no_heavy_module(path):
     assert out.returncode == 0, out.stderr[-2000:]
     marker = [line for line in out.stdout.splitlines() if line.startswith("HEAVY=")]
     assert marker == ["HEAVY="], f"{path.name} loads {marker} at parse time"
+
+
+def test_every_task_has_an_execution_timeout(dag_bag):
+    """No task can run for ever: a hung call to Flink or a database fails the task (and the hook
+    cancels the batch job it started) instead of holding a worker slot and the cluster's slots."""
+    for dag_id, dag in dag_bag.dags.items():
+        for task in dag.tasks:
+            assert task.execution_timeout is not None, f"{dag_id}.{task.task_id} has no execution_timeout"
+            assert task.execution_timeout.total_seconds() > 0, f"{dag_id}.{task.task_id}"

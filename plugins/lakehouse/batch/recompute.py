@@ -24,7 +24,7 @@ from lakehouse.core.errors import BadRequest, ConfigError, GateFailed
 from lakehouse.core.flink_sql import catalog_statements, sql_context
 from lakehouse.core.registry import Registry, TableSpec, registry
 from lakehouse.core.sql_files import load_statements
-from lakehouse.hooks.flink import FlinkHook
+from lakehouse.hooks.flink import BATCH_RESTARTS, FlinkHook
 from lakehouse.hooks.paimon import PaimonHook
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ BATCH_SESSION = {
     "table.dml-sync": "true",  # the statement returns when the batch job has finished
     "parallelism.default": "2",
     "table.exec.resource.default-parallelism": "2",
+    **BATCH_RESTARTS,
 }
 
 
@@ -157,7 +158,12 @@ def recompute_partition(
     after_id = before.snapshot_id
     for attempt in range(1, max_attempts + 1):
         read_from = {s: _latest_id(paimon, s) for s in sources}  # the batch job reads at or after these
-        flink.execute_sql(statements, session_config=BATCH_SESSION, result_timeout=timeout)
+        # The hook waits for free slots first, and cancels the job at the timeout or when the task is killed.
+        flink.execute_sql(
+            statements,
+            session_config={**BATCH_SESSION, "pipeline.name": f"t1_recompute {table.name} dt={dt}"},
+            result_timeout=timeout,
+        )
         overwrite = overwrite_snapshot_after(paimon, table.name, after_id, dt)
         raced = _source_commits_before(paimon, read_from, dt, table.name, overwrite)
         if not raced:

@@ -1,7 +1,10 @@
 """MySQL hook on pymysql, for the OLTP source (MariaDB locally) and any server on the MySQL protocol.
 
 The connection (default `mysql_source`) is a plain MySQL URI. Values are always bound as
-parameters; identifiers never come from user input. StarRocks speaks the same protocol:
+parameters; identifiers never come from user input. Every connection has a connect, read and
+write timeout (seconds; the connection extras `connect_timeout`, `read_timeout`, `write_timeout`,
+default 10, 300 and 300): a server that stops answering fails the call (pymysql's
+OperationalError) instead of hanging the task. StarRocks speaks the same protocol:
 `lakehouse.hooks.starrocks.StarRocksHook` is this hook with other defaults (class attributes below).
 """
 
@@ -13,7 +16,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from lakehouse.core.errors import ExternalServiceError
+from lakehouse.core.errors import ConfigError, ExternalServiceError
 from lakehouse.core.resources import MYSQL_SOURCE_CONN_ID
 from lakehouse.hooks._base import get_connection
 
@@ -38,6 +41,8 @@ class MySqlHook(BaseHook):
     unavailable_hint = "Locally: `make up`."
     # False for servers without multi-statement transactions: autocommit, no COMMIT/ROLLBACK sent.
     transactional = True
+    # Seconds, unless the connection's extras say otherwise (pymysql has no read timeout by default).
+    default_timeouts = {"connect_timeout": 10, "read_timeout": 300, "write_timeout": 300}
 
     def __init__(self, mysql_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -54,10 +59,28 @@ class MySqlHook(BaseHook):
             "extra": conn.extra_dejson,
         }
 
+    def timeouts(self, extra: dict) -> dict[str, float]:
+        """connect/read/write timeouts in seconds: the connection's extras, else `default_timeouts`."""
+        timeouts = {}
+        for key, default in self.default_timeouts.items():
+            raw = extra.get(key, default)
+            try:
+                value = float(raw)
+            except (TypeError, ValueError):
+                value = -1.0
+            if value <= 0:
+                raise ConfigError(
+                    f"{key}={raw!r} in the extras of connection '{self.mysql_conn_id}' must be a positive number "
+                    f"of seconds (default {default})"
+                )
+            timeouts[key] = int(value) if value.is_integer() else value
+        return timeouts
+
     def get_conn(self):
         import pymysql
 
         params = self.connection_params()
+        timeouts = self.timeouts(params["extra"])
         try:
             return pymysql.connect(
                 host=params["host"],
@@ -67,7 +90,7 @@ class MySqlHook(BaseHook):
                 database=params["database"],
                 autocommit=not self.transactional,
                 charset="utf8mb4",
-                connect_timeout=10,
+                **timeouts,
             )
         except pymysql.err.OperationalError as exc:
             raise self.unavailable_error(

@@ -12,14 +12,20 @@ from datetime import UTC, date, datetime, timedelta
 from lakehouse.core.registry import registry
 from lakehouse.core.results import to_jsonable
 from lakehouse.core.sql_files import load_statements
-from lakehouse.hooks.flink import FlinkHook
+from lakehouse.hooks.flink import BATCH_RESTARTS, FlinkHook
 from lakehouse.hooks.paimon import PaimonHook
 from lakehouse.maintenance.metrics import TableMetrics, measure
 from lakehouse.maintenance.policy import OPERATIONS, MaintenanceRequestError, TablePolicy
 
 log = logging.getLogger(__name__)
 
-PROCEDURE_SESSION = {"execution.runtime-mode": "batch", "table.dml-sync": "true", "parallelism.default": "1"}
+# One slot; a failing procedure fails after a couple of restarts (BATCH_RESTARTS), not never.
+PROCEDURE_SESSION = {
+    "execution.runtime-mode": "batch",
+    "table.dml-sync": "true",
+    "parallelism.default": "1",
+    **BATCH_RESTARTS,
+}
 _T1_TAG = re.compile(r"^t1-(\d{4}-\d{2}-\d{2})$")
 
 
@@ -44,11 +50,27 @@ def _utc(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+# Jobs that a procedure names itself whatever the session's pipeline.name says (Paimon's orphan-file
+# cleaning runs `executeAndCollect("OrphanFilesClean")`): the hook cancels such a job too when the
+# call times out or is interrupted, if it started after the CALL was submitted.
+_SELF_NAMED_JOBS = {"remove_orphan_files": ("OrphanFilesClean",)}
+_PROCEDURE = re.compile(r"\bCALL\s+(?:`?\w+`?\.)?sys\.(\w+)", re.I)
+
+
 def _call(flink: FlinkHook, paimon: PaimonHook, statement: str, timeout: float = 3600) -> list:
+    """Run one Paimon procedure in a batch session; its rows.
+
+    The hook waits for a free task slot first (FlinkSlotsUnavailable after 5 minutes), and cancels
+    the procedure's job when `timeout` passes or the task is killed (FlinkHook.execute_sql)."""
     from lakehouse.core.flink_sql import catalog_statements
 
+    match = _PROCEDURE.search(statement)
+    procedure = match.group(1).lower() if match else "procedure"
     results = flink.execute_sql(
-        catalog_statements(paimon) + [statement], session_config=PROCEDURE_SESSION, result_timeout=timeout
+        catalog_statements(paimon) + [statement],
+        session_config={**PROCEDURE_SESSION, "pipeline.name": f"maintenance {procedure}"},
+        result_timeout=timeout,
+        job_names=_SELF_NAMED_JOBS.get(procedure, ()),
     )
     return results[-1].rows if results else []
 

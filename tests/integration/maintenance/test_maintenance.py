@@ -190,6 +190,14 @@ def test_consumer_reader_survives_snapshot_expiry_and_a_tag_still_reads(scratch)
 def test_orphan_removal_spares_a_write_in_flight(scratch):
     env = scratch
     env.job_names.append("it_maint_clicks_writer")
+    try:
+        _orphan_removal_beside_a_writer(env)
+    finally:  # the writer holds task slots: it must not outlive this test, pass or fail
+        for job in env.flink.active_jobs_named("it_maint_clicks_writer"):
+            env.flink.cancel_job(job.job_id)
+
+
+def _orphan_removal_beside_a_writer(env) -> None:
     env.flink.execute_sql(
         catalog_statements(env.paimon)
         + [
@@ -239,7 +247,6 @@ def test_orphan_removal_spares_a_write_in_flight(scratch):
     assert {p.name for p in in_flight} <= committed
     assert env.paimon.read_arrow("it_maint.clicks", columns=["id"]).num_rows > 0
     assert env.flink.job_status(job).state == "RUNNING" and env.flink.job_exception(job) is None
-    env.flink.cancel_job(job)
 
 
 def test_maintenance_dag_records_before_and_after_figures(closed_day):

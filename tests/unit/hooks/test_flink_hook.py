@@ -6,22 +6,26 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import socket
 import time
 
 import pytest
 
+from lakehouse.batch.recompute import BATCH_SESSION
 from lakehouse.hooks._base import MissingConnectionError
 from lakehouse.hooks.flink import (
     FlinkHook,
     FlinkJobError,
+    FlinkSlotsUnavailable,
     FlinkSqlError,
     FlinkUnavailableError,
     JobStatus,
     StatementResult,
     root_cause,
 )
-from tests.support.flink_rest import CONN_ID, FLINK_TRACE, JOB_ID, ROOT, SESSION, make_hook
+from lakehouse.maintenance.operations import PROCEDURE_SESSION
+from tests.support.flink_rest import CONN_ID, FLINK_TRACE, JOB_ID, ROOT, SESSION, Raw, make_hook
 
 
 def _closed_port() -> int:
@@ -186,6 +190,229 @@ def test_result_timeout(fake_flink):
     with pytest.raises(FlinkSqlError, match=r"no result within 0 s"):
         make_hook().execute_sql(["SELECT 1"], result_timeout=0)
     assert fake_flink.paths("DELETE") == [f"/v2/sessions/{SESSION}"]
+
+
+def test_result_deadline_holds_on_result_pages_too(fake_flink):
+    """A result that keeps coming (PAYLOAD pages, never NOT_READY) still stops at the deadline."""
+    fake_flink.behaviour = {"endless": "endless"}
+    started = time.monotonic()
+    with pytest.raises(FlinkSqlError, match=r"no result within 0 s"):
+        make_hook().execute_sql(["SELECT * FROM endless"], result_timeout=0.3)
+    assert time.monotonic() - started < 2  # the fake ends the result after 3 s
+    assert fake_flink.paths("DELETE") == [f"/v2/sessions/{SESSION}"]
+
+
+# ---------------------------------------------------------------------------------- batch statements
+BATCH = {"execution.runtime-mode": "batch", "table.dml-sync": "true", "parallelism.default": "2"}
+OVERWRITE = "INSERT OVERWRITE lakehouse.dwd.t PARTITION (dt = '2026-11-20') SELECT * FROM s"
+BATCH_JOB = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0"
+CLASSLOADER = "java.lang.IllegalStateException: Trying to access closed classloader. Please check ..."
+
+
+def test_batch_statement_waits_for_free_slots_then_runs(fake_flink, hook_log, caplog):
+    fake_flink.slots_available = [0, 1, 2]
+    fake_flink.behaviour = {"INSERT": "insert"}
+    [res] = make_hook(hook_log).execute_sql([OVERWRITE], session_config=BATCH, slot_timeout=10, slot_poll=0.01)
+    assert res.job_id == JOB_ID
+    assert fake_flink.paths("GET").count("/overview") == 3  # submitted once 2 slots were free
+    assert "waiting for 2 free task slots" in caplog.text
+
+
+def test_batch_statement_fails_when_slots_stay_taken(fake_flink):
+    """16 of 16 slots held by streaming jobs: nothing is submitted, the error names who holds them."""
+    fake_flink.slots_available = [0]
+    fake_flink.behaviour = {"INSERT": "insert"}
+    with pytest.raises(FlinkSlotsUnavailable) as exc:
+        make_hook().execute_sql([OVERWRITE], session_config=BATCH, slot_timeout=0.2, slot_poll=0.05)
+    msg = str(exc.value)
+    assert "0 of 16 Flink task slots free" in msg and "needs 2" in msg
+    assert f"ods_delivery_cdc ({JOB_ID}, RUNNING, parallelism 4)" in msg
+    assert "dwd_orders (other, RUNNING, parallelism 2)" in msg
+    assert "old" not in msg.split("held by", 1)[1].split(".")[0]  # a cancelled job holds nothing
+    assert "add TaskManager slots" in msg and "retry" in msg
+    assert (exc.value.needed, exc.value.free, exc.value.total) == (2, 0, 16)
+    assert [h[0] for h in exc.value.holders] == ["ods_delivery_cdc", "dwd_orders"]
+    assert fake_flink.submitted_statements() == []
+    assert not any(p.startswith("/v2/sessions") for p in fake_flink.paths())
+
+
+def test_streaming_statements_do_not_check_slots(fake_flink):
+    fake_flink.slots_available = [0]
+    fake_flink.behaviour = {"INSERT": "insert"}
+    make_hook().execute_sql(["INSERT INTO t SELECT 1"], session_config={"execution.runtime-mode": "streaming"})
+    assert "/overview" not in fake_flink.paths("GET")
+
+
+def test_batch_deadline_cancels_the_job_and_reports_its_exception(fake_flink, hook_log, caplog):
+    """The job restarts on a failure until the deadline: the hook cancels it (not only stops reading)
+    and its error carries the job's root exception, not only the timeout."""
+    fake_flink.behaviour = {"INSERT": "batch_restarting"}
+    fake_flink.exceptions[BATCH_JOB] = f"{CLASSLOADER}\n\tat org.apache.flink.util.X.y(X.java:1)"
+    with pytest.raises(FlinkSqlError) as exc:
+        make_hook(hook_log).execute_sql([OVERWRITE], session_config=BATCH, result_timeout=0.5)
+    msg = str(exc.value)
+    assert "no result within 0 s" in msg
+    assert "cancelled Flink job lakehouse-batch-" in msg and f"({BATCH_JOB}, was RESTARTING)" in msg
+    assert CLASSLOADER in msg
+    assert fake_flink.cancelled == [BATCH_JOB]  # the streaming jobs were left alone
+    assert fake_flink.paths("DELETE") == [f"/v2/sessions/{SESSION}"]
+    assert "cancelling Flink job" in caplog.text
+
+
+def test_deadline_cancels_a_self_named_job_started_after_the_statement(fake_flink):
+    """A procedure that names its job itself (Paimon's OrphanFilesClean): the job named in job_names
+    that started after the CALL is cancelled; one of that name that ran before it is not ours."""
+    fake_flink.jobs.append({"jid": "sibling", "name": "OrphanFilesClean", "state": "RUNNING", "start-time": 1})
+    fake_flink.behaviour = {"CALL": "batch_running"}
+    fake_flink.batch_job_name = "OrphanFilesClean"
+    with pytest.raises(FlinkSqlError, match=rf"cancelled Flink job OrphanFilesClean \({BATCH_JOB}, was RUNNING\)"):
+        make_hook().execute_sql(
+            ["CALL lakehouse.sys.remove_orphan_files(`table` => 'ods.t')"],
+            session_config=BATCH,
+            result_timeout=0.3,
+            job_names=["OrphanFilesClean"],
+        )
+    assert fake_flink.cancelled == [BATCH_JOB]
+
+
+def test_deadline_without_a_job_to_cancel_says_so(fake_flink):
+    fake_flink.behaviour = {"CALL": "batch_running"}
+    fake_flink.batch_job_name = "OrphanFilesClean"  # not asked for in job_names: not provably ours
+    with pytest.raises(FlinkSqlError, match=r"no result within 0 s: no Flink job of this statement was found"):
+        make_hook().execute_sql(["CALL sys.remove_orphan_files()"], session_config=BATCH, result_timeout=0.3)
+    assert fake_flink.cancelled == []
+
+
+def test_batch_session_gets_a_unique_pipeline_name(fake_flink):
+    fake_flink.behaviour = {"INSERT": "insert"}
+    make_hook().execute_sql([OVERWRITE], session_config=BATCH)
+    first = fake_flink.session_properties["pipeline.name"]
+    make_hook().execute_sql([OVERWRITE], session_config={**BATCH, "pipeline.name": "t1 dwd.t 2026-11-20"})
+    second = fake_flink.session_properties["pipeline.name"]
+    assert re.fullmatch(r"lakehouse-batch-[0-9a-f]{12}", first)
+    assert re.fullmatch(r"t1 dwd\.t 2026-11-20 \[[0-9a-f]{12}\]", second)
+
+
+class _Killed(BaseException):
+    """What a task process raises when Airflow kills the task (SIGTERM)."""
+
+
+def test_interrupted_batch_statement_cancels_its_job(fake_flink):
+    """The task is killed while the batch job runs: the job does not outlive it."""
+    fake_flink.behaviour = {"INSERT": "batch_running"}
+
+    def kill(signum, frame):
+        raise _Killed()
+
+    previous = signal.signal(signal.SIGALRM, kill)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(_Killed):
+            make_hook().execute_sql([OVERWRITE], session_config=BATCH, result_timeout=60)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert fake_flink.cancelled == [BATCH_JOB]
+    assert fake_flink.paths("DELETE") == [f"/v2/sessions/{SESSION}"]
+
+
+def test_failed_batch_job_error_carries_its_root_exception(fake_flink):
+    fake_flink.behaviour = {"INSERT": "batch_fail"}
+    fake_flink.exceptions[BATCH_JOB] = (
+        "org.apache.flink.runtime.JobException: Recovery is suppressed by FixedDelayRestartBackoffTimeStrategy\n"
+        f"Caused by: {CLASSLOADER}"
+    )
+    with pytest.raises(FlinkSqlError) as exc:
+        make_hook().execute_sql([OVERWRITE], session_config=BATCH)
+    assert "Flink job lakehouse-batch-" in str(exc.value) and f"({BATCH_JOB}) is FAILED: {CLASSLOADER}" in str(
+        exc.value
+    )
+    assert fake_flink.cancelled == []  # failed already: nothing to cancel
+
+
+@pytest.mark.parametrize("session", [BATCH_SESSION, PROCEDURE_SESSION], ids=["recompute", "procedures"])
+def test_batch_sessions_bound_restarts(session):
+    """A failing batch job fails after a few attempts instead of restarting forever."""
+    assert session["execution.runtime-mode"] == "batch"
+    assert session["restart-strategy.type"] == "fixed-delay"
+    assert 1 <= int(session["restart-strategy.fixed-delay.attempts"]) <= 3
+    assert session["restart-strategy.fixed-delay.delay"].endswith(" s")
+
+
+# ---------------------------------------------------------------------------------- garbage answers
+HTML = Raw("<html><body><h1>502 Bad Gateway</h1></body></html>")
+
+
+@pytest.mark.parametrize(
+    ("call", "route", "answer"),
+    [
+        (lambda h: h.list_jobs(), "/jobs/overview", (200, HTML)),
+        (lambda h: h.list_jobs(), "/jobs/overview", (200, {"jobs": [{"name": "no id"}]})),
+        (lambda h: h.list_jobs(), "/jobs/overview", (200, ["not", "an", "object"])),
+        (lambda h: h.job_status(JOB_ID), f"/jobs/{JOB_ID}", (200, {"jid": JOB_ID})),
+        (lambda h: h.job_exception(JOB_ID), f"/jobs/{JOB_ID}/exceptions", (200, Raw('{"root-exc'))),
+        (lambda h: h.checkpoints(JOB_ID), f"/jobs/{JOB_ID}/checkpoints", (200, {"counts": "seven"})),
+        (lambda h: h.cluster_config(), "/jobmanager/config", (200, {"key": "value"})),
+        (lambda h: h.taskmanager_count(), "/taskmanagers", (200, {"taskmanagers": 3})),
+        (lambda h: h.stop_with_savepoint(JOB_ID, timeout=1), f"/jobs/{JOB_ID}/stop", (202, {})),
+        (
+            lambda h: h.stop_with_savepoint(JOB_ID, timeout=1),
+            f"/jobs/{JOB_ID}/savepoints/trigger-9",
+            (200, {"status": "COMPLETED"}),
+        ),
+        (lambda h: h.execute_sql(["SELECT 1"]), "/v2/sessions", (200, HTML)),
+        (lambda h: h.execute_sql(["SELECT 1"]), "/v2/sessions", (200, [])),
+        (lambda h: h.execute_sql(["SELECT 1"]), f"/v2/sessions/{SESSION}/statements", (200, {"handle": "x"})),
+        (
+            lambda h: h.execute_sql(["SELECT 1"]),
+            f"/v2/sessions/{SESSION}/operations/op-1/result/0",
+            (200, {"resultType": "PAYLOAD", "results": {"data": [{"no": "fields"}]}}),
+        ),
+        (
+            lambda h: h.execute_sql(["SELECT 1"]),
+            f"/v2/sessions/{SESSION}/operations/op-1/result/0",
+            (200, {"resultType": "EOS", "results": {"columns": [{"type": "INT"}], "data": []}}),
+        ),
+    ],
+    ids=[
+        "html",
+        "job-without-id",
+        "list",
+        "job-without-state",
+        "truncated",
+        "counts-not-an-object",
+        "config-not-a-list",
+        "taskmanagers-not-a-list",
+        "no-request-id",
+        "savepoint-status-not-an-object",
+        "session-html",
+        "session-list",
+        "no-operation-handle",
+        "row-without-fields",
+        "column-without-name",
+    ],
+)
+def test_garbage_from_flink_raises_the_hooks_error(fake_flink, call, route, answer):
+    """Whatever Flink (or a proxy in front of it) answers, the hook raises its documented error,
+    naming the endpoint and showing the start of the body."""
+    fake_flink.garbage[route] = answer
+    with pytest.raises(FlinkUnavailableError) as exc:
+        call(make_hook())
+    msg = str(exc.value)
+    assert route in msg
+    assert "unexpected answer" in msg
+    body = answer[1] if isinstance(answer[1], Raw) else None
+    if body:
+        assert body[:20] in msg
+
+
+def test_error_status_with_garbage_body(fake_flink):
+    fake_flink.garbage[f"/jobs/{JOB_ID}"] = (502, Raw("<html>502 Bad Gateway</html>"))
+    with pytest.raises(FlinkJobError, match=r"HTTP 502\): <html>502 Bad Gateway</html>"):
+        make_hook().job_status(JOB_ID)
+    fake_flink.garbage[f"/jobs/{JOB_ID}"] = (500, ["not", "an", "object"])
+    with pytest.raises(FlinkJobError, match=r"HTTP 500"):
+        make_hook().job_status(JOB_ID)
 
 
 # ---------------------------------------------------------------------------------- JobManager

@@ -103,3 +103,47 @@ def test_run_script_rolls_back_on_error(fake_conn):
         "rollback",
         "close",
     ]
+
+
+# ---------------------------------------------------------------------------------- timeouts
+@pytest.fixture
+def connect_kwargs(monkeypatch):
+    """What the hook passes to pymysql.connect (which is not called for real)."""
+    import pymysql
+
+    seen: dict = {}
+    monkeypatch.setattr(pymysql, "connect", lambda **kwargs: seen.update(kwargs) or FakeConn())
+    return seen
+
+
+def test_connections_have_connect_read_and_write_timeouts(monkeypatch, connect_kwargs):
+    """pymysql waits for ever on a server that stops answering unless read/write timeouts are set."""
+    monkeypatch.setenv("AIRFLOW_CONN_MYSQL_TEST", "mysql://app:app@db:3306/delivery")
+    MySqlHook(CONN_ID).get_conn()
+    assert (connect_kwargs["connect_timeout"], connect_kwargs["read_timeout"], connect_kwargs["write_timeout"]) == (
+        10,
+        300,
+        300,
+    )
+
+
+def test_timeouts_from_the_connection_extra(monkeypatch, connect_kwargs):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MYSQL_TEST", "mysql://app:app@db:3306/delivery?connect_timeout=3&read_timeout=60&write_timeout=30"
+    )
+    MySqlHook(CONN_ID).get_conn()
+    assert (connect_kwargs["connect_timeout"], connect_kwargs["read_timeout"], connect_kwargs["write_timeout"]) == (
+        3,
+        60,
+        30,
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_bad_timeout_in_the_extra_is_a_config_error(monkeypatch, connect_kwargs, value):
+    from lakehouse.core.errors import ConfigError
+
+    monkeypatch.setenv("AIRFLOW_CONN_MYSQL_TEST", f"mysql://app:app@db:3306/delivery?read_timeout={value}")
+    with pytest.raises(ConfigError, match=rf"read_timeout.*{CONN_ID}.*positive number of seconds"):
+        MySqlHook(CONN_ID).get_conn()
+    assert connect_kwargs == {}
