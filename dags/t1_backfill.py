@@ -104,9 +104,9 @@ def t1_backfill():
 
     # A lane rebuilds up to LAKEHOUSE_BACKFILL_MAX_DAYS days one after the other (each ~1-2 h at worst).
     @task(max_active_tis_per_dagrun=MAX_PARALLEL_DAYS, execution_timeout=timedelta(hours=12))
-    def backfill_lane(lane: dict, run_id=None, map_index=None) -> list[dict]:
+    def backfill_lane(lane: dict, run_id=None, ti=None) -> list[dict]:
         from lakehouse.batch.backfill import run_lane
-        from lakehouse.batch.leases import LeaseManager
+        from lakehouse.batch.leases import LeaseManager, lease_holder
         from lakehouse.core.resources import resources
         from lakehouse.core.results import to_jsonable
 
@@ -114,7 +114,7 @@ def t1_backfill():
         reports = run_lane(
             lane["days"],
             lane["tables"],
-            holder=f"t1_backfill/{run_id}/{map_index}",
+            holder=lease_holder("t1_backfill", run_id, ti.map_index),  # each lane its own leases and pins
             run_id=run_id,
             flink=r.flink,
             paimon=r.paimon,

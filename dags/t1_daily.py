@@ -72,7 +72,7 @@ def t1_daily():
 
     @task
     def recompute_day(dt: str, run_id=None) -> dict:
-        from lakehouse.batch.leases import LeaseManager
+        from lakehouse.batch.leases import LeaseManager, lease_holder
         from lakehouse.batch.t1 import run_day, select_tables
         from lakehouse.core.resources import resources
         from lakehouse.core.results import to_jsonable
@@ -81,7 +81,7 @@ def t1_daily():
         result = run_day(
             dt,
             select_tables(),
-            holder=f"t1_daily/{run_id}",
+            holder=lease_holder("t1_daily", run_id),
             flink=r.flink,
             paimon=r.paimon,
             leases=LeaseManager(r.ops),
@@ -90,7 +90,8 @@ def t1_daily():
         )
         for report in result.reports:
             print(report.line())
-        return {"dt": dt, "reports": to_jsonable(result.reports)}
+        # The pins are this run's (a backfill of the day never removes them); publish unpins them.
+        return {"dt": dt, "reports": to_jsonable(result.reports), "pin_holder": result.pin_holder}
 
     @task
     def verify(result: dict) -> dict:
@@ -118,7 +119,12 @@ def t1_daily():
         from lakehouse.batch.t1 import publish_day, reports_from_dicts
         from lakehouse.core.resources import resources
 
-        tagged = publish_day(result["dt"], reports_from_dicts(result["reports"]), paimon=resources().paimon)
+        tagged = publish_day(
+            result["dt"],
+            reports_from_dicts(result["reports"]),
+            paimon=resources().paimon,
+            pin_holder=result.get("pin_holder"),  # absent from runs recomputed before pins had run holders
+        )
         for asset in OUTLETS:
             outlet_events[asset].extra = {"dt": result["dt"], "tag_snapshot": tagged.get(asset.name)}
         print(f"published {result['dt']}: {tagged or 'tags already existed'}")

@@ -86,8 +86,8 @@ def table_maintenance():
         return work
 
     @task(max_active_tis_per_dagrun=2)  # each operation is a Flink batch job; two at a time on 2 cores
-    def maintain(item: dict, run_id=None, data_interval_end=None) -> list[dict]:
-        from lakehouse.batch.leases import LeaseManager
+    def maintain(item: dict, run_id=None, ti=None, data_interval_end=None) -> list[dict]:
+        from lakehouse.batch.leases import LeaseManager, lease_holder
         from lakehouse.core.resources import resources
         from lakehouse.maintenance.operations import maintain_table
         from lakehouse.maintenance.policy import load_policies
@@ -99,7 +99,7 @@ def table_maintenance():
             flink=r.flink,
             paimon=r.paimon,
             leases=LeaseManager(r.ops),
-            holder=f"table_maintenance/{run_id}",
+            holder=lease_holder("table_maintenance", run_id, ti.map_index),  # each mapped task its own
             now=data_interval_end,
             dry_run=item["dry_run"],
         )

@@ -18,7 +18,7 @@ from lakehouse.core.errors import GateFailed
 from lakehouse.core.registry import Registry, TableSpec, pipeline_prefix, registry
 from lakehouse.hooks.flink import FlinkHook
 from lakehouse.hooks.mysql import MySqlHook
-from lakehouse.hooks.paimon import PaimonHook
+from lakehouse.hooks.paimon import PaimonHook, pin_holder_name
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def day_complete(dt: str, *, paimon: PaimonHook, mysql: MySqlHook, flink: FlinkH
 class DayResult:
     dt: str
     reports: list[PartitionReport] = field(default_factory=list)
+    pin_holder: str = ""  # who pinned the OVERWRITE snapshots (publish_day unpins with it)
     checks: list[str] = field(default_factory=list)
     tags: dict[str, int] = field(default_factory=dict)
 
@@ -134,8 +135,11 @@ def verify_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -
     return checks
 
 
-def publish_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -> dict[str, int]:
-    """Tag each recomputed table at the snapshot the recomputation wrote, then release its pin.
+def publish_day(
+    dt: str, reports: list[PartitionReport], *, paimon: PaimonHook, pin_holder: str | None = None
+) -> dict[str, int]:
+    """Tag each recomputed table at the snapshot the recomputation wrote, then release the pins of
+    `pin_holder` (the DayResult.pin_holder of the run_day that wrote them; none: nothing to unpin).
     An existing tag is left as published."""
     name = tag_name(dt)
     tagged = {}
@@ -147,7 +151,8 @@ def publish_day(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) 
             continue
         paimon.create_tag(r.table, name, snapshot_id=r.overwrite_snapshot_id)
         tagged[r.table] = r.overwrite_snapshot_id
-    release_pins(dt, reports, paimon=paimon)  # the tag keeps the snapshot's files from now on
+    if pin_holder:
+        release_pins(reports, holder=pin_holder, paimon=paimon)  # the tag keeps the snapshot's files from now on
     return tagged
 
 
@@ -159,9 +164,12 @@ def select_tables(names: list[str] | None = None) -> list[TableSpec]:
     return tables
 
 
-def pin_holder(dt: str) -> str:
-    """Who pins the snapshots a day's recomputation wrote, until they are verified and tagged."""
-    return f"t1-{parse_day(dt).isoformat()}"
+def pin_holder(dt: str, run: str) -> str:
+    """Who pins the snapshots a day's recomputation wrote, until they are verified and tagged: the
+    day and the run (`run`: its lease holder, which names the DAG run and a backfill lane's map
+    index), as a Paimon consumer id allows (hooks.paimon.pin_holder_name). Every run has its own:
+    a backfill of the day that ends never removes the pins t1_daily still needs for its publish."""
+    return pin_holder_name(f"t1-{parse_day(dt).isoformat()}-{run}")
 
 
 def run_day(
@@ -179,31 +187,44 @@ def run_day(
 ) -> DayResult:
     """Lease, recompute in dependency order, verify, release. Publishing is the caller's choice.
 
-    Each OVERWRITE snapshot is pinned (a Paimon consumer) so that snapshot expiry cannot remove it
-    while it is verified and tagged; with keep_pins the pins outlive this call and publish_day
-    releases them (t1_daily verifies and publishes in later tasks)."""
+    The leases are held with `LeaseManager.held`: renewed while the day runs, released once the
+    last Flink statement has returned or raised (so never while one of its jobs may still write).
+    A lease lost to another run (it expired unrenewed and was taken over) stops the day before the
+    next overwrite, and fails it (LeaseLost) even when every table was done.
+
+    Each OVERWRITE snapshot is pinned (a Paimon consumer, holder `pin_holder(dt, holder)`: this
+    run's own) so that snapshot expiry cannot remove it while it is verified and tagged; with
+    keep_pins the pins outlive a successful call and publish_day(..., pin_holder=result.pin_holder)
+    releases them (t1_daily verifies and publishes in later tasks). A failed call releases them."""
     parse_day(dt)
-    result = DayResult(dt)
-    leases.acquire_waiting([t.name for t in tables], dt, holder, timeout=lease_wait_s)
+    result = DayResult(dt, pin_holder=pin_holder(dt, holder))
     try:
-        for table in tables:
-            report = recompute_partition(table, dt, flink=flink, paimon=paimon, dry_run=dry_run)
-            if report.overwrite_snapshot_id is not None:
-                paimon.pin_snapshot(table.name, report.overwrite_snapshot_id, holder=pin_holder(dt))
-            result.reports.append(report)
-        if verify and not dry_run:
-            result.checks = verify_day(dt, result.reports, paimon=paimon)
-    finally:
-        leases.release(holder, dt)
-        if not keep_pins:
-            release_pins(dt, result.reports, paimon=paimon)
+        with leases.held([t.name for t in tables], dt, holder, wait_s=lease_wait_s) as lease:
+            for table in tables:
+                lease.check()  # a lost lease: overwrite nothing more
+                report = recompute_partition(table, dt, flink=flink, paimon=paimon, dry_run=dry_run)
+                result.reports.append(report)
+                if report.overwrite_snapshot_id is not None:
+                    paimon.pin_snapshot(table.name, report.overwrite_snapshot_id, holder=result.pin_holder)
+            if verify and not dry_run:
+                lease.check()
+                result.checks = verify_day(dt, result.reports, paimon=paimon)
+    except BaseException:
+        try:
+            release_pins(result.reports, holder=result.pin_holder, paimon=paimon)
+        except Exception:  # noqa: BLE001 - the day's own error is the one to report; the pins lapse
+            log.exception("could not release the pins of %s (they lapse at their end time)", result.pin_holder)
+        raise
+    if not keep_pins:
+        release_pins(result.reports, holder=result.pin_holder, paimon=paimon)
     return result
 
 
-def release_pins(dt: str, reports: list[PartitionReport], *, paimon: PaimonHook) -> None:
+def release_pins(reports: list[PartitionReport], *, holder: str, paimon: PaimonHook) -> None:
+    """Remove `holder`'s pins of the recomputed tables (exactly its own: PaimonHook.unpin)."""
     for r in reports:
         if r.overwrite_snapshot_id is not None:
-            paimon.unpin(r.table, holder=pin_holder(dt))
+            paimon.unpin(r.table, holder=holder)
 
 
 def reports_from_dicts(rows: list[dict]) -> list[PartitionReport]:

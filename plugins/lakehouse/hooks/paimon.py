@@ -80,6 +80,23 @@ class SnapshotInfo:
 PIN_PREFIX = "pin-"
 _PIN_HOLDER = re.compile(r"^[A-Za-z0-9_.]+(-[A-Za-z0-9_.]+)*$")
 _PIN_ID = re.compile(r"^pin-(.+)-until-(\d+)$")
+PIN_HOLDER_MAX = 120
+
+
+def pin_holder_name(text: str) -> str:
+    """`text` (a run id, a lease holder) as a pin holder, which becomes part of a consumer id and so
+    of a file name: letters, digits, '_' and '.', with single '-' between them.
+
+    Any run of other characters becomes '_', repeated '-' one, leading and trailing '-' go. When
+    anything had to change, or the name is longer than PIN_HOLDER_MAX, it is cut and a short hash
+    of `text` appended, so different runs never share a holder (`a:b` and `a+b` do not)."""
+    import hashlib
+
+    name = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9_.-]+", "_", text)).strip("-") or "_"
+    if name == text and len(name) <= PIN_HOLDER_MAX:
+        return name
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+    return f"{name[: PIN_HOLDER_MAX - len(digest) - 1].rstrip('-')}_{digest}"
 
 
 @dataclass(frozen=True)
@@ -332,7 +349,9 @@ class PaimonHook(BaseHook):
 
         A pin is a Paimon consumer (metadata, not a commit): every expiry honours it, the writers'
         automatic one included. Its id carries its end time, so a crashed holder's pin is removed
-        by the maintenance DAG once it has passed (expire_pins). Returns the consumer id."""
+        by the maintenance DAG once it has passed (expire_pins). A holder names one reader (say the
+        day and the DAG run: `pin_holder_name` makes a run id a valid holder), so that unpinning
+        removes that reader's pins and nobody else's. Returns the consumer id."""
         from pypaimon.consumer.consumer import Consumer
 
         if not _PIN_HOLDER.match(holder):
@@ -343,9 +362,10 @@ class PaimonHook(BaseHook):
         return consumer_id
 
     def unpin(self, identifier: str, *, holder: str) -> int:
-        """Remove the holder's pins; returns how many there were."""
+        """Remove the holder's pins, exactly this holder's (not those of a holder whose name merely
+        starts like it); returns how many there were."""
         manager = self.get_table(identifier).consumer_manager()
-        ids = [c for c in manager.consumers() if c.startswith(f"{PIN_PREFIX}{holder}-until-")]
+        ids = [c for c in manager.consumers() if (m := _PIN_ID.match(c)) and m.group(1) == holder]
         for consumer_id in ids:
             manager.delete_consumer(consumer_id)
         return len(ids)

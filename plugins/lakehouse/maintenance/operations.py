@@ -110,15 +110,16 @@ def compact_closed_partitions(
             continue
         from lakehouse.batch.leases import LeaseHeld
 
-        try:  # the T+1 recomputation overwrites under the same lease: never both at once
-            leases.acquire([policy.table], day, holder)
-        except LeaseHeld as exc:
+        # The T+1 recomputation overwrites under the same lease: never both at once. Held (renewed)
+        # while the procedure runs, released after its call returned or raised; LeaseLost if another
+        # run took it over meanwhile. Only this task's lease: its holder names the mapped task.
+        statement = _render("compact_partition", table=policy.table, partition_column="dt", dt=day)
+        try:
+            with leases.held([policy.table], day, holder):
+                _call(flink, paimon, statement)
+        except LeaseHeld as exc:  # raised when taking the lease, before anything ran
             busy.append(f"dt={day}: {exc}")
             continue
-        try:
-            _call(flink, paimon, _render("compact_partition", table=policy.table, partition_column="dt", dt=day))
-        finally:
-            leases.release(holder, day)
         done.append(f"dt={day} ({files} files)")
     detail = (
         f"{'would compact' if dry_run else 'compacted'} "

@@ -99,7 +99,7 @@ def test_docs_list_every_error_class_with_its_kind_and_module():
 
 
 def test_retryable_follows_the_kind():
-    from lakehouse.batch.leases import LeaseHeld
+    from lakehouse.batch.leases import LeaseHeld, LeaseLost
     from lakehouse.batch.recompute import SourceRaced
 
     assert ExternalServiceError.retryable and not ConfigError.retryable and not BadRequest.retryable
@@ -108,10 +108,11 @@ def test_retryable_follows_the_kind():
     retryable_gates = {n for n, c in _exception_classes().items() if issubclass(c, GateFailed) and c.retryable}
     assert retryable_gates == {
         "lakehouse.batch.leases.LeaseHeld",
+        "lakehouse.batch.leases.LeaseLost",
         "lakehouse.batch.recompute.SourceRaced",
         "lakehouse.streaming.locks.StreamingJobBusy",
     }
-    assert LeaseHeld.retryable and SourceRaced.retryable
+    assert LeaseHeld.retryable and LeaseLost.retryable and SourceRaced.retryable
 
 
 def _airflow_exception_calls(root: Path) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from lakehouse.core.errors import BadRequest, ConfigError
 from lakehouse.hooks._base import MissingConnectionError
-from lakehouse.hooks.paimon import PaimonError, PaimonHook, PaimonTableNotFound
+from lakehouse.hooks.paimon import PaimonError, PaimonHook, PaimonTableNotFound, pin_holder_name
 
 CONN_ID = "paimon_test"
 TABLE = "ods.orders"
@@ -272,6 +272,52 @@ def test_pins_are_consumers_that_lapse(orders):
     assert hook.unpin(TABLE, holder="t1-2024-01-01") == 1 and hook.pins(TABLE) == {}
     with pytest.raises(BadRequest, match="pin holder"):
         hook.pin_snapshot(TABLE, 2, holder="../escape")
+
+
+def test_unpin_removes_exactly_its_holders_pins(orders):
+    """Not every consumer id that starts like the holder's: only the holder's own pins go."""
+    hook = PaimonHook(CONN_ID)
+    mine = [
+        hook.pin_snapshot(TABLE, 1, holder="t1-2024-01-01-run_a"),
+        hook.pin_snapshot(TABLE, 2, holder="t1-2024-01-01-run_a", ttl_s=60),
+    ]
+    others = {
+        hook.pin_snapshot(TABLE, 1, holder="t1-2024-01-01-run_a-until-1"),  # starts with mine's id prefix
+        hook.pin_snapshot(TABLE, 1, holder="t1-2024-01-01-run_b"),
+        hook.pin_snapshot(TABLE, 1, holder="t1-2024-01-01"),
+    }
+    assert set(mine) < set(hook.pins(TABLE))
+    assert hook.unpin(TABLE, holder="t1-2024-01-01-run_a") == 2
+    assert set(hook.pins(TABLE)) == others
+    assert hook.unpin(TABLE, holder="t1-2024-01-01-run_a") == 0
+
+
+RUN_IDS = [
+    "t1_daily/scheduled__2026-11-24T00:00:00+00:00",
+    "t1_backfill/manual__2026-11-24T10:11:12.123456+00:00/3",
+    "t1_backfill/manual__2026-11-24T10:11:12.123456+00:00/13",
+    "backfill__2026-11-24T00:00:00+00:00",
+    "--odd--run--",
+    "ünïcode run",
+    "x" * 300,
+]
+
+
+def test_pin_holder_names_follow_the_consumer_id_rules_and_stay_distinct(orders):
+    hook = PaimonHook(CONN_ID)
+    names = [pin_holder_name(run_id) for run_id in RUN_IDS]
+    assert len(set(names)) == len(names)
+    for name in names:
+        assert len(name) <= 120
+        consumer_id = hook.pin_snapshot(TABLE, 1, holder=name)  # accepted as a holder
+        assert hook.unpin(TABLE, holder=name) == 1, consumer_id
+    assert pin_holder_name("t1-2026-11-23") == "t1-2026-11-23"  # a valid name stays as it is
+    assert pin_holder_name("a:b") != pin_holder_name("a+b") != pin_holder_name("a_b")
+    assert pin_holder_name(RUN_IDS[0]).startswith("t1_daily_scheduled__2026-11-24T00_00_00_00_00")
+    # Lapsed pins of such holders are still found and removed.
+    hook.pin_snapshot(TABLE, 1, holder=names[1], ttl_s=1)
+    assert hook.expire_pins(TABLE, now=datetime.now(UTC) + timedelta(minutes=1)) != []
+    assert hook.pins(TABLE) == {}
 
 
 def test_data_files_and_snapshot_delta(orders):
