@@ -339,6 +339,23 @@ def test_the_cdc_job_carries_any_password_as_one_option(password):
     assert declared_options(") WITH" + catalog.split("WITH", 1)[1])["s3.secret-key"] == "it's-secret"
 
 
+def test_rendering_registers_the_secrets_not_the_access_key():
+    from lakehouse.core import secrets
+    from lakehouse.core.flink_sql import sql_context
+
+    secrets.forget_secrets()
+
+    class Paimon(_Paimon):
+        flink_catalog_options = {"s3.access-key": "lakehouse", "fs.s3.accessKeySecret": "sk-0001", "s3.token": "tk-02"}
+
+    try:
+        sql_context(paimon=Paimon(), cdc=_Cdc("cdc-pw-03"))
+        masked = secrets.mask_secrets("lakehouse.ods sk-0001 tk-02 cdc-pw-03")
+        assert masked == "lakehouse.ods **** **** ****"
+    finally:
+        secrets.forget_secrets()
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
