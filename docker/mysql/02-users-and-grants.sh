@@ -3,9 +3,12 @@
 # mysql image runs it once, on the first start with an empty data volume, after
 # 01-delivery_schema.sql (sql/mysql/delivery_schema.sql, loaded into $MYSQL_DATABASE).
 #
-# Creates the two users of the local stack (scripts/stack.sh does the same on MariaDB):
-#   $MYSQL_APP_USER  owns the OLTP schema (Airflow's `mysql_source` connection, load generator)
-#   $MYSQL_CDC_USER  reads the binlog for Flink CDC (Airflow's `mysql_cdc` connection)
+# Creates the two users and the control plane's database (scripts/stack.sh does the same on MariaDB):
+#   $MYSQL_APP_USER      owns the OLTP schema (Airflow's `mysql_source` connection, load generator)
+#                        and the ops database (Airflow's `lakehouse_ops` connection)
+#   $MYSQL_CDC_USER      reads the binlog for Flink CDC (Airflow's `mysql_cdc` connection)
+#   $MYSQL_OPS_DATABASE  the partition leases of T+1, backfills and maintenance
+#                        (lakehouse.batch.leases creates its table there)
 # Names and passwords come from the container environment (docker-compose.yml, from .env).
 #
 # Both users authenticate with mysql_native_password: the CDC source connects with
@@ -26,21 +29,26 @@ lakehouse_sql_string() {
 
 : "${MYSQL_ROOT_PASSWORD:?MYSQL_ROOT_PASSWORD is not set}"
 : "${MYSQL_DATABASE:?MYSQL_DATABASE is not set}"
+: "${MYSQL_OPS_DATABASE:?MYSQL_OPS_DATABASE is not set}"
 : "${MYSQL_APP_USER:?MYSQL_APP_USER is not set}"
 : "${MYSQL_APP_PASSWORD:?MYSQL_APP_PASSWORD is not set}"
 : "${MYSQL_CDC_USER:?MYSQL_CDC_USER is not set}"
 : "${MYSQL_CDC_PASSWORD:?MYSQL_CDC_PASSWORD is not set}"
-if [[ ! "$MYSQL_DATABASE" =~ ^[A-Za-z0-9_]+$ ]]; then
-  echo "02-users-and-grants.sh: MYSQL_DATABASE must be letters, digits and _ only, got '$MYSQL_DATABASE'" >&2
-  false
-fi
+for var in MYSQL_DATABASE MYSQL_OPS_DATABASE; do
+  if [[ ! "${!var}" =~ ^[A-Za-z0-9_]+$ ]]; then
+    echo "02-users-and-grants.sh: $var must be letters, digits and _ only, got '${!var}'; change it in .env" >&2
+    false
+  fi
+done
 
-echo "02-users-and-grants.sh: creating users $MYSQL_APP_USER (owner of $MYSQL_DATABASE) and $MYSQL_CDC_USER (binlog reader)"
+echo "02-users-and-grants.sh: creating users $MYSQL_APP_USER (owner of $MYSQL_DATABASE and $MYSQL_OPS_DATABASE) and $MYSQL_CDC_USER (binlog reader)"
 # The entrypoint's temporary server listens on the socket only; root has its password by now.
 MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysql --protocol=socket -uroot <<SQL
+CREATE DATABASE IF NOT EXISTS \`$MYSQL_OPS_DATABASE\`;
 CREATE USER IF NOT EXISTS $(lakehouse_sql_string "$MYSQL_APP_USER")@'%'
   IDENTIFIED WITH mysql_native_password BY $(lakehouse_sql_string "$MYSQL_APP_PASSWORD");
 GRANT ALL PRIVILEGES ON \`$MYSQL_DATABASE\`.* TO $(lakehouse_sql_string "$MYSQL_APP_USER")@'%';
+GRANT ALL PRIVILEGES ON \`$MYSQL_OPS_DATABASE\`.* TO $(lakehouse_sql_string "$MYSQL_APP_USER")@'%';
 CREATE USER IF NOT EXISTS $(lakehouse_sql_string "$MYSQL_CDC_USER")@'%'
   IDENTIFIED WITH mysql_native_password BY $(lakehouse_sql_string "$MYSQL_CDC_PASSWORD");
 -- What the Flink CDC MySQL connector needs: SELECT for the snapshot, REPLICATION SLAVE and

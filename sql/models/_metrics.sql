@@ -15,5 +15,5 @@
 
 {#- The source of a DWS model: the DWD fact, limited to one day in batch mode. -#}
 {% macro dwd_source() -%}
-  lakehouse.dwd.dwd_order_fact{% if mode == 'batch' %} WHERE dt = '{{ dt }}'{% endif %}
+  lakehouse.dwd.dwd_order_fact{% if mode == 'batch' %} WHERE dt = {{ dt | sql_string }}{% endif %}
 {%- endmacro %}

@@ -36,7 +36,7 @@ FROM
   LEFT JOIN lakehouse.ods.ods_shops FOR SYSTEM_TIME AS OF o.proc_time AS sh ON o.shop_id = sh.shop_id
   LEFT JOIN lakehouse.ods.ods_users FOR SYSTEM_TIME AS OF o.proc_time AS u ON o.user_id = u.user_id
 {%- else %}
-  (SELECT * FROM lakehouse.ods.ods_orders WHERE dt = '{{ dt }}') AS o
+  (SELECT * FROM lakehouse.ods.ods_orders WHERE dt = {{ dt | sql_string }}) AS o
   LEFT JOIN lakehouse.ods.ods_shops AS sh ON o.shop_id = sh.shop_id
   LEFT JOIN lakehouse.ods.ods_users AS u ON o.user_id = u.user_id
 {%- endif %}
@@ -47,7 +47,7 @@ FROM
       SUM(CASE WHEN payer = 'SHOP' THEN amount ELSE 0 END) AS shop_subsidy
     FROM lakehouse.ods.ods_order_subsidies
     {%- if mode == 'batch' %}
-    WHERE dt >= '{{ dt }}'  -- a subsidy is never older than its order
+    WHERE dt >= {{ dt | sql_string }}  -- a subsidy is never older than its order
     {%- endif %}
     GROUP BY order_id
   ) AS s ON o.order_id = s.order_id

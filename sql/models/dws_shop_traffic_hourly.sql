@@ -8,6 +8,6 @@ SELECT
   dt
 FROM lakehouse.ods.ods_user_events
 {%- if mode == 'batch' %}
-WHERE dt = '{{ dt }}'
+WHERE dt = {{ dt | sql_string }}
 {%- endif %}
 GROUP BY dt, HOUR(event_time), shop_id

@@ -3,16 +3,17 @@
 -- source stores its binlog position in Flink checkpoints and Paimon commits on checkpoint.
 --
 -- Rendered with Jinja before submission: the mysql.* variables come from the `mysql_cdc` Airflow
--- connection, never from user input.
+-- connection, never from user input. Every value is written by the sql_string filter (a quote in
+-- the password is doubled and stays inside its literal); numbers and names are validated first.
 {% macro cdc_source(table, server_id) -%}
   'connector' = 'mysql-cdc',
-  'hostname' = '{{ mysql.host }}',
-  'port' = '{{ mysql.port }}',
-  'username' = '{{ mysql.cdc_user }}',
-  'password' = '{{ mysql.cdc_password }}',
-  'database-name' = '{{ mysql.database }}',
-  'table-name' = '{{ table }}',
-  'server-id' = '{{ server_id }}',
+  'hostname' = {{ mysql.host | sql_string }},
+  'port' = {{ mysql.port | sql_int | sql_string }},
+  'username' = {{ mysql.cdc_user | sql_string }},
+  'password' = {{ mysql.cdc_password | sql_string }},
+  'database-name' = {{ mysql.database | sql_identifier | sql_string }},
+  'table-name' = {{ table | sql_identifier | sql_string }},
+  'server-id' = {{ server_id | sql_int | sql_string }},
   'server-time-zone' = 'UTC',
   'scan.startup.mode' = 'initial',
   'scan.incremental.close-idle-reader.enabled' = 'true',

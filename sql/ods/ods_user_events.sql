@@ -8,11 +8,11 @@ CREATE TEMPORARY TABLE app_events (
   type_code  INT
 ) WITH (
   'connector' = 'datagen',
-  'rows-per-second' = '{{ events.rows_per_second }}',
+  'rows-per-second' = {{ events.rows_per_second | sql_int | sql_string }},
   'fields.user_id.min' = '1',
-  'fields.user_id.max' = '{{ events.max_user_id }}',
+  'fields.user_id.max' = {{ events.max_user_id | sql_int | sql_string }},
   'fields.shop_id.min' = '1',
-  'fields.shop_id.max' = '{{ events.max_shop_id }}',
+  'fields.shop_id.max' = {{ events.max_shop_id | sql_int | sql_string }},
   'fields.type_code.min' = '0',
   'fields.type_code.max' = '9'
 );

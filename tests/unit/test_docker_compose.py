@@ -44,7 +44,13 @@ def is_secret_name(name: str) -> bool:
 
 
 # Services that run once and exit (the others run for good).
-ONE_SHOT = {"airflow-init", "minio-init", "starrocks-init"}
+ONE_SHOT = {"secrets-check", "airflow-init", "minio-init", "starrocks-init"}
+# The one-shot that refuses empty and change-me* secrets; every other service waits for it.
+SECRETS_CHECK = "secrets-check"
+# The scripts the compose file runs (bind-mounted), exercised here with fake clients.
+MYSQL_INIT = REPO / "docker" / "mysql" / "02-users-and-grants.sh"
+MINIO_INIT = REPO / "docker" / "minio" / "init.sh"
+CHECK_SECRETS = REPO / "docker" / "check-secrets.sh"
 # The Airflow 3 components (as in Airflow's official compose file) and what each one runs.
 AIRFLOW_SERVICES = {
     "airflow-init": None,
@@ -54,6 +60,7 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer": "triggerer",
 }
 EXPECTED_SERVICES = set(AIRFLOW_SERVICES) | {
+    SECRETS_CHECK,
     "postgres",
     "mysql",
     "minio",
@@ -866,6 +873,7 @@ def test_airflow_connections_reach_the_compose_services(resolved, filled_env, mo
     env = environment(services["airflow-scheduler"])
     conns = {key: value for key, value in env.items() if key.startswith("AIRFLOW_CONN_")}
     assert set(conns) >= {
+        "AIRFLOW_CONN_LAKEHOUSE_OPS",
         "AIRFLOW_CONN_FLINK_DEFAULT",
         "AIRFLOW_CONN_MYSQL_SOURCE",
         "AIRFLOW_CONN_MYSQL_CDC",
@@ -895,8 +903,15 @@ def test_airflow_connections_reach_the_compose_services(resolved, filled_env, mo
     options = PaimonHook().catalog_options
     assert options["warehouse"].startswith(f"s3://{filled_env['MINIO_BUCKET']}/")
     assert urlsplit(options["s3.endpoint"]).hostname == "minio"
-    assert options["s3.access-key"] == filled_env["MINIO_ROOT_USER"]
-    assert options["s3.secret-key"] == filled_env["MINIO_ROOT_PASSWORD"]
+    # The scoped warehouse user minio-init creates, not MinIO's root.
+    assert options["s3.access-key"] == filled_env["MINIO_WAREHOUSE_USER"]
+    assert options["s3.secret-key"] == filled_env["MINIO_WAREHOUSE_PASSWORD"]
+
+    # T+1, backfills and maintenance take partition leases in the ops database.
+    ops = MySqlHook("lakehouse_ops").connection_params()
+    assert (ops["host"], ops["port"]) == ("mysql", 3306)
+    assert ops["database"] == environment(services["mysql"])["MYSQL_OPS_DATABASE"] == filled_env["MYSQL_OPS_DATABASE"]
+    assert (ops["user"], ops["password"]) == (filled_env["MYSQL_APP_USER"], filled_env["MYSQL_APP_PASSWORD"])
 
     starrocks = StarRocksHook().connection_params()
     assert (starrocks["host"], starrocks["port"]) == ("starrocks-fe", 9030)
@@ -987,3 +1002,165 @@ def test_docker_compose_config_accepts_the_file(tmp_path, filled_env):
         timeout=120,
     )
     assert refused.returncode != 0 and "AIRFLOW_FERNET_KEY" in refused.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# A stack that works and is safe by default
+# ---------------------------------------------------------------------------------------------
+def _run_script(
+    script: Path, env: dict[str, str], tmp_path: Path, fakes: dict[str, str]
+) -> subprocess.CompletedProcess:
+    """Run one of the compose file's shell scripts with fake clients (mysql, mc) first on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in fakes.items():
+        fake = bin_dir / name
+        fake.write_text("#!/bin/sh\n" + body)
+        fake.chmod(0o755)
+    clean = {
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "LOG": str(tmp_path / "calls.log"),
+        "TMPDIR": str(tmp_path),
+    }
+    shebang = script.read_text().split("\n", 1)[0]
+    interpreter = shebang[2:].split() if shebang.startswith("#!") else ["/bin/sh"]
+    return subprocess.run(
+        [*interpreter, str(script)], env={**clean, **env}, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+
+
+def test_mysql_init_creates_the_ops_database_for_the_app_user(resolved, tmp_path):
+    """The lakehouse_ops connection's database exists and its user may create the lease table."""
+    mysql = resolved["services"]["mysql"]
+    assert (MYSQL_INIT.resolve(), "/docker-entrypoint-initdb.d/02-users-and-grants.sh") in {
+        ((REPO / source).resolve(), target) for kind, source, target in volume_mounts(mysql) if kind == "bind"
+    }
+    env = {**environment(mysql), "MYSQL_APP_PASSWORD": "it's-app"}
+    done = _run_script(MYSQL_INIT, env, tmp_path, {"mysql": 'cat >> "$LOG"\n'})
+    assert done.returncode == 0, done.stderr
+    sql = (tmp_path / "calls.log").read_text()
+    ops_db, app = env["MYSQL_OPS_DATABASE"], env["MYSQL_APP_USER"]
+    assert f"CREATE DATABASE IF NOT EXISTS `{ops_db}`;" in sql
+    assert f"GRANT ALL PRIVILEGES ON `{ops_db}`.* TO '{app}'@'%';" in sql
+    assert "BY 'it''s-app'" in sql  # quoted, not broken by the quote
+    bad = _run_script(MYSQL_INIT, {**env, "MYSQL_OPS_DATABASE": "ops`; DROP"}, tmp_path, {"mysql": "cat >/dev/null\n"})
+    assert bad.returncode != 0 and "MYSQL_OPS_DATABASE" in bad.stderr
+
+
+@pytest.mark.parametrize("scenario", ["env_example", "defaults_only"])
+def test_published_ports_bind_to_localhost_by_default(raw, filled_env, scenario):
+    """Flink's REST API and SQL Gateway run any job for anyone who reaches them, without a login."""
+    env = filled_env if scenario == "env_example" else {}
+    published = []
+    for name, service in raw["services"].items():
+        for entry in service.get("ports") or []:
+            for ip, port, _ in _published(resolve(entry, env)):
+                published.append(name)
+                assert ip == "127.0.0.1", f"{name} publishes host port {port} on {ip or 'every interface'}"
+    assert {"flink-jobmanager", "flink-sql-gateway", "airflow-apiserver"} <= set(published)
+    assert filled_env.get("BIND_ADDRESS", "127.0.0.1") == "127.0.0.1"
+
+
+def test_every_service_waits_for_the_secrets_check(raw):
+    services = raw["services"]
+    check = services[SECRETS_CHECK]
+    assert check.get("restart", "no") == "no" and not check.get("depends_on")
+
+    def deps(name: str) -> dict:
+        d = services[name].get("depends_on") or {}
+        return {k: {"condition": "service_started"} for k in d} if isinstance(d, list) else d
+
+    for name in services:
+        if name == SECRETS_CHECK:
+            continue
+        seen, todo = set(), [name]
+        while todo:
+            for dep, spec in deps(todo.pop()).items():
+                if dep == SECRETS_CHECK:
+                    assert spec["condition"] == "service_completed_successfully", f"{name} -> {SECRETS_CHECK}"
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        assert SECRETS_CHECK in seen, f"{name} starts without waiting for {SECRETS_CHECK}"
+
+
+def test_the_secrets_check_gets_every_secret(raw):
+    check = raw["services"][SECRETS_CHECK]
+    given = environment(check)
+    secrets = {name for _, name, _ in _references(raw) if is_secret_name(name)}
+    missing = sorted(name for name in secrets if not given.get(name, "").startswith(f"${{{name}:?"))
+    assert not missing, f"{SECRETS_CHECK} does not check: {missing}"
+    assert (CHECK_SECRETS.resolve(), "/lakehouse/check-secrets.sh") in {
+        ((REPO / source).resolve(), target) for kind, source, target in volume_mounts(check) if kind == "bind"
+    }
+    assert "/lakehouse/check-secrets.sh" in command_line(check.get("entrypoint")) + command_line(check.get("command"))
+
+
+def test_the_secrets_check_refuses_placeholders(raw, env_example, tmp_path):
+    secrets = {name for _, name, _ in _references(raw) if is_secret_name(name)}
+    as_shipped = {name: env_example[name] for name in secrets}
+    done = _run_script(CHECK_SECRETS, as_shipped, tmp_path, {})
+    assert done.returncode != 0
+    for name, value in as_shipped.items():
+        assert name in done.stderr, f"{name}={value!r} was not refused"
+    good = {name: f"{name.lower()}-0123456789abcdef" for name in secrets}
+    assert _run_script(CHECK_SECRETS, good, tmp_path, {}).returncode == 0
+    for bad in ("change-me", "change-me-too", ""):
+        name = sorted(secrets)[0]
+        refused = _run_script(CHECK_SECRETS, {**good, name: bad}, tmp_path, {})
+        assert refused.returncode != 0 and name in refused.stderr and ".env" in refused.stderr, bad
+        assert bad == "" or bad not in refused.stderr.replace("change-me*", ""), "the check echoes the value"
+
+
+def test_only_minio_and_its_init_see_the_root_keys(raw):
+    for path, name, _ in _references(raw):
+        if name.startswith("MINIO_ROOT_"):
+            assert path.startswith(("services.minio.", "services.minio-init.", f"services.{SECRETS_CHECK}.")), (
+                f"{path} uses MinIO's root key {name}; Flink and Airflow get the scoped warehouse user"
+            )
+
+
+def test_flink_uses_the_scoped_warehouse_user(resolved, filled_env):
+    for name in ("flink-jobmanager", "flink-taskmanager", "flink-sql-gateway"):
+        properties = dict(
+            line.split(":", 1)
+            for line in environment(resolved["services"][name])["FLINK_PROPERTIES"].splitlines()
+            if line
+        )
+        assert properties["s3.access-key"].strip() == filled_env["MINIO_WAREHOUSE_USER"], name
+        assert properties["s3.secret-key"].strip() == filled_env["MINIO_WAREHOUSE_PASSWORD"], name
+
+
+def test_minio_init_creates_a_user_limited_to_the_bucket(resolved, tmp_path):
+    init = resolved["services"]["minio-init"]
+    assert (MINIO_INIT.resolve(), "/lakehouse/init.sh") in {
+        ((REPO / source).resolve(), target) for kind, source, target in volume_mounts(init) if kind == "bind"
+    }
+    env = environment(init)
+    fake_mc = 'echo "mc $*" >> "$LOG"\nfor a in "$@"; do case "$a" in *.json) cat "$a" > "$LOG.policy";; esac; done\n'
+    done = _run_script(MINIO_INIT, env, tmp_path, {"mc": fake_mc})
+    assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "calls.log").read_text()
+    bucket, user = env["MINIO_BUCKET"], env["MINIO_WAREHOUSE_USER"]
+    assert f"mc mb --ignore-existing lakehouse/{bucket}" in calls
+    assert f"mc admin user add lakehouse {user} {env['MINIO_WAREHOUSE_PASSWORD']}" in calls
+    assert re.search(rf"mc admin policy attach lakehouse (\S+) --user {re.escape(user)}", calls)
+    policy = json.loads((tmp_path / "calls.log.policy").read_text())
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}, resources
+    actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+    assert "s3:*" not in actions and not any(a.startswith("admin:") for a in actions)
+    assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"} <= actions
+    same = _run_script(MINIO_INIT, {**env, "MINIO_WAREHOUSE_USER": env["MINIO_ROOT_USER"]}, tmp_path, {"mc": fake_mc})
+    assert same.returncode != 0 and "MINIO_WAREHOUSE_USER" in same.stderr
+
+
+@pytest.mark.parametrize("name", sorted(AIRFLOW_SERVICES))
+def test_data_docs_go_to_a_volume(raw, name):
+    service = raw["services"][name]
+    target = environment(service).get("LAKEHOUSE_DATA_DOCS")
+    assert target, f"{name}: LAKEHOUSE_DATA_DOCS unset: Data Docs would land in the container's .stack/"
+    volumes = {t: source for kind, source, t in volume_mounts(service) if kind == "volume"}
+    assert target in volumes and volumes[target] in (raw.get("volumes") or {}), f"{name}: {target} is no volume"
+    if name == "airflow-init":
+        assert target in command_line(service["command"]), "airflow-init must hand the Data Docs volume to AIRFLOW_UID"

@@ -450,7 +450,7 @@ def sql_lineage(relative: str, variables: dict | None = None) -> Lineage:
     mysql:<its table-name>."""
     import jinja2
 
-    from lakehouse.core.sql_files import split_statements
+    from lakehouse.core.sql_files import SQL_FILTERS, split_statements
 
     class Placeholder(jinja2.ChainableUndefined):
         def _same(self, *args, **kwargs):
@@ -459,6 +459,7 @@ def sql_lineage(relative: str, variables: dict | None = None) -> Lineage:
         __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __call__ = _same
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(SQL_DIR)), undefined=Placeholder, autoescape=False)
+    env.filters.update(SQL_FILTERS)
     try:
         text = env.get_template(relative).render(**{**(variables or {}), "mode": "streaming"})
     except jinja2.TemplateError as exc:

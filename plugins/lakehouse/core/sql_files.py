@@ -3,6 +3,18 @@
 SQL files are Jinja templates whose variables come from typed settings (connections, the
 registry), never from user input: values a user types (dates, table names) are validated
 against the registry before they reach a template.
+
+Every value goes into a Flink SQL string literal through one filter, never between quotes
+written in the template (tests/unit/core/test_sql_files.py checks the templates for that):
+
+    'password' = {{ mysql.cdc_password | sql_string }}     -> 'p''ss-w0rd'
+    'port' = {{ mysql.port | sql_int | sql_string }}       -> '3306' (refused unless an integer)
+    'database-name' = {{ db | sql_identifier | sql_string }}  (refused unless letters, digits, _)
+
+so a quote in a password stays inside its literal and a crafted value cannot add an option.
+`sql_string` follows Flink SQL (Calcite): a quote is doubled, a backslash is an ordinary
+character. The StarRocks templates (sql/starrocks) quote differently and take only values
+lakehouse.serving has validated.
 """
 
 from __future__ import annotations
@@ -30,6 +42,56 @@ def sql_path(relative: str | Path) -> Path:
     return path
 
 
+def _undefined(value: Any) -> bool:
+    """A Jinja undefined: str() of it raises under StrictUndefined ('x' is undefined), or is a
+    placeholder when the registry renders a file for its lineage."""
+    from jinja2 import Undefined
+
+    return isinstance(value, Undefined)
+
+
+def sql_string(value: Any) -> str:
+    """A Flink SQL string literal holding `value`, quotes included: a quote inside is doubled."""
+    if _undefined(value):
+        return "'" + str(value).replace("'", "''") + "'"
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise SqlFileError(f"a {type(value).__name__} cannot be written as a SQL string literal")
+    text = str(value)
+    if "\x00" in text:
+        raise SqlFileError("a NUL character cannot be written into a SQL string literal")
+    return "'" + text.replace("'", "''") + "'"
+
+
+_INTEGER = re.compile(r"-?[0-9]+")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def sql_int(value: Any) -> int:
+    """The value as an integer: an int, or a string of decimal digits; anything else is refused."""
+    if _undefined(value):
+        str(value)  # raises unless a placeholder
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
+    raise SqlFileError(f"{value!r} is not an integer")
+
+
+def sql_identifier(value: Any) -> str:
+    """The value unchanged if it is a plain identifier (letters, digits, _; not starting with a digit)."""
+    if _undefined(value):
+        str(value)
+        return value
+    if isinstance(value, str) and _IDENTIFIER.fullmatch(value):
+        return value
+    raise SqlFileError(f"{value!r} is not a plain identifier (letters, digits and _, not starting with a digit)")
+
+
+# The filters every environment that renders sql/ installs (render, and the registry's lineage check).
+SQL_FILTERS = {"sql_string": sql_string, "sql_int": sql_int, "sql_identifier": sql_identifier}
+
+
 def render(relative: str | Path, context: Mapping[str, Any]) -> str:
     """Render a SQL template; an undefined variable is an error, not an empty string."""
     import jinja2
@@ -41,9 +103,10 @@ def render(relative: str | Path, context: Mapping[str, Any]) -> str:
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters.update(SQL_FILTERS)
     try:
         return env.get_template(path.relative_to(SQL_DIR.resolve()).as_posix()).render(**context)
-    except jinja2.TemplateError as exc:
+    except (jinja2.TemplateError, SqlFileError) as exc:
         raise SqlFileError(f"cannot render {path.relative_to(SQL_DIR.resolve())}: {exc}") from exc
 
 

@@ -19,7 +19,6 @@ see `FlinkHook.execute_sql`.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +31,7 @@ from airflow.sdk import BaseHook
 from lakehouse.core.errors import ExternalServiceError, LakehouseError
 from lakehouse.core.polling import wait_until
 from lakehouse.core.resources import FLINK_CONN_ID
+from lakehouse.core.secrets import mask_secrets
 from lakehouse.hooks._base import get_connection
 
 # Flink's job states, grouped by what the control plane does about them (JobStatus predicates).
@@ -93,9 +93,10 @@ class FlinkJobError(ExternalServiceError):
     known (a failed REST call or TaskManager start has neither)."""
 
     def __init__(self, message: str, *, job_id: str | None = None, root_cause: str | None = None):
-        super().__init__(message)
+        # Flink's exception may quote a source's options or its connection URL.
+        super().__init__(_mask_secrets(message))
         self.job_id = job_id
-        self.root_cause = root_cause
+        self.root_cause = _mask_secrets(root_cause) if root_cause else root_cause
 
 
 _GATEWAY_NOISE = (
@@ -810,16 +811,10 @@ class _HttpError(ExternalServiceError):
         self.text = text
 
 
-# Options whose value is masked in what the hook logs: passwords, secrets (e.g. 's3.secret-key' of
-# the Paimon catalog on S3) and tokens (e.g. 's3.session-token').
-_SECRET_OPTION = re.compile(
-    r"('(?:[\w.-]*password|[\w.-]*secret[\w.-]*|[\w.-]*token[\w.-]*)'\s*=\s*)'(?:[^']|'')*'", re.I
-)
-
-
-def _mask_secrets(text: str) -> str:
-    """`'<password/secret/token option>' = '...'` with the value replaced by '****'."""
-    return _SECRET_OPTION.sub(r"\1'****'", text)
+# What the hook logs or raises has its secrets masked: the values of password, secret, token and
+# access-key options (a doubled quote read correctly) and the secrets lakehouse.core.flink_sql
+# registered when it rendered the connections into SQL (lakehouse.core.secrets).
+_mask_secrets = mask_secrets
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -211,3 +211,161 @@ def test_statement_set_at_end_of_file_needs_no_final_semicolon():
         "SET 'a' = 'b'",
         "EXECUTE STATEMENT SET BEGIN INSERT INTO t SELECT 1; END",
     ]
+
+
+# ---------------------------------------------------------------------------------- quoting values
+def test_sql_string_filter_quotes_and_round_trips(sql_dir):
+    from lakehouse.core.sql_files import declared_options
+
+    (sql_dir / "jobs" / "t.sql").write_text(
+        "CREATE TABLE t (x INT) WITH ('password' = {{ pw | sql_string }}, 'port' = {{ port | sql_int | sql_string }});"
+    )
+    for value in ("p'ss-w0rd", "x', 'scan.startup.mode' = 'earliest-offset", "'';--", "a;b /* c", "", "ends'"):
+        [statement] = load_statements("jobs/t.sql", {"pw": value, "port": "3306"})
+        assert declared_options(statement) == {"password": value, "port": "3306"}, value
+
+
+@pytest.mark.parametrize("value", [None, "a\x00b", object()])
+def test_sql_string_refuses_what_is_no_text(sql_dir, value):
+    (sql_dir / "jobs" / "t.sql").write_text("SELECT {{ v | sql_string }};")
+    with pytest.raises(SqlFileError, match=r"cannot render jobs/t\.sql: .*string literal"):
+        render("jobs/t.sql", {"v": value})
+
+
+@pytest.mark.parametrize("value", ["3306'", "1 OR 1", "1.5", True, None, "", "0x10"])
+def test_sql_int_refuses_what_is_no_integer(sql_dir, value):
+    (sql_dir / "jobs" / "t.sql").write_text("SELECT {{ v | sql_int }};")
+    with pytest.raises(SqlFileError, match=r"cannot render jobs/t\.sql: .*not an integer"):
+        render("jobs/t.sql", {"v": value})
+    assert render("jobs/t.sql", {"v": " 42 "}) == "SELECT 42;"
+
+
+@pytest.mark.parametrize("value", ["orders`; DROP", "a.b", "a b", "", "1=1", None])
+def test_sql_identifier_refuses_what_is_no_identifier(sql_dir, value):
+    (sql_dir / "jobs" / "t.sql").write_text("SELECT {{ v | sql_identifier }};")
+    with pytest.raises(SqlFileError, match=r"cannot render jobs/t\.sql: .*not a plain identifier"):
+        render("jobs/t.sql", {"v": value})
+    assert render("jobs/t.sql", {"v": "delivery_2"}) == "SELECT delivery_2;"
+
+
+def _literals_with_placeholders(template: str) -> list[str]:
+    """Single-quoted SQL literals of a template (outside Jinja tags) that contain a {{ ... }}."""
+    import re
+
+    text = re.sub(r"\{#.*?#\}", "", template, flags=re.S)
+    found, i = [], 0
+    while i < len(text):
+        if text.startswith(("{{", "{%"), i):  # a Jinja tag: its own quotes are Jinja's, not SQL's
+            i = text.index("}}" if text[i + 1] == "{" else "%}", i) + 2
+        elif text[i] == "'":
+            j = i + 1
+            while j < len(text) and not (text[j] == "'" and text[j + 1 : j + 2] != "'"):
+                j += 2 if text[j] == "'" else 1
+            if "{{" in text[i : j + 1]:
+                found.append(text[i : j + 1])
+            i = j + 1
+        elif text.startswith("--", i):
+            i = text.find("\n", i) % (len(text) + 1) or len(text)
+        else:
+            i += 1
+    return found
+
+
+def test_flink_templates_quote_every_value_with_the_filter():
+    """No `'{{ value }}'`: a value goes into a Flink SQL literal through `sql_string` only.
+    (sql/starrocks renders for StarRocks, whose values lakehouse.serving validates.)"""
+    assert _literals_with_placeholders("a = '{{ x }}' AND b = {{ y | sql_string }} {% if m == 'b' %}") == ["'{{ x }}'"]
+    offenders = {
+        str(path.relative_to(SQL_DIR)): found
+        for path in sorted(SQL_DIR.rglob("*.sql"))
+        if "starrocks" not in path.parts and (found := _literals_with_placeholders(path.read_text()))
+    }
+    assert not offenders, f"values rendered into SQL literals without | sql_string: {offenders}"
+
+
+class _Paimon:
+    warehouse_uri = "s3://lake/warehouse"
+    flink_catalog_options = {"s3.access-key": "minio", "s3.secret-key": "it's-secret"}
+
+
+class _Cdc:
+    def __init__(self, password: str, **overrides):
+        self.params = {
+            "host": "mysql",
+            "port": 3306,
+            "database": "delivery",
+            "user": "flink_cdc",
+            "password": password,
+            "extra": {"server_id_base": 5400},
+            **overrides,
+        }
+
+    def connection_params(self):
+        return self.params
+
+
+CDC_OPTIONS = {
+    "connector",
+    "hostname",
+    "port",
+    "username",
+    "password",
+    "database-name",
+    "table-name",
+    "server-id",
+    "server-time-zone",
+    "scan.startup.mode",
+    "scan.incremental.close-idle-reader.enabled",
+    "heartbeat.interval",
+    "jdbc.properties.useSSL",
+}
+
+
+@pytest.mark.parametrize("password", ["p'ss-w0rd", "x', 'scan.startup.mode' = 'earliest-offset", "a'); DROP --"])
+def test_the_cdc_job_carries_any_password_as_one_option(password):
+    from lakehouse.core.flink_sql import catalog_statements, sql_context
+    from lakehouse.core.sql_files import declared_options
+
+    context = sql_context(paimon=_Paimon(), cdc=_Cdc(password))
+    statements = load_statements("ods/ods_delivery_cdc.sql", context)
+    tables = [s for s in statements if s.startswith("CREATE TEMPORARY TABLE")]
+    assert len(tables) == 6 and len(statements) == 7, statements
+    for statement in tables:
+        options = declared_options(statement)
+        assert set(options) == CDC_OPTIONS
+        assert options["password"] == password
+        assert options["scan.startup.mode"] == "initial"  # the crafted value added nothing
+    [catalog] = catalog_statements(_Paimon())
+    assert declared_options(") WITH" + catalog.split("WITH", 1)[1])["s3.secret-key"] == "it's-secret"
+
+
+def test_rendering_registers_the_secrets_not_the_access_key():
+    from lakehouse.core import secrets
+    from lakehouse.core.flink_sql import sql_context
+
+    secrets.forget_secrets()
+
+    class Paimon(_Paimon):
+        flink_catalog_options = {"s3.access-key": "lakehouse", "fs.s3.accessKeySecret": "sk-0001", "s3.token": "tk-02"}
+
+    try:
+        sql_context(paimon=Paimon(), cdc=_Cdc("cdc-pw-03"))
+        masked = secrets.mask_secrets("lakehouse.ods sk-0001 tk-02 cdc-pw-03")
+        assert masked == "lakehouse.ods **** **** ****"
+    finally:
+        secrets.forget_secrets()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"port": "3306' , 'x' = 'y"}, "port"),
+        ({"extra": {"server_id_base": "54x"}}, "server_id_base"),
+        ({"database": "delivery|mysql"}, "database"),
+    ],
+)
+def test_the_cdc_job_refuses_malformed_connection_values(override, message):
+    from lakehouse.core.flink_sql import sql_context
+
+    with pytest.raises(SqlFileError, match=message):
+        load_statements("ods/ods_delivery_cdc.sql", sql_context(paimon=_Paimon(), cdc=_Cdc("pw", **override)))

@@ -185,6 +185,99 @@ def test_password_masked_in_log_and_error(fake_flink, hook_log, caplog):
     assert "'password' = 'hunter2'" in fake_flink.submitted_statements()[0]
 
 
+@pytest.fixture
+def cdc_secret():
+    """The CDC password as lakehouse.core.flink_sql renders it: registered as a known secret."""
+    from lakehouse.core.secrets import forget_secrets
+
+    forget_secrets()
+    yield "p'ss-w0rd"
+    forget_secrets()
+
+
+def _cdc_statement(password: str) -> str:
+    from lakehouse.core.flink_sql import sql_context
+    from lakehouse.core.sql_files import load_statements
+
+    class Cdc:
+        mysql_conn_id = "mysql_cdc"
+
+        def connection_params(self):
+            return {
+                "host": "mysql",
+                "port": 3306,
+                "database": "delivery",
+                "user": "flink_cdc",
+                "password": password,
+                "extra": {},
+            }
+
+    class Paimon:
+        warehouse_uri = "file:///tmp/wh"
+        flink_catalog_options = {}
+
+    return load_statements("ods/ods_delivery_cdc.sql", sql_context(paimon=Paimon(), cdc=Cdc()))[0]
+
+
+def test_a_password_with_a_quote_never_reaches_logs_or_errors(fake_flink, hook_log, caplog, monkeypatch, cdc_secret):
+    """Flink echoes the options unescaped ('password'='p'ss-w0rd') and in a connection URL."""
+    from tests.support import flink_rest
+
+    statement = _cdc_statement(cdc_secret)
+    assert "'password' = 'p''ss-w0rd'" in statement
+    echo = (
+        "Caused by: org.apache.flink.table.api.ValidationException: Unable to create a source for reading table "
+        "'default_catalog.default_database.cdc_orders'.\n\nTable options are:\n\n'connector'='mysql-cdc'\n"
+        f"'password'='{cdc_secret}'\n's3.access-key'='AKIAEXAMPLE'\n'username'='flink_cdc'\n"
+        f"Caused by: java.sql.SQLException: cannot connect to mysql://flink_cdc:{cdc_secret}@mysql:3306/delivery"
+    )
+    monkeypatch.setattr(flink_rest, "FLINK_TRACE", echo)
+    fake_flink.behaviour = {"mysql-cdc": "fail_fetch"}
+    with pytest.raises(FlinkSqlError) as exc:
+        make_hook(hook_log).execute_sql([statement])
+    assert fake_flink.submitted_statements() == [statement]  # Flink gets the real password
+    for text in (caplog.text, str(exc.value)):
+        assert "ss-w0rd" not in text and "AKIAEXAMPLE" not in text
+    assert "'password'='****'" in caplog.text and "'password'='****'" in str(exc.value)
+    assert "mysql://flink_cdc:****@mysql" in str(exc.value)
+
+
+def test_a_secret_in_the_session_properties_is_masked(fake_flink, hook_log, caplog):
+    fake_flink.session_status = 500
+    with pytest.raises(FlinkSqlError) as exc:
+        make_hook(hook_log).execute_sql(["SELECT 1"], session_config={"s3.secret-key": "sk-123456"})
+    assert "sk-123456" not in str(exc.value) and "sk-123456" not in caplog.text
+    assert "'s3.secret-key': '****'" in str(exc.value)
+
+
+def test_a_registered_secret_is_masked_in_job_errors(fake_flink, cdc_secret):
+    _cdc_statement(cdc_secret)  # rendering registers the password
+    fake_flink.job_states = {JOB_ID: ["FAILED"]}
+    fake_flink.job_stacktrace = f"java.sql.SQLException: Access denied (password {cdc_secret!r} rejected)"
+    with pytest.raises(FlinkJobError) as exc:
+        make_hook().wait_for_job_state(JOB_ID, ["RUNNING"], timeout=5, poll=0.01)
+    assert "ss-w0rd" not in str(exc.value) and "ss-w0rd" not in (exc.value.root_cause or "")
+    assert "Access denied (password" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "text, masked",
+    [
+        ("'password' = 'a''b''c'", "'password' = '****'"),
+        ("'password' = '', 'x' = 'y'", "'password' = '****', 'x' = 'y'"),
+        ("'password'='p'ss-w0rd'\n'type'='paimon'", "'password'='****'\n'type'='paimon'"),
+        ('{"password": "a\\"b", "user": "u"}', '{"password": "****", "user": "u"}'),
+        ("jdbc:mysql://h/d?user=u&password=abc&ssl=1", "jdbc:mysql://h/d?user=u&password=****&ssl=1"),
+        ("'s3.access-key' = 'AK', 's3.session-token' = 'T'", "'s3.access-key' = '****', 's3.session-token' = '****'"),
+        ("(using password: YES)", "(using password: YES)"),
+    ],
+)
+def test_masking_by_option_name(text, masked):
+    from lakehouse.core.secrets import mask_secrets
+
+    assert mask_secrets(text) == masked
+
+
 def test_result_timeout(fake_flink):
     # every operation's first fetch is NOT_READY; a zero timeout gives up after that
     with pytest.raises(FlinkSqlError, match=r"no result within 0 s"):
