@@ -163,3 +163,12 @@ def test_the_consumer_expiration_outlasts_every_pin():
     consumer.expiration-time before the maintenance run does."""
     longest_pin = inspect.signature(PaimonHook.pin_snapshot).parameters["ttl_s"].default
     assert seconds(CONSUMER_EXPIRATION_TIME) > longest_pin
+
+
+def test_the_documented_guarantee_names_the_expiration_the_jobs_use():
+    from lakehouse.core.paths import REPO_ROOT
+
+    doc = (REPO_ROOT / "docs" / "MAINTENANCE.md").read_text()
+    assert f"| `consumer.expiration-time` | `{CONSUMER_EXPIRATION_TIME}` |" in doc
+    words = {"1 d": "one day"}
+    assert f"stopped for up to {words[CONSUMER_EXPIRATION_TIME]}" in doc
