@@ -8,8 +8,9 @@ keeps the figures in the Paimon table ops.maintenance_metrics, and alerts when s
 growing.
 
 Readers are never broken:
-- snapshot expiry keeps what a consumer id still needs (streaming readers; pins of running
-  backfills and checks, see PaimonHook.pin_snapshot) and the files of tagged snapshots;
+- snapshot expiry keeps what a consumer id still needs (every streaming job, for up to a day after
+  its last checkpoint: lakehouse.streaming.deploy.consumer_options; pins of running backfills and
+  checks, see PaimonHook.pin_snapshot) and the files of tagged snapshots;
 - compaction only touches closed days, under the same partition lease the T+1 recomputation takes;
 - orphan removal only deletes files older than a threshold longer than any write.
 """

@@ -99,6 +99,53 @@ def create_tables(tables: list[TableSpec], *, flink: FlinkHook, paimon: PaimonHo
     return [t.name for t in tables]
 
 
+# Streaming reads of Paimon tables carry a consumer id (see consumer_options, docs/MAINTENANCE.md).
+# How long a stopped reader's consumer keeps protecting its snapshots, counted from its last
+# checkpoint: the longest stop the maintenance policy promises to survive. One day: a night or a day
+# of incident; less than the DWS jobs' state TTL (36 h), the other bound on how long a stateful job
+# may stay stopped; more than the longest pin (PaimonHook.pin_snapshot, 6 h), which is a consumer
+# too. Every table a job streams declares the same value in its DDL (the writers expire consumers
+# from their table's options).
+CONSUMER_EXPIRATION_TIME = "1 d"
+_CONSUMER_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def consumer_options(consumer_id: str, tables: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Per-table dynamic options that make a job's streaming reads of `tables` Paimon consumers.
+
+    A consumer records, at each completed checkpoint, the next snapshot the reader needs; every
+    snapshot expiry (the writers' own after each commit, and sys.expire_snapshots) keeps that
+    snapshot and the later ones, also while the job is stopped, until `consumer.expiration-time`
+    after its last checkpoint. The options:
+
+    - `consumer-id`: the pipeline name (prefix included), one consumer per job and table;
+    - `consumer.mode = at-least-once`: Paimon keeps the job's FLIP-27 source and records the slowest
+      reader's snapshot (exactly-once swaps the source for another operator, whose state no
+      savepoint of the jobs as they ran before has: the upgrade that adds the consumer would lose it);
+    - `consumer.ignore-progress = true`: where to read from stays what it was, the job's restored
+      state, or without state its scan mode (`latest-full`, or a reset's `from-snapshot`). Paimon
+      would otherwise start a stateless reader at its old consumer's position, before looking at
+      scan.mode: a reset would re-read what it must skip and its empty aggregates would upsert
+      partial sums. The consumer is a retention guard only; the next checkpoint overwrites it.
+    - `consumer.expiration-time`: Paimon refuses a consumer id without it (also in the DDLs).
+
+    Consumer ids are lower snake case, so they never look like a pin (`pin-<holder>-until-<t>`)."""
+    if not _CONSUMER_ID.match(consumer_id or ""):
+        raise ConfigError(
+            f"Paimon consumer id {consumer_id!r}: a streaming job's consumer id is its pipeline name, which must be "
+            "lower snake case (job names in config/streaming_jobs.yaml, LAKEHOUSE_PIPELINE_PREFIX); "
+            "ids like 'pin-...' are snapshot pins"
+        )
+    options: dict[str, str] = {}
+    for table in tables:
+        prefix = f"paimon.lakehouse.{table}."
+        options[prefix + "consumer-id"] = consumer_id
+        options[prefix + "consumer.mode"] = "at-least-once"
+        options[prefix + "consumer.ignore-progress"] = "true"
+        options[prefix + "consumer.expiration-time"] = CONSUMER_EXPIRATION_TIME
+    return options
+
+
 def job_session_config(
     job: StreamingJobSpec,
     *,
@@ -111,7 +158,10 @@ def job_session_config(
     `read_from_snapshots` (table -> snapshot id) makes a job started without state read those
     tables' changelog from that snapshot on, instead of a full read of the latest snapshot
     (Paimon's per-table dynamic options `paimon.<catalog>.<db>.<table>.scan.mode`). A restored job
-    reads on from the positions in its state and ignores them."""
+    reads on from the positions in its state and ignores them.
+
+    Every table the job streams (not the ones it looks up) is read as the Paimon consumer
+    `job.name`, the pipeline name (consumer_options)."""
     config = {
         "pipeline.name": job.name,
         "execution.runtime-mode": "streaming",
@@ -125,6 +175,7 @@ def job_session_config(
     }
     if job.state_ttl:
         config["table.exec.state.ttl"] = job.state_ttl
+    config.update(consumer_options(job.name, job.streamed))
     for table, snapshot_id in sorted((read_from_snapshots or {}).items()):
         config[f"paimon.lakehouse.{table}.scan.mode"] = "from-snapshot"
         config[f"paimon.lakehouse.{table}.scan.snapshot-id"] = str(int(snapshot_id))

@@ -11,6 +11,9 @@ CREATE TABLE IF NOT EXISTS lakehouse.ods.ods_order_subsidies (
   PRIMARY KEY (dt, subsidy_id) NOT ENFORCED
 ) PARTITIONED BY (dt) WITH (
   'continuous.discovery-interval' = '2s',
+  -- Streaming readers are Paimon consumers (lakehouse.streaming.deploy.consumer_options); this
+  -- writer of the table deletes a consumer a day after its last checkpoint (docs/MAINTENANCE.md).
+  'consumer.expiration-time' = '1 d',
   'bucket' = '1',
   'changelog-producer' = 'input',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',

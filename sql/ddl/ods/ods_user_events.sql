@@ -9,6 +9,9 @@ CREATE TABLE IF NOT EXISTS lakehouse.ods.ods_user_events (
   dt          STRING        NOT NULL
 ) PARTITIONED BY (dt) WITH (
   'continuous.discovery-interval' = '2s',
+  -- Streaming readers are Paimon consumers (lakehouse.streaming.deploy.consumer_options); this
+  -- writer of the table deletes a consumer a day after its last checkpoint (docs/MAINTENANCE.md).
+  'consumer.expiration-time' = '1 d',
   'bucket' = '-1',
   'partition.timestamp-formatter' = 'yyyy-MM-dd',
   'partition.timestamp-pattern' = '$dt'
