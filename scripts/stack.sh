@@ -4,6 +4,7 @@
 # an Airflow home on SQLite. Every command is idempotent.
 #
 #   scripts/stack.sh up | down | status | reset
+#   scripts/stack.sh mariadb | flink | mariadb-down    (one service; bench/faults.py stops MariaDB alone)
 #
 # Everything lives under $LAKEHOUSE_HOME (default: <repo>/.stack). Ports and sizes come from
 # the environment (see scripts/env.sh).
@@ -307,7 +308,8 @@ case "${1:-status}" in
   down) flink_down; mariadb_down ;;
   status) status ;;
   mariadb) mariadb_up ;;
+  mariadb-down) mariadb_down ;;
   flink) flink_up ;;
   reset) flink_down; mariadb_down; info "removing $LAKEHOUSE_HOME"; rm -rf "$LAKEHOUSE_HOME" ;;
-  *) die "usage: $0 up|down|status|reset" ;;
+  *) die "usage: $0 up|down|status|reset (or one service: mariadb|flink|mariadb-down)" ;;
 esac
