@@ -522,7 +522,12 @@ class Drills:
         print()
         say(f"==== drill {name}")
         if name == "t1_kill":
-            self.prepare_airflow_home()
+            try:
+                self.prepare_airflow_home()
+            except (subprocess.SubprocessError, OSError) as exc:
+                detail = getattr(exc, "stderr", "") or str(exc)
+                row["notes"].append(f"skipped: airflow db migrate failed: {str(detail)[-300:]}")
+                return row
         if not self.healthy():
             row["notes"].append("skipped: the stack was not healthy before the drill")
             return row
