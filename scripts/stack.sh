@@ -4,6 +4,7 @@
 # an Airflow home on SQLite. Every command is idempotent.
 #
 #   scripts/stack.sh up | down | status | reset
+#   scripts/stack.sh mariadb | flink | mariadb-down    (one service; bench/faults.py stops MariaDB alone)
 #
 # Everything lives under $LAKEHOUSE_HOME (default: <repo>/.stack). Ports and sizes come from
 # the environment (see scripts/env.sh).
@@ -152,13 +153,95 @@ flink_running() { curl -fsS --max-time 3 "http://127.0.0.1:$FLINK_REST_PORT/over
 gateway_running() { curl -fsS --max-time 3 "http://127.0.0.1:$SQL_GATEWAY_PORT/v1/info" >/dev/null 2>&1; }
 flink_tm_registered() { curl -fsS --max-time 3 "http://127.0.0.1:$FLINK_REST_PORT/overview" | grep -q '"taskmanagers":[1-9]'; }
 
+flink_tm_registered_count() {
+  { curl -fsS --max-time 3 "http://127.0.0.1:$FLINK_REST_PORT/overview" 2>/dev/null || true; } \
+    | grep -o '"taskmanagers":[0-9]*' | cut -d: -f2 || true
+}
+
+# ---- TaskManager processes of this stack
+# A JobManager killed with -9 leaves its TaskManager running; starting the cluster beside it would
+# add a second TaskManager (6 GB each), one more after every crash.
+
+# Alive and not a zombie (a killed child not yet reaped by its parent counts as stopped).
+pid_alive() { local s; s=$(ps -o stat= -p "$1" 2>/dev/null) && [[ -n "$s" && "$s" != Z* ]]; }
+pid_gone() { ! pid_alive "$1"; }
+
+ere_escape() { printf '%s' "$1" | sed 's/[].[\\*^$()+?{}|]/\\&/g'; }
+
+# The pids (one a line, sorted) of the TaskManagers of this stack: those in Flink's pid file
+# ($LAKEHOUSE_HOME/flink-<user>-taskexecutor.pid, env.pid.dir) that still run a TaskManagerRunner,
+# and any TaskManagerRunner started with this stack's config directory (a pid file can be stale).
+taskmanager_pids() {
+  local f p
+  {
+    for f in "$LAKEHOUSE_HOME"/flink-*-taskexecutor.pid; do
+      [[ -f "$f" ]] || continue
+      while read -r p || [[ -n "$p" ]]; do
+        if [[ "$p" =~ ^[0-9]+$ ]] && ps -ww -o args= -p "$p" 2>/dev/null | grep -q TaskManagerRunner; then echo "$p"; fi
+      done <"$f"
+    done
+    pgrep -f "TaskManagerRunner --configDir $(ere_escape "$FLINK_CONF_DIR")( |\$)" 2>/dev/null || true
+  } | while read -r p; do if pid_alive "$p"; then echo "$p"; fi; done | sort -nu
+}
+
+# Drop the pids that no longer run from Flink's TaskManager pid file (its `stop` takes the last line).
+taskmanager_pid_file_prune() {
+  local f p keep
+  for f in "$LAKEHOUSE_HOME"/flink-*-taskexecutor.pid; do
+    [[ -f "$f" ]] || continue
+    keep=$(while read -r p || [[ -n "$p" ]]; do if pid_alive "$p"; then echo "$p"; fi; done <"$f")
+    if [[ -n "$keep" ]]; then echo "$keep" >"$f"; else rm -f "$f"; fi
+  done
+}
+
+# Called only when no JobManager answers on our REST port (and the port is free): every TaskManager
+# of this stack is then an orphan. Stopped rather than reused: the new cluster's TaskManager is
+# started from the config just rendered, and no doubt remains about which settings a TM runs with.
+taskmanager_orphans_stop() {
+  local pids p
+  pids=$(taskmanager_pids)
+  [[ -n "$pids" ]] || return 0
+  for p in $pids; do
+    info "stopping orphaned TaskManager (pid $p): its JobManager is gone, and a new cluster brings its own"
+    kill "$p" 2>/dev/null || continue
+    if ! wait_for 30 "TaskManager $p stop" pid_gone "$p"; then
+      info "TaskManager (pid $p) still running 30 s after SIGTERM; sending SIGKILL"
+      kill -9 "$p" 2>/dev/null || true
+      wait_for 10 "TaskManager $p kill" pid_gone "$p" \
+        || die "orphaned TaskManager (pid $p) survived SIGKILL; stop it by hand (kill -9 $p) and run 'make up' again."
+    fi
+  done
+  taskmanager_pid_file_prune
+}
+
+# With a JobManager up: more TaskManager processes than registered ones (one may still be registering,
+# e.g. just started by supervision), or more than the one this stack runs (conf/workers). Named, never
+# killed here: which one to stop is the operator's call.
+taskmanager_warning() {
+  local pids n registered list
+  pids=$(taskmanager_pids)
+  n=$(echo "$pids" | grep -c . || true)
+  list=$(echo "$pids" | paste -sd' ')
+  registered=$(flink_tm_registered_count)
+  registered=${registered:-0}
+  if ((n > registered)); then
+    echo "$n TaskManager process(es) (pid $list) but $registered registered with the JobManager: one still starting registers within seconds; otherwise stop the one not registered (kill <pid>) or restart the cluster ('make down && make up')"
+  elif ((n > 1)); then
+    echo "$n TaskManager processes (pid $list) where this stack runs one ($FLINK_TM_MEMORY each): restart the cluster ('make down && make up') to keep one"
+  fi
+}
+
 flink_up() {
   check_java
   if flink_running; then
     info "Flink already running: http://127.0.0.1:$FLINK_REST_PORT"
+    local warning
+    warning=$(taskmanager_warning)
+    [[ -z "$warning" ]] || info "WARNING: $warning"
   else
     require_free_port "$FLINK_REST_PORT" "the Flink JobManager REST API"
     require_free_port "$FLINK_RPC_PORT" "the Flink JobManager RPC"
+    taskmanager_orphans_stop
     flink_home_build
     mkdir -p "$CHECKPOINT_DIR" "$SAVEPOINT_DIR" "$WAREHOUSE"
     info "starting Flink session cluster ($FLINK_TM_SLOTS slots, TM ${FLINK_TM_MEMORY}) on http://127.0.0.1:$FLINK_REST_PORT"
@@ -204,7 +287,15 @@ status() {
   if mariadb_running; then echo "mariadb      up    127.0.0.1:$MYSQL_PORT (db $MYSQL_DATABASE)"; else echo "mariadb      DOWN"; ok=1; fi
   if flink_running; then
     echo "flink        up    http://127.0.0.1:$FLINK_REST_PORT  $(curl -fsS --max-time 3 "http://127.0.0.1:$FLINK_REST_PORT/overview" | "$PYTHON" -c 'import json,sys; o=json.load(sys.stdin); print("%s TM, %s/%s slots free, %s jobs running" % (o["taskmanagers"], o["slots-available"], o["slots-total"], o["jobs-running"]))')"
-  else echo "flink        DOWN"; ok=1; fi
+    local warning
+    warning=$(taskmanager_warning)
+    if [[ -n "$warning" ]]; then echo "taskmanager  WARNING $warning"; ok=1; fi
+  else
+    echo "flink        DOWN"; ok=1
+    local orphans
+    orphans=$(taskmanager_pids | paste -sd' ')
+    [[ -z "$orphans" ]] || echo "taskmanager  ORPHANED pid $orphans: its JobManager is gone; 'make up' stops it before starting the cluster (or: kill $orphans)"
+  fi
   if gateway_running; then echo "sql-gateway  up    http://127.0.0.1:$SQL_GATEWAY_PORT"; else echo "sql-gateway  DOWN"; ok=1; fi
   if [[ -f "$AIRFLOW_HOME/airflow.db" ]]; then echo "airflow      ready $AIRFLOW_HOME (SQLite)"; else echo "airflow      not initialised"; ok=1; fi
   echo "warehouse    $WAREHOUSE"
@@ -217,7 +308,8 @@ case "${1:-status}" in
   down) flink_down; mariadb_down ;;
   status) status ;;
   mariadb) mariadb_up ;;
+  mariadb-down) mariadb_down ;;
   flink) flink_up ;;
   reset) flink_down; mariadb_down; info "removing $LAKEHOUSE_HOME"; rm -rf "$LAKEHOUSE_HOME" ;;
-  *) die "usage: $0 up|down|status|reset" ;;
+  *) die "usage: $0 up|down|status|reset (or one service: mariadb|flink|mariadb-down)" ;;
 esac
