@@ -79,7 +79,7 @@ def pipeline(isolated_env):
     wait_dws_equals_truth(env)
     # Only now the hard retention: the readers' consumers exist (first checkpoints done). The writer
     # reads its table's options when it starts: stop it, alter, start it from its savepoint.
-    sup.stop("dwd_order_fact", detail="it: tiny snapshot retention")
+    sup.stop("dwd_order_fact")  # to shrink its retention
     options = ", ".join(f"'{sql_quote(k)}' = '{sql_quote(v)}'" for k, v in TINY_RETENTION.items())
     env.flink.execute_sql(
         catalog_statements(env.paimon) + [f"ALTER TABLE lakehouse.dwd.dwd_order_fact SET ({options})"]
@@ -101,7 +101,7 @@ def test_every_streaming_read_is_a_consumer(isolated_env, pipeline):
 
 def test_a_reader_stopped_past_the_retention_window_resumes_from_its_savepoint(isolated_env, pipeline):
     env, sup = isolated_env, pipeline
-    stop = sup.stop(READER, detail="it: stopped past the retention window")
+    stop = sup.stop(READER)  # past the retention window
     savepoint = stop.detail
     position = env.paimon.consumers(DWD)[PREFIX + READER]  # the next DWD snapshot the stopped job needs
 
@@ -143,7 +143,7 @@ def test_a_restart_without_state_ignores_the_old_consumer_position(isolated_env,
     """Same pipeline name, so same consumer id, with a position on file: without state the job must
     read DWD in full (scan.mode latest-full), not from that position with empty aggregates."""
     env, sup = isolated_env, pipeline
-    sup.stop(READER, detail="it: before a restart without state")
+    sup.stop(READER)  # before a restart without state
     old_position = env.paimon.consumers(DWD)[PREFIX + READER]
     load_until_snapshots(env, DWD, old_position + 3, seed=60)  # changes the reset must not miss
     results = sup.reset(READER)  # a DWS job: no cascade, it restarts alone
