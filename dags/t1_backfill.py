@@ -27,6 +27,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.batch.backfill import MAX_PARALLEL_DAYS, table_choices
 
 
@@ -40,6 +41,7 @@ from lakehouse.batch.backfill import MAX_PARALLEL_DAYS, table_choices
     tags=["batch", "t+1", "backfill", "on-call"],
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(minutes=1),
         "execution_timeout": timedelta(minutes=30),

@@ -26,6 +26,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.core.registry import registry
 from lakehouse.maintenance.policy import OPERATIONS
 
@@ -42,6 +43,7 @@ TABLE_NAMES = sorted(registry().tables)
     tags=["paimon", "maintenance", "flink"],
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(minutes=5),
         "execution_timeout": timedelta(hours=1),  # one table's due operations, each a Flink batch job
