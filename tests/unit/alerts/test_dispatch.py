@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from email import message_from_string
+from pathlib import Path
 
 import pytest
 
@@ -192,5 +193,28 @@ def test_the_alerts_can_be_read_from_the_command_line(paimon, clock, capsys):
     assert main(["--conn-id", PAIMON_CONN_ID, "--text"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("2026-11-25 10:00:00 recorded   critical streaming_job_unhealthy ods_delivery_cdc x1")
-    assert any(line.startswith("2026-11-25 10:02:00 suppressed") and "x1 since 2026-11-25 10:00" in line for line in out)
+    assert any(
+        line.startswith("2026-11-25 10:02:00 suppressed") and "x1 since 2026-11-25 10:00" in line for line in out
+    )
     assert any("Runbook: " in line for line in out)
+
+
+def test_locally_alerts_go_to_the_table_only(tmp_path):
+    """scripts/env.sh: a local stack records alerts in ops.alerts and sends nothing anywhere."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[3]
+    env = {k: v for k, v in os.environ.items() if k != "LAKEHOUSE_ALERT_DESTINATIONS"}
+    out = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"export LAKEHOUSE_HOME={tmp_path}; source {root}/scripts/env.sh; echo $LAKEHOUSE_ALERT_DESTINATIONS",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert out.stdout.strip() == "table"
