@@ -102,10 +102,6 @@ ensure_home() {
       die "airflow db migrate failed; see $LOG_DIR/airflow-db-migrate.log.$hint"
     fi
   fi
-  # The pools that cap Flink batch work and GX validations (lakehouse.core.pools), sized from the
-  # local cluster's slots; running it again resizes them.
-  "$PYTHON" -m lakehouse.core.pools --apply --airflow "$AIRFLOW" --flink-slots "$FLINK_TM_SLOTS" >>"$LOG_DIR/airflow-pools.log" 2>&1 \
-    || { tail -5 "$LOG_DIR/airflow-pools.log" >&2; die "creating the Airflow pools failed; see $LOG_DIR/airflow-pools.log"; }
   # The password of the admin user comes from the environment, not from a generated file.
   "$PYTHON" - "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" "$ADMIN_USER" "$ADMIN_PASSWORD" <<'PY'
 import json, os, sys

@@ -123,9 +123,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 1, help="CPU cores (default: this machine's)")
     parser.add_argument("--apply", action="store_true", help="create or resize the pools with `airflow pools set`")
-    parser.add_argument(
-        "--airflow", help="the airflow command to run (default: this interpreter's `python -m airflow`)"
-    )
     args = parser.parse_args(argv)
     total = args.flink_slots
     if total is None:
@@ -136,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for pool in pools:
         print(f"pool {pool.name}: {pool.slots} slots ({pool.description})")
     if args.apply:
-        for command in set_commands(pools, *([[args.airflow]] if args.airflow else [])):
+        for command in set_commands(pools):
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 print(done.stdout + done.stderr, file=sys.stderr)
