@@ -32,7 +32,6 @@ TABLES = suite_tables()
     schedule=timedelta(minutes=30),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,  # a check of the latest snapshot: missed runs are not worth replaying
-    is_paused_upon_creation=False,  # operational: live from the first start (docs/AIRFLOW.md)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["quality", "great-expectations", "paimon"],

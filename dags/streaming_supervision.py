@@ -29,7 +29,6 @@ REGISTRY = registry()
     schedule=timedelta(minutes=2),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    is_paused_upon_creation=False,  # operational: live from the first start (docs/AIRFLOW.md)
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=15),
     deadline=streaming_down_deadline(),  # a job down longer than N minutes (config/alerts.yaml)

@@ -1,8 +1,7 @@
 """
 ### T+1 daily: recompute yesterday on the streaming tables, verify, publish
 
-One run per day, live from the first start, for the day that just ended. For the run's data
-interval `dt`:
+One run per day (catchup on). For the run's data interval `dt` (the day that just ended):
 
 1. **wait_for_day** — until ODS holds every change of `dt` (the CDC job's newest binlog time
    in ODS has passed the end of the day, or the source has nothing newer);
@@ -22,16 +21,6 @@ interval `dt`:
 
 A failed verification or audit fails the run before anything is published. Backfills of older days:
 the `t1_backfill` DAG, or `airflow backfill create --dag-id t1_daily`.
-
-**Which days it runs for.** Only days the warehouse holds: `catchup=False`, so when the DAG first
-appears (and after the scheduler was down) the scheduler creates one run, for the latest complete
-day, never one per day since `start_date` (which stays fixed: a start date computed at deploy time
-would change with every parse); `wait_for_day` then holds that run until ODS has every change of the
-day. With catchup on, a fresh stack recomputed and tagged every day since `start_date`, days the
-source never had. A day the source had nothing on (the day before a fresh stack's first) is recomputed
-as empty, which is what the source says about it. Days missed while the scheduler was down are
-rebuilt on purpose with `t1_backfill`. `start_date` only bounds how far back runs and backfills of
-this DAG may go.
 """
 
 from __future__ import annotations
@@ -58,8 +47,7 @@ OUTLETS = [table_asset(t) for t in TABLES]
     # so the run (and a backfill including today) would recompute and publish the day just begun.
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 20, tz="UTC"),
-    catchup=False,  # only the latest complete day, never every day since start_date (see "Which days")
-    is_paused_upon_creation=False,  # live from the first start (docs/AIRFLOW.md)
+    catchup=True,
     max_active_runs=2,
     deadline=t1_published_deadline(),  # t1-<dt> published by HH:MM UTC the next day (config/alerts.yaml)
     doc_md=__doc__,

@@ -32,7 +32,6 @@ REGISTRY = registry()
     schedule=timedelta(minutes=5),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    is_paused_upon_creation=False,  # operational: live from the first start (docs/AIRFLOW.md)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["paimon", "freshness", "sla"],

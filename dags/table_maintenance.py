@@ -45,7 +45,6 @@ MAINTAIN_LABEL = (
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,  # upkeep of the current state: missed hours are not worth replaying
-    is_paused_upon_creation=False,  # operational: live from the first start (docs/AIRFLOW.md)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["paimon", "maintenance", "flink"],

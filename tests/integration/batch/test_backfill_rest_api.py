@@ -1,11 +1,11 @@
-"""The on-call backfill through a running Airflow: api-server, scheduler, dag-processor and triggerer.
+"""The on-call backfill through a running Airflow: api-server, scheduler and dag-processor.
 
 The tests trigger `t1_backfill` over the REST API, as the UI's trigger form does, and create an
 Airflow 3 backfill of `t1_daily` (POST /api/v2/backfills, as the UI's "Run backfill" does), and check
 the outcome from the API (run state, XComs, task logs) and in the warehouse (tags, partitions). The
-services run from scripts/airflow_services.sh in their own Airflow home (a temp dir, its own SQLite
-database) on free ports, with auth on, and their connections point at this session's throw-away
-warehouse and MySQL database (it_env), so neither the user's Airflow nor the demo warehouse is touched. Their Flink
+services run from scripts/airflow_services.sh in their own Airflow home (a temp dir, SQLite) on free
+ports, with auth on, and their connections point at this session's throw-away warehouse and MySQL
+database (it_env), so neither the user's Airflow nor the demo warehouse is touched. Their Flink
 pipelines are this session's it_-prefixed ones (LAKEHOUSE_PIPELINE_PREFIX).
 """
 
@@ -163,13 +163,9 @@ def airflow_api(it_env, tmp_path_factory):
     svc_env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
-        # Its own database (not the session's throw-away one, where `airflow dags test` runs, nor the
-        # stack's Postgres that scripts/env.sh names).
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW_API_SERVER_PORT": str(port),
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
         "AIRFLOW_SERVICES_LOG_DIR": str(log_dir),
         "AIRFLOW_ADMIN_USER": "oncall",
         "AIRFLOW_ADMIN_PASSWORD": password,
