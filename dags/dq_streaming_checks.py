@@ -19,7 +19,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.core.pools import QUALITY_POOL
 from lakehouse.core.tasks import no_retry_on_deterministic
 from lakehouse.quality.suites import suite_tables
@@ -35,12 +34,7 @@ TABLES = suite_tables()
     max_active_runs=1,
     doc_md=__doc__,
     tags=["quality", "great-expectations", "paimon"],
-    default_args={
-        "owner": "data-platform",
-        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
-        "retries": 0,
-        "execution_timeout": timedelta(minutes=20),
-    },
+    default_args={"owner": "data-platform", "retries": 0, "execution_timeout": timedelta(minutes=20)},
 )
 def dq_streaming_checks():
     for table in TABLES:

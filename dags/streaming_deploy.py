@@ -29,7 +29,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.core.registry import registry
 from lakehouse.core.tasks import no_retry_on_deterministic
 from lakehouse.streaming.kubernetes.settings import deployment_target
@@ -48,7 +47,6 @@ TARGET = deployment_target()  # env LAKEHOUSE_DEPLOYMENT_TARGET; a bad value fai
     tags=["streaming", "flink", "paimon"] + (["kubernetes"] if TARGET == "kubernetes" else []),
     default_args={
         "owner": "data-platform",
-        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
         "execution_timeout": timedelta(minutes=30),  # DDL, a submission and its wait for RUNNING

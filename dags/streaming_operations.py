@@ -29,7 +29,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.core.approvals import ApprovalGate, describe_restart
 from lakehouse.core.registry import registry
 from lakehouse.core.tasks import no_retry_on_deterministic
@@ -50,7 +49,6 @@ ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state
     tags=["streaming", "flink", "on-call"],
     default_args={
         "owner": "data-platform",
-        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(seconds=10),
         "execution_timeout": timedelta(minutes=30),  # a savepoint (at most 5 min) and a restart

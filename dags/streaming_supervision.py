@@ -17,7 +17,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.alerts.notifier import LakehouseNotifier, streaming_down_deadline
 from lakehouse.core.registry import registry
 from lakehouse.core.tasks import no_retry_on_deterministic
 
@@ -31,12 +30,10 @@ REGISTRY = registry()
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=15),
-    deadline=streaming_down_deadline(),  # a job down longer than N minutes (config/alerts.yaml)
     doc_md=__doc__,
     tags=["streaming", "flink", "supervision"],
     default_args={
         "owner": "data-platform",
-        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(seconds=20),
         "execution_timeout": timedelta(minutes=10),  # a check, or a restart from the latest checkpoint

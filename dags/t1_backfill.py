@@ -31,7 +31,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
-from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.batch.backfill import MAX_PARALLEL_DAYS, table_choices
 from lakehouse.batch.recompute import BATCH_SESSION
 from lakehouse.core.approvals import ApprovalGate, describe_backfill
@@ -52,7 +51,6 @@ APPROVAL_TIMEOUT = timedelta(hours=4)
     tags=["batch", "t+1", "backfill", "on-call"],
     default_args={
         "owner": "data-platform",
-        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(minutes=1),
         "execution_timeout": timedelta(minutes=30),

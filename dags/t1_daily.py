@@ -30,7 +30,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from lakehouse.alerts.notifier import LakehouseNotifier, t1_published_deadline
 from lakehouse.batch.recompute import BATCH_SESSION, recomputable_tables
 from lakehouse.core.assets import table_asset
 from lakehouse.core.pools import FLINK_BATCH_POOL, QUALITY_POOL, slots_of
@@ -49,12 +48,10 @@ OUTLETS = [table_asset(t) for t in TABLES]
     start_date=pendulum.datetime(2026, 11, 20, tz="UTC"),
     catchup=True,
     max_active_runs=2,
-    deadline=t1_published_deadline(),  # t1-<dt> published by HH:MM UTC the next day (config/alerts.yaml)
     doc_md=__doc__,
     tags=["batch", "t+1", "paimon", "flink"],
     default_args={
         "owner": "data-platform",
-        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 2,
         "retry_delay": timedelta(minutes=2),
         "execution_timeout": timedelta(hours=2),  # recompute_day: every DWD/DWS table of a day

@@ -19,7 +19,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.core.assets import table_asset
 from lakehouse.core.registry import registry
 from lakehouse.core.tasks import no_retry_on_deterministic
@@ -37,7 +36,6 @@ REGISTRY = registry()
     tags=["paimon", "freshness", "sla"],
     default_args={
         "owner": "data-platform",
-        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(seconds=30),
         "execution_timeout": timedelta(minutes=5),

@@ -26,7 +26,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.core.pools import FLINK_BATCH_POOL
 from lakehouse.core.registry import registry
 from lakehouse.core.tasks import no_retry_on_deterministic
@@ -50,7 +49,6 @@ MAINTAIN_LABEL = (
     tags=["paimon", "maintenance", "flink"],
     default_args={
         "owner": "data-platform",
-        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(minutes=5),
         "execution_timeout": timedelta(hours=1),  # one table's due operations, each a Flink batch job

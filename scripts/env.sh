@@ -47,8 +47,3 @@ export AIRFLOW_CONN_MYSQL_CDC="${AIRFLOW_CONN_MYSQL_CDC:-mysql://$MYSQL_CDC_USER
 # Leases of the T+1 and backfill runs (lakehouse.batch.leases): any MySQL database the workers share.
 export AIRFLOW_CONN_LAKEHOUSE_OPS="${AIRFLOW_CONN_LAKEHOUSE_OPS:-mysql://$MYSQL_APP_USER:$MYSQL_APP_PASSWORD@127.0.0.1:$MYSQL_PORT/lakehouse_ops}"
 export AIRFLOW_CONN_PAIMON_DEFAULT="${AIRFLOW_CONN_PAIMON_DEFAULT:-paimon://?warehouse=$WAREHOUSE}"
-
-# Alerts (docs/ALERTS.md): every alert is a row of the Paimon table ops.alerts (read it with
-# `python -m lakehouse.alerts.history`). Locally that is all; add webhook and/or smtp here, with the
-# AIRFLOW_CONN_ALERTS_WEBHOOK / AIRFLOW_CONN_ALERTS_SMTP connections, to send them as well.
-export LAKEHOUSE_ALERT_DESTINATIONS="${LAKEHOUSE_ALERT_DESTINATIONS:-table}"

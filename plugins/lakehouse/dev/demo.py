@@ -92,7 +92,6 @@ def run(rate: float, duration: float) -> int:
         print("demo: MISMATCH " + d.summary(), file=sys.stderr)
     print()
     print("warehouse: " + paimon.catalog_options["warehouse"] + "   deployment history: ops.streaming_deployments")
-    print("alerts: ops.alerts (read them: .venv/bin/python -m lakehouse.alerts.history; docs/ALERTS.md)")
     return 1 if bad else 0
 
 
