@@ -19,8 +19,6 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.core.pools import QUALITY_POOL
-from lakehouse.core.tasks import no_retry_on_deterministic
 from lakehouse.quality.suites import suite_tables
 
 TABLES = suite_tables()
@@ -38,9 +36,8 @@ TABLES = suite_tables()
 )
 def dq_streaming_checks():
     for table in TABLES:
-        # One task per table (its name in the task id); they queue in the quality pool, a few at a time.
-        @task(task_id=f"check_{table.replace('.', '__')}", pool=QUALITY_POOL)
-        @no_retry_on_deterministic
+
+        @task(task_id=f"check_{table.replace('.', '__')}")
         def check(table_name: str = table, run_id=None, data_interval_end=None) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.quality.audit import check_streaming_tables, enforce

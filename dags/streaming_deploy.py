@@ -30,7 +30,6 @@ import pendulum
 from airflow.sdk import dag, task
 
 from lakehouse.core.registry import registry
-from lakehouse.core.tasks import no_retry_on_deterministic
 from lakehouse.streaming.kubernetes.settings import deployment_target
 
 REGISTRY = registry()  # reads config/*.yaml from the repo; no network at parse time
@@ -54,7 +53,6 @@ TARGET = deployment_target()  # env LAKEHOUSE_DEPLOYMENT_TARGET; a bad value fai
 )
 def streaming_deploy():
     @task
-    @no_retry_on_deterministic
     def create_tables() -> list[str]:
         """Create every registered Paimon table that does not exist yet."""
         from lakehouse.core.resources import resources
@@ -90,7 +88,6 @@ def streaming_deploy():
     for job in REGISTRY.jobs.values():
 
         @task(task_id=f"deploy_{job.name}", doc_md=job.description)
-        @no_retry_on_deterministic
         def deploy(job_name: str = job.name) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.core.results import to_jsonable

@@ -18,7 +18,6 @@ import pendulum
 from airflow.sdk import dag, task
 
 from lakehouse.core.registry import registry
-from lakehouse.core.tasks import no_retry_on_deterministic
 
 REGISTRY = registry()
 
@@ -43,7 +42,6 @@ def streaming_supervision():
     for job in REGISTRY.jobs.values():
 
         @task(task_id=f"supervise_{job.name}", doc_md=job.description)
-        @no_retry_on_deterministic
         def supervise(job_name: str = job.name) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.core.results import to_jsonable

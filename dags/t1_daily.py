@@ -30,10 +30,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from lakehouse.batch.recompute import BATCH_SESSION, recomputable_tables
+from lakehouse.batch.recompute import recomputable_tables
 from lakehouse.core.assets import table_asset
-from lakehouse.core.pools import FLINK_BATCH_POOL, QUALITY_POOL, slots_of
-from lakehouse.core.tasks import no_retry_on_deterministic
 
 TABLES = recomputable_tables()
 OUTLETS = [table_asset(t) for t in TABLES]
@@ -60,7 +58,6 @@ OUTLETS = [table_asset(t) for t in TABLES]
 def t1_daily():
     # Gives up after `timeout` (6 h) in all; each poke (rescheduled) gets at most execution_timeout.
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule", execution_timeout=timedelta(minutes=10))
-    @no_retry_on_deterministic
     def wait_for_day(data_interval_start=None):
         from airflow.sdk import PokeReturnValue
 
@@ -73,9 +70,7 @@ def t1_daily():
         print(f"{dt}: {reason}")
         return PokeReturnValue(is_done=done, xcom_value=dt)
 
-    # Flink batch statements of BATCH_SESSION's parallelism: as many slots of the shared flink_batch pool.
-    @task(pool=FLINK_BATCH_POOL, pool_slots=slots_of(BATCH_SESSION))
-    @no_retry_on_deterministic
+    @task
     def recompute_day(dt: str, run_id=None) -> dict:
         from lakehouse.batch.leases import LeaseManager, lease_holder
         from lakehouse.batch.t1 import run_day, select_tables
@@ -99,7 +94,6 @@ def t1_daily():
         return {"dt": dt, "reports": to_jsonable(result.reports), "pin_holder": result.pin_holder}
 
     @task
-    @no_retry_on_deterministic
     def verify(result: dict) -> dict:
         from lakehouse.batch.t1 import reports_from_dicts, verify_day
         from lakehouse.core.resources import resources
@@ -108,9 +102,7 @@ def t1_daily():
             print("ok:", line)
         return result
 
-    # A failed gate fails at once (no_retry_on_deterministic); a database that did not answer is retried.
-    @task(pool=QUALITY_POOL)  # Great Expectations validations share the machine's quality slots
-    @no_retry_on_deterministic
+    @task(retries=0)  # a failed gate is not transient: fix the data, then clear the run
     def audit(result: dict, run_id=None) -> dict:
         from lakehouse.batch.t1 import reports_from_dicts
         from lakehouse.core.resources import resources
@@ -123,7 +115,6 @@ def t1_daily():
         return result
 
     @task(outlets=OUTLETS)
-    @no_retry_on_deterministic
     def publish(result: dict, *, outlet_events=None) -> dict:
         from lakehouse.batch.t1 import publish_day, reports_from_dicts
         from lakehouse.core.resources import resources
@@ -140,7 +131,6 @@ def t1_daily():
         return tagged
 
     @task
-    @no_retry_on_deterministic
     def refresh_serving(result: dict) -> list[str]:
         """StarRocks materialized views over the published tables, refreshed for the day (skipped
         where StarRocks is not deployed: no `starrocks_default` connection)."""

@@ -21,7 +21,6 @@ from airflow.sdk import dag, task
 
 from lakehouse.core.assets import table_asset
 from lakehouse.core.registry import registry
-from lakehouse.core.tasks import no_retry_on_deterministic
 
 REGISTRY = registry()
 
@@ -46,7 +45,6 @@ def table_freshness():
         asset = table_asset(table)
 
         @task(task_id=f"check_{table.name.replace('.', '__')}", outlets=[asset])
-        @no_retry_on_deterministic
         def check(table_name: str = table.name, outlet=asset, *, outlet_events=None) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.quality.freshness import check_sla
