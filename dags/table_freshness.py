@@ -1,15 +1,13 @@
 """
 ### Table freshness
 
-Every five minutes, for each registered Paimon table: its lag behind what feeds it, checked
-against `freshness_sla` (`config/tables.yaml`). ODS mirrors: behind the MariaDB source's newest
-change (a quiet source is fresh); DWD/DWS: behind the input snapshots their job has not consumed;
-a generator's table: the age of its newest event (docs/STREAMING.md, "Freshness SLA"). A stale
-table fails its task with a message saying how far behind what, against which target, and where
-to look.
+Every five minutes, for each registered Paimon table: the age of its latest snapshot and of the
+newest event time in it (`freshness_column`), checked against `freshness_sla`
+(`config/tables.yaml`). A stale table fails its task with a message saying how stale, against
+which target, and where to look.
 
-Each check that passes emits the table's Asset event (extra: lag, how it was measured, snapshot
-id), so DAGs can be scheduled on fresh data.
+Each check that passes emits the table's Asset event (extra: snapshot id and ages), so DAGs can
+be scheduled on fresh data.
 """
 
 from __future__ import annotations
@@ -49,14 +47,12 @@ def table_freshness():
             from lakehouse.core.resources import resources
             from lakehouse.quality.freshness import check_sla
 
-            r = resources()
-            f = check_sla(r.paimon, REGISTRY.table(table_name), mysql=r.mysql_source, reg=REGISTRY)
+            f = check_sla(resources().paimon, REGISTRY.table(table_name))
             print(f.describe())
             outlet_events[outlet].extra = {
-                "lag_s": round(f.lag_s, 1) if f.lag_s is not None else None,
-                "measure": f.measure,
                 "snapshot_id": f.snapshot_id,
                 "snapshot_age_s": round(f.snapshot_age_s, 1) if f.snapshot_age_s is not None else None,
+                "event_age_s": round(f.event_age_s, 1) if f.event_age_s is not None else None,
             }
             return outlet_events[outlet].extra
 
