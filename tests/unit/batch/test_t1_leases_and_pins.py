@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from lakehouse.batch import leases as leases_module
 from lakehouse.batch import t1
 from lakehouse.batch.leases import LeaseLost, LeaseManager
 from lakehouse.batch.recompute import PartitionReport, PartitionStats
@@ -121,13 +122,19 @@ def test_a_lost_lease_stops_the_day_before_the_next_overwrite(monkeypatch):
     store = SqliteLeaseStore(events)
     clock = SimpleNamespace(t=datetime(2026, 11, 24, 1, 0))
     leases = LeaseManager(store, now=lambda: clock.t, renew_every=0.005)
+    lost_logged: list = []
+    real_error = leases_module.log.error
+    monkeypatch.setattr(
+        leases_module.log, "error", lambda msg, *args: (lost_logged.append(msg % args), real_error(msg, *args))
+    )
 
     def stall_then_lose(table):
         if table == "dwd.a":  # the worker stalls past the TTL; a backfill takes the day over
             clock.t += timedelta(hours=3)
             LeaseManager(store, now=lambda: clock.t).acquire(["dwd.a", "dws.b"], DAY, BACKFILL)
-            taken = len(events)
-            eventually(lambda: any(e[:2] == ("sql", "SELECT") for e in events[taken:]))  # a renewal ran since
+            # Until the renewal thread has seen the takeover (it logs "... lost"): a SELECT alone may be
+            # seen before the renewal has noted the loss, and the next overwrite would then start.
+            eventually(lambda: lost_logged)
 
     fake_recompute(monkeypatch, events, during=stall_then_lose)
     paimon = FakePaimon()
