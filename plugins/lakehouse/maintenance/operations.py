@@ -136,11 +136,12 @@ def expire_snapshots(
     gone_pins = [] if dry_run else paimon.expire_pins(policy.table, now=now)
     before = paimon.snapshot_ids(policy.table)
     protected = paimon.consumers(policy.table)
+    older_than = _utc(now - timedelta(seconds=policy.retain_time_s))
     if dry_run:
         return OperationResult(
             "snapshots",
             f"would expire beyond retain_min={policy.retain_min} "
-            f"retain_max={policy.retain_max} older than {_utc(now - timedelta(seconds=policy.retain_time_s))}; "
+            f"retain_max={policy.retain_max} older than {older_than}; "
             f"consumers holding snapshots: {protected or 'none'}",
             0.0,
         )
@@ -152,7 +153,7 @@ def expire_snapshots(
             table=policy.table,
             retain_min=policy.retain_min,
             retain_max=policy.retain_max,
-            older_than=_utc(now - timedelta(seconds=policy.retain_time_s)),
+            older_than=older_than,
             max_deletes=policy.max_deletes,
         ),
     )
