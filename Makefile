@@ -9,40 +9,43 @@ LINT_PATHS := plugins dags tests bench scripts
 .PHONY: help install install-python jars up down status reset demo lint format test test-unit test-integration lock bench-freshness
 
 help:
-	@echo "make demo        install what is missing, start the stack, run MySQL -> Paimon ODS end to end"
+	@echo "make demo        install what is missing, start the stack, deploy through the scheduler, run MySQL -> Paimon ODS -> DWD -> DWS end to end"
 	@echo "make test        install everything, lint, unit tests, then integration tests on the real stack (started if needed)"
 	@echo "make test-unit   unit tests; needs only the Python env (make install-python)"
 	@echo "make lint        ruff check + ruff format --check (pyproject.toml); make format applies the fixes"
-	@echo "make up|down|status|reset   local stack: MariaDB, Flink session cluster + SQL Gateway, Airflow home"
-	@echo "make install     Python env, Flink distribution, connector jars, mariadb-server"
+	@echo "make up|down|status|reset   local stack: MariaDB, Flink session cluster + SQL Gateway, PostgreSQL, Airflow services"
+	@echo "make install     Python env, Flink distribution, connector jars, mariadb-server, postgresql"
 	@echo "make install-python   the Python env alone (.venv with requirements.txt and requirements-dev.txt)"
 
 install:
-	bash scripts/install.sh
+	@bash scripts/install.sh
 
 install-python:
-	bash scripts/install.sh python
+	@bash scripts/install.sh python
 
 jars: install
 
+# Starts what is not running: MariaDB, Flink + SQL Gateway, PostgreSQL, the Airflow services.
 up: install
-	bash scripts/stack.sh up
+	@bash scripts/stack.sh up
 
+# Stops every service `up` started: the Airflow services first, then Flink, MariaDB, PostgreSQL.
 down:
-	bash scripts/stack.sh down
+	@bash scripts/stack.sh down
 
 status:
-	bash scripts/stack.sh status
+	@bash scripts/stack.sh status
 
-# Stops everything and deletes all local data (MariaDB, warehouse, checkpoints, Airflow home).
+# Stops everything, then deletes all local data (MariaDB, Postgres, warehouse, checkpoints, Airflow home).
 reset:
-	bash scripts/stack.sh reset
+	@bash scripts/stack.sh reset
 
+# The OLTP schema, a streaming_deploy run triggered through the scheduler (waited for), then load and the
+# report, which ends with the Airflow UI address and login.
 demo: up
-	$(ENV) $(PY) -m lakehouse.dev.demo prepare
-	$(ENV) .venv/bin/airflow dags test streaming_deploy > $${LAKEHOUSE_HOME}/logs/demo-dags-test.log 2>&1 \
-	  || { tail -40 $${LAKEHOUSE_HOME}/logs/demo-dags-test.log; echo "airflow dags test streaming_deploy failed; full log: .stack/logs/demo-dags-test.log"; exit 1; }
-	$(ENV) $(PY) -m lakehouse.dev.demo run
+	@$(ENV) $(PY) -m lakehouse.dev.demo prepare
+	@$(ENV) $(PY) -m lakehouse.dev.demo deploy
+	@$(ENV) $(PY) -m lakehouse.dev.demo run
 
 lint: install-python
 	$(PY) -m ruff check $(LINT_PATHS)

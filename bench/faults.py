@@ -105,6 +105,12 @@ def kill9(pids: list[int], what: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def airflow_home_env(home: Path) -> dict[str, str]:
+    """An Airflow home with its own SQLite database: scripts/env.sh points AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+    at the stack's Postgres, where a drill's `dags test` run would keep the scheduler from its own run."""
+    return {"AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
+
+
 class Load(threading.Thread):
     """The load generator at `rate` orders/s until stopped, in short runs: a run that fails (MariaDB
     gone) is counted and retried after a second; each new run resumes from MariaDB's state."""
@@ -389,7 +395,7 @@ class Drills:
         logical = (date.fromisoformat(dt) + timedelta(days=1)).isoformat()
         tables = [t.name for t in recomputable_tables(self.reg)]
         home = Path(self.airflow_home)
-        env = {**os.environ, "AIRFLOW_HOME": str(home)}
+        env = {**os.environ, **airflow_home_env(home)}
         airflow = str(Path(sys.executable).with_name("airflow"))
         log_path = home / f"t1_daily-{dt}.log"
         say(f"$ airflow dags test t1_daily {logical}   (T+1 of {dt}; AIRFLOW_HOME={home}; log {log_path})")
@@ -509,7 +515,7 @@ class Drills:
         say(f"airflow db migrate in {self.airflow_home} ...")
         subprocess.run(
             [str(Path(sys.executable).with_name("airflow")), "db", "migrate"],
-            env={**os.environ, "AIRFLOW_HOME": str(self.airflow_home)},
+            env={**os.environ, **airflow_home_env(self.airflow_home)},
             capture_output=True,
             text=True,
             timeout=600,

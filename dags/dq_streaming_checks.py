@@ -19,6 +19,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
+from lakehouse.alerts.notifier import LakehouseNotifier
+from lakehouse.core.pools import QUALITY_POOL
+from lakehouse.core.tasks import no_retry_on_deterministic
 from lakehouse.quality.suites import suite_tables
 
 TABLES = suite_tables()
@@ -29,15 +32,22 @@ TABLES = suite_tables()
     schedule=timedelta(minutes=30),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,  # a check of the latest snapshot: missed runs are not worth replaying
+    is_paused_upon_creation=False,  # operational: live from the first start (docs/AIRFLOW.md)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["quality", "great-expectations", "paimon"],
-    default_args={"owner": "data-platform", "retries": 0, "execution_timeout": timedelta(minutes=20)},
+    default_args={
+        "owner": "data-platform",
+        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
+        "retries": 0,
+        "execution_timeout": timedelta(minutes=20),
+    },
 )
 def dq_streaming_checks():
     for table in TABLES:
-
-        @task(task_id=f"check_{table.replace('.', '__')}")
+        # One task per table (its name in the task id); they queue in the quality pool, a few at a time.
+        @task(task_id=f"check_{table.replace('.', '__')}", pool=QUALITY_POOL)
+        @no_retry_on_deterministic
         def check(table_name: str = table, run_id=None, data_interval_end=None) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.quality.audit import check_streaming_tables, enforce

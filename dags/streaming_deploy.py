@@ -29,7 +29,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
+from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.core.registry import registry
+from lakehouse.core.tasks import no_retry_on_deterministic
 from lakehouse.streaming.kubernetes.settings import deployment_target
 
 REGISTRY = registry()  # reads config/*.yaml from the repo; no network at parse time
@@ -46,6 +48,7 @@ TARGET = deployment_target()  # env LAKEHOUSE_DEPLOYMENT_TARGET; a bad value fai
     tags=["streaming", "flink", "paimon"] + (["kubernetes"] if TARGET == "kubernetes" else []),
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
         "execution_timeout": timedelta(minutes=30),  # DDL, a submission and its wait for RUNNING
@@ -53,6 +56,7 @@ TARGET = deployment_target()  # env LAKEHOUSE_DEPLOYMENT_TARGET; a bad value fai
 )
 def streaming_deploy():
     @task
+    @no_retry_on_deterministic
     def create_tables() -> list[str]:
         """Create every registered Paimon table that does not exist yet."""
         from lakehouse.core.resources import resources
@@ -88,6 +92,7 @@ def streaming_deploy():
     for job in REGISTRY.jobs.values():
 
         @task(task_id=f"deploy_{job.name}", doc_md=job.description)
+        @no_retry_on_deterministic
         def deploy(job_name: str = job.name) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.core.results import to_jsonable

@@ -13,7 +13,10 @@ A job restarted without state writes its whole output again. The jobs that strea
 as a changelog would count it twice, so they restart without state with it, reading from the
 first snapshot the restarted job writes: resetting `ods_delivery_cdc` also resets
 `dwd_order_fact` and the four order DWS jobs; resetting `dwd_order_fact` resets those four.
-`validate_request` lists them (`also_reset`) before anything is touched.
+`validate_request` lists them (`also_reset`) before anything is touched, and
+**approve_restart_without_state** shows them in the UI (*Required actions*) and waits for a human:
+Approve and the restart runs; Reject and nothing is changed; no answer within an hour and the run
+fails, changing nothing. Stops and starts need no approval (the gate is skipped).
 
 Every action is recorded in `ops.streaming_deployments`. Parameters are checked before anything
 is touched: a bad request fails in `validate_request` and changes nothing.
@@ -26,8 +29,13 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from lakehouse.alerts.notifier import LakehouseNotifier
+from lakehouse.core.approvals import ApprovalGate, describe_restart
 from lakehouse.core.registry import registry
+from lakehouse.core.tasks import no_retry_on_deterministic
 
+# How long a restart without state waits for its approval before the run fails, changing nothing.
+APPROVAL_TIMEOUT = timedelta(hours=1)
 JOBS = sorted(registry().jobs)
 ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state"]
 
@@ -42,6 +50,7 @@ ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state
     tags=["streaming", "flink", "on-call"],
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(seconds=10),
         "execution_timeout": timedelta(minutes=30),  # a savepoint (at most 5 min) and a restart
@@ -80,6 +89,7 @@ ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state
 )
 def streaming_operations():
     @task(retries=0)
+    @no_retry_on_deterministic
     def validate_request(params=None) -> dict:
         from lakehouse.core.results import to_jsonable
         from lakehouse.streaming.operations import validate_operation
@@ -91,7 +101,9 @@ def streaming_operations():
             )
         return to_jsonable(request)
 
-    @task(retries=0)
+    # Runs after an approval, or when none was needed (the gate skipped: stop, start).
+    @task(retries=0, trigger_rule="none_failed")
+    @no_retry_on_deterministic
     def run_operation(request: dict) -> list[dict]:
         from lakehouse.core.resources import resources
         from lakehouse.core.results import to_jsonable
@@ -110,7 +122,17 @@ def streaming_operations():
             print(f"{result.job_name}: {result.action} job_id={result.job_id} {result.detail}")
         return to_jsonable(results)
 
-    run_operation(validate_request())
+    request = validate_request()
+    approve = ApprovalGate(
+        task_id="approve_restart_without_state",
+        what="the restart without state",
+        from_task="validate_request",
+        describe=describe_restart,
+        response_timeout=APPROVAL_TIMEOUT,
+        doc_md="restart_without_state only: approve the restart of the job and of every job its cascade "
+        "resets (listed); reject or let it time out to change nothing. Skipped for other actions.",
+    )
+    request >> approve >> run_operation(request)
 
 
 streaming_operations()

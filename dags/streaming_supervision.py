@@ -17,7 +17,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
+from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.core.registry import registry
+from lakehouse.core.tasks import no_retry_on_deterministic
 
 REGISTRY = registry()
 
@@ -27,12 +29,14 @@ REGISTRY = registry()
     schedule=timedelta(minutes=2),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,  # operational: live from the first start (docs/AIRFLOW.md)
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=15),
     doc_md=__doc__,
     tags=["streaming", "flink", "supervision"],
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(seconds=20),
         "execution_timeout": timedelta(minutes=10),  # a check, or a restart from the latest checkpoint
@@ -42,6 +46,7 @@ def streaming_supervision():
     for job in REGISTRY.jobs.values():
 
         @task(task_id=f"supervise_{job.name}", doc_md=job.description)
+        @no_retry_on_deterministic
         def supervise(job_name: str = job.name) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.core.results import to_jsonable

@@ -12,7 +12,11 @@ streaming jobs and the daily run. Trigger it with the form:
 | parallel_days | how many days are rebuilt at the same time (1–4) |
 
 Everything is checked in **validate_request** before any data is touched; a bad request fails
-there with a list of what to fix. Each day takes a lease on its (table, day) partitions, so a
+there with a list of what to fix. **preview** then reports every partition the request covers with
+its current rows and totals (a dry run ends there). With writes, **approve_writes** shows that
+report in the UI (*Required actions*) and waits for a human: Approve and the lanes rebuild the
+days; Reject and nothing is written; no answer within 4 hours and the run fails, nothing written
+(docs/BACKFILL_UI.md). Each day takes a lease on its (table, day) partitions, so a
 backfill never overwrites a partition the daily run or another backfill is writing. Published
 `t1-<day>` tags are never moved: a backfill corrects the tables, the tag keeps what was
 published. The report lists, per partition, rows and totals before and after, snapshot ids and
@@ -27,7 +31,15 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, dag, task
 
+from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.batch.backfill import MAX_PARALLEL_DAYS, table_choices
+from lakehouse.batch.recompute import BATCH_SESSION
+from lakehouse.core.approvals import ApprovalGate, describe_backfill
+from lakehouse.core.pools import FLINK_BATCH_POOL, slots_of
+from lakehouse.core.tasks import no_retry_on_deterministic
+
+# How long a backfill with writes waits for its approval before the run fails, writing nothing.
+APPROVAL_TIMEOUT = timedelta(hours=4)
 
 
 @dag(
@@ -40,6 +52,7 @@ from lakehouse.batch.backfill import MAX_PARALLEL_DAYS, table_choices
     tags=["batch", "t+1", "backfill", "on-call"],
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(minutes=1),
         "execution_timeout": timedelta(minutes=30),
@@ -87,6 +100,7 @@ from lakehouse.batch.backfill import MAX_PARALLEL_DAYS, table_choices
 )
 def t1_backfill():
     @task(retries=0)
+    @no_retry_on_deterministic
     def validate_request(params=None) -> dict:
         from lakehouse.batch.backfill import validate_backfill
         from lakehouse.core.results import to_jsonable
@@ -98,12 +112,60 @@ def t1_backfill():
         )
         return {**to_jsonable(request), "lanes": request.lanes()}
 
+    # What a write would replace, before anything is written: for a dry run, the whole result.
+    @task(execution_timeout=timedelta(hours=2))
+    @no_retry_on_deterministic
+    def preview(request: dict, run_id=None) -> dict:
+        from lakehouse.batch.backfill import run_lane
+        from lakehouse.batch.leases import LeaseManager, lease_holder
+        from lakehouse.batch.t1 import format_report
+        from lakehouse.core.resources import resources
+        from lakehouse.core.results import to_jsonable
+
+        r = resources()
+        reports = run_lane(
+            request["days"],
+            request["tables"],
+            holder=lease_holder("t1_backfill", run_id),  # not a lane's: lanes hold .../<map index>
+            run_id=run_id,
+            flink=r.flink,
+            paimon=r.paimon,
+            leases=LeaseManager(r.ops),
+            mysql=r.mysql_source,
+            dry_run=True,
+        )
+        rows = [to_jsonable(report) for report in reports]
+        print(format_report(rows))
+        if not request["dry_run"]:
+            print("waiting for approval of these overwrites in the UI (approve_writes)")
+        return {"dry_run": request["dry_run"], "parallel_days": request["parallel_days"], "rows": rows}
+
+    # Writes only: asks in the UI (Required actions), showing the preview; skipped for a dry run.
+    approve_writes = ApprovalGate(
+        task_id="approve_writes",
+        what="the backfill's writes",
+        from_task="preview",
+        describe=describe_backfill,
+        response_timeout=APPROVAL_TIMEOUT,
+        doc_md="Approve the overwrites listed (the dry-run report of each partition); reject or let it time "
+        "out to write nothing.",
+    )
+
     @task
+    @no_retry_on_deterministic
     def lanes_of(request: dict) -> list[dict]:
         return [{"days": days, "tables": request["tables"], "dry_run": request["dry_run"]} for days in request["lanes"]]
 
     # A lane rebuilds up to LAKEHOUSE_BACKFILL_MAX_DAYS days one after the other (each ~1-2 h at worst).
-    @task(max_active_tis_per_dagrun=MAX_PARALLEL_DAYS, execution_timeout=timedelta(hours=12))
+    # Its Flink statements hold BATCH_SESSION's parallelism in task slots: as many flink_batch pool slots.
+    @task(
+        max_active_tis_per_dagrun=MAX_PARALLEL_DAYS,
+        execution_timeout=timedelta(hours=12),
+        pool=FLINK_BATCH_POOL,
+        pool_slots=slots_of(BATCH_SESSION),
+        map_index_template="{{ task.op_kwargs['lane']['days'] | join(', ') }}",
+    )
+    @no_retry_on_deterministic
     def backfill_lane(lane: dict, run_id=None, ti=None) -> list[dict]:
         from lakehouse.batch.backfill import run_lane
         from lakehouse.batch.leases import LeaseManager, lease_holder
@@ -125,6 +187,7 @@ def t1_backfill():
         return [to_jsonable(report) for report in reports]
 
     @task
+    @no_retry_on_deterministic
     def report(lane_reports: list[list[dict]]) -> list[dict]:
         from lakehouse.batch.t1 import format_report
 
@@ -133,7 +196,9 @@ def t1_backfill():
         return rows
 
     request = validate_request()
-    report(backfill_lane.expand(lane=lanes_of(request)))
+    lanes = lanes_of(request)
+    preview(request) >> approve_writes >> lanes
+    report(backfill_lane.expand(lane=lanes))
 
 
 t1_backfill()

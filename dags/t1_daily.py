@@ -1,7 +1,8 @@
 """
 ### T+1 daily: recompute yesterday on the streaming tables, verify, publish
 
-One run per day (catchup on). For the run's data interval `dt` (the day that just ended):
+One run per day, live from the first start, for the day that just ended. For the run's data
+interval `dt`:
 
 1. **wait_for_day** — until ODS holds every change of `dt` (the CDC job's newest binlog time
    in ODS has passed the end of the day, or the source has nothing newer);
@@ -21,6 +22,16 @@ One run per day (catchup on). For the run's data interval `dt` (the day that jus
 
 A failed verification or audit fails the run before anything is published. Backfills of older days:
 the `t1_backfill` DAG, or `airflow backfill create --dag-id t1_daily`.
+
+**Which days it runs for.** Only days the warehouse holds: `catchup=False`, so when the DAG first
+appears (and after the scheduler was down) the scheduler creates one run, for the latest complete
+day, never one per day since `start_date` (which stays fixed: a start date computed at deploy time
+would change with every parse); `wait_for_day` then holds that run until ODS has every change of the
+day. With catchup on, a fresh stack recomputed and tagged every day since `start_date`, days the
+source never had. A day the source had nothing on (the day before a fresh stack's first) is recomputed
+as empty, which is what the source says about it. Days missed while the scheduler was down are
+rebuilt on purpose with `t1_backfill`. `start_date` only bounds how far back runs and backfills of
+this DAG may go.
 """
 
 from __future__ import annotations
@@ -30,8 +41,11 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag, task
 
-from lakehouse.batch.recompute import recomputable_tables
+from lakehouse.alerts.notifier import LakehouseNotifier
+from lakehouse.batch.recompute import BATCH_SESSION, recomputable_tables
 from lakehouse.core.assets import table_asset
+from lakehouse.core.pools import FLINK_BATCH_POOL, QUALITY_POOL, slots_of
+from lakehouse.core.tasks import no_retry_on_deterministic
 
 TABLES = recomputable_tables()
 OUTLETS = [table_asset(t) for t in TABLES]
@@ -44,12 +58,14 @@ OUTLETS = [table_asset(t) for t in TABLES]
     # so the run (and a backfill including today) would recompute and publish the day just begun.
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 20, tz="UTC"),
-    catchup=True,
+    catchup=False,  # only the latest complete day, never every day since start_date (see "Which days")
+    is_paused_upon_creation=False,  # live from the first start (docs/AIRFLOW.md)
     max_active_runs=2,
     doc_md=__doc__,
     tags=["batch", "t+1", "paimon", "flink"],
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 2,
         "retry_delay": timedelta(minutes=2),
         "execution_timeout": timedelta(hours=2),  # recompute_day: every DWD/DWS table of a day
@@ -58,6 +74,7 @@ OUTLETS = [table_asset(t) for t in TABLES]
 def t1_daily():
     # Gives up after `timeout` (6 h) in all; each poke (rescheduled) gets at most execution_timeout.
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule", execution_timeout=timedelta(minutes=10))
+    @no_retry_on_deterministic
     def wait_for_day(data_interval_start=None):
         from airflow.sdk import PokeReturnValue
 
@@ -70,7 +87,9 @@ def t1_daily():
         print(f"{dt}: {reason}")
         return PokeReturnValue(is_done=done, xcom_value=dt)
 
-    @task
+    # Flink batch statements of BATCH_SESSION's parallelism: as many slots of the shared flink_batch pool.
+    @task(pool=FLINK_BATCH_POOL, pool_slots=slots_of(BATCH_SESSION))
+    @no_retry_on_deterministic
     def recompute_day(dt: str, run_id=None) -> dict:
         from lakehouse.batch.leases import LeaseManager, lease_holder
         from lakehouse.batch.t1 import run_day, select_tables
@@ -94,6 +113,7 @@ def t1_daily():
         return {"dt": dt, "reports": to_jsonable(result.reports), "pin_holder": result.pin_holder}
 
     @task
+    @no_retry_on_deterministic
     def verify(result: dict) -> dict:
         from lakehouse.batch.t1 import reports_from_dicts, verify_day
         from lakehouse.core.resources import resources
@@ -102,7 +122,9 @@ def t1_daily():
             print("ok:", line)
         return result
 
-    @task(retries=0)  # a failed gate is not transient: fix the data, then clear the run
+    # A failed gate fails at once (no_retry_on_deterministic); a database that did not answer is retried.
+    @task(pool=QUALITY_POOL)  # Great Expectations validations share the machine's quality slots
+    @no_retry_on_deterministic
     def audit(result: dict, run_id=None) -> dict:
         from lakehouse.batch.t1 import reports_from_dicts
         from lakehouse.core.resources import resources
@@ -115,6 +137,7 @@ def t1_daily():
         return result
 
     @task(outlets=OUTLETS)
+    @no_retry_on_deterministic
     def publish(result: dict, *, outlet_events=None) -> dict:
         from lakehouse.batch.t1 import publish_day, reports_from_dicts
         from lakehouse.core.resources import resources
@@ -131,6 +154,7 @@ def t1_daily():
         return tagged
 
     @task
+    @no_retry_on_deterministic
     def refresh_serving(result: dict) -> list[str]:
         """StarRocks materialized views over the published tables, refreshed for the day (skipped
         where StarRocks is not deployed: no `starrocks_default` connection)."""

@@ -1,13 +1,15 @@
 """
 ### Table freshness
 
-Every five minutes, for each registered Paimon table: the age of its latest snapshot and of the
-newest event time in it (`freshness_column`), checked against `freshness_sla`
-(`config/tables.yaml`). A stale table fails its task with a message saying how stale, against
-which target, and where to look.
+Every five minutes, for each registered Paimon table: its lag behind what feeds it, checked
+against `freshness_sla` (`config/tables.yaml`). ODS mirrors: behind the MariaDB source's newest
+change (a quiet source is fresh); DWD/DWS: behind the input snapshots their job has not consumed;
+a generator's table: the age of its newest event (docs/STREAMING.md, "Freshness SLA"). A stale
+table fails its task with a message saying how far behind what, against which target, and where
+to look.
 
-Each check that passes emits the table's Asset event (extra: snapshot id and ages), so DAGs can
-be scheduled on fresh data.
+Each check that passes emits the table's Asset event (extra: lag, how it was measured, snapshot
+id), so DAGs can be scheduled on fresh data.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
+from lakehouse.alerts.notifier import LakehouseNotifier
 from lakehouse.core.assets import table_asset
 from lakehouse.core.registry import registry
+from lakehouse.core.tasks import no_retry_on_deterministic
 
 REGISTRY = registry()
 
@@ -28,11 +32,13 @@ REGISTRY = registry()
     schedule=timedelta(minutes=5),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,  # operational: live from the first start (docs/AIRFLOW.md)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["paimon", "freshness", "sla"],
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(seconds=30),
         "execution_timeout": timedelta(minutes=5),
@@ -43,16 +49,19 @@ def table_freshness():
         asset = table_asset(table)
 
         @task(task_id=f"check_{table.name.replace('.', '__')}", outlets=[asset])
+        @no_retry_on_deterministic
         def check(table_name: str = table.name, outlet=asset, *, outlet_events=None) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.quality.freshness import check_sla
 
-            f = check_sla(resources().paimon, REGISTRY.table(table_name))
+            r = resources()
+            f = check_sla(r.paimon, REGISTRY.table(table_name), mysql=r.mysql_source, reg=REGISTRY)
             print(f.describe())
             outlet_events[outlet].extra = {
+                "lag_s": round(f.lag_s, 1) if f.lag_s is not None else None,
+                "measure": f.measure,
                 "snapshot_id": f.snapshot_id,
                 "snapshot_age_s": round(f.snapshot_age_s, 1) if f.snapshot_age_s is not None else None,
-                "event_age_s": round(f.event_age_s, 1) if f.event_age_s is not None else None,
             }
             return outlet_events[outlet].extra
 

@@ -26,10 +26,18 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from lakehouse.alerts.notifier import LakehouseNotifier
+from lakehouse.core.pools import FLINK_BATCH_POOL
 from lakehouse.core.registry import registry
+from lakehouse.core.tasks import no_retry_on_deterministic
 from lakehouse.maintenance.policy import OPERATIONS
 
 TABLE_NAMES = sorted(registry().tables)
+# The grid's name of a mapped `maintain` (rendered with its `item`): "ods.ods_orders: compaction, snapshots".
+MAINTAIN_LABEL = (
+    "{% set item = task.op_kwargs['item'] %}{{ item['table'] }}: {{ item['operations'] | join(', ') }}"
+    "{{ ' (dry run)' if item['dry_run'] else '' }}"
+)
 
 
 @dag(
@@ -37,11 +45,13 @@ TABLE_NAMES = sorted(registry().tables)
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,  # upkeep of the current state: missed hours are not worth replaying
+    is_paused_upon_creation=False,  # operational: live from the first start (docs/AIRFLOW.md)
     max_active_runs=1,
     doc_md=__doc__,
     tags=["paimon", "maintenance", "flink"],
     default_args={
         "owner": "data-platform",
+        "on_failure_callback": LakehouseNotifier(),  # final failures only (docs/ALERTS.md)
         "retries": 1,
         "retry_delay": timedelta(minutes=5),
         "execution_timeout": timedelta(hours=1),  # one table's due operations, each a Flink batch job
@@ -69,6 +79,7 @@ TABLE_NAMES = sorted(registry().tables)
 )
 def table_maintenance():
     @task(retries=0)
+    @no_retry_on_deterministic
     def plan(params=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
         from lakehouse.maintenance.policy import due_operations, load_policies
 
@@ -85,7 +96,15 @@ def table_maintenance():
             print("nothing is due in this hour")
         return work
 
-    @task(max_active_tis_per_dagrun=2)  # each operation is a Flink batch job; two at a time on 2 cores
+    # Each operation is a Flink batch job of one slot (PROCEDURE_SESSION): one flink_batch pool slot, shared
+    # with T+1 and backfills; at most two tables of a run at a time on 2 cores. The grid names the table.
+    @task(
+        max_active_tis_per_dagrun=2,
+        pool=FLINK_BATCH_POOL,
+        pool_slots=1,
+        map_index_template=MAINTAIN_LABEL,
+    )
+    @no_retry_on_deterministic
     def maintain(item: dict, run_id=None, ti=None, data_interval_end=None) -> list[dict]:
         from lakehouse.batch.leases import LeaseManager, lease_holder
         from lakehouse.core.resources import resources
@@ -108,6 +127,7 @@ def table_maintenance():
         return report.metric_rows()
 
     @task(trigger_rule="all_done")  # keep the figures of the tables that were maintained
+    @no_retry_on_deterministic
     def record_metrics(rows: list[list[dict]], run_id=None, params=None) -> int:
         from lakehouse.core.resources import resources
         from lakehouse.maintenance.metrics import METRICS_TABLE
@@ -122,6 +142,7 @@ def table_maintenance():
         return len(flat)
 
     @task
+    @no_retry_on_deterministic
     def alert_small_file_growth(work: list[dict]) -> None:
         from lakehouse.core.resources import resources
         from lakehouse.maintenance.metrics import check_small_file_growth

@@ -30,7 +30,23 @@ export CHECKPOINT_DIR="$LAKEHOUSE_HOME/checkpoints"
 export SAVEPOINT_DIR="$LAKEHOUSE_HOME/savepoints"
 export WAREHOUSE="${WAREHOUSE:-$LAKEHOUSE_HOME/warehouse}"
 
+# PostgreSQL for Airflow's metadata database: Debian's server binaries, our own cluster under
+# $LAKEHOUSE_HOME/postgres on its own port (never the system's 5432), started by scripts/stack.sh.
+export POSTGRES_PORT="${POSTGRES_PORT:-5433}"
+export POSTGRES_DATA="$LAKEHOUSE_HOME/postgres"
+export POSTGRES_AIRFLOW_DB="${POSTGRES_AIRFLOW_DB:-airflow}"
+export POSTGRES_AIRFLOW_USER="${POSTGRES_AIRFLOW_USER:-airflow}"
+export POSTGRES_AIRFLOW_PASSWORD="${POSTGRES_AIRFLOW_PASSWORD:-airflow-local}"
+
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$LAKEHOUSE_HOME/airflow}"
+# The metadata database: the stack's Postgres (psycopg2; Airflow derives its async URL, asyncpg).
+# Tests and tools with an Airflow home of their own set their own (e.g. sqlite:///<home>/airflow.db).
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-postgresql+psycopg2://$POSTGRES_AIRFLOW_USER:$POSTGRES_AIRFLOW_PASSWORD@127.0.0.1:$POSTGRES_PORT/$POSTGRES_AIRFLOW_DB}"
+# The api-server (UI, REST API, task execution API) and its login (SimpleAuthManager); see docs/AIRFLOW.md.
+export AIRFLOW_API_SERVER_HOST="${AIRFLOW_API_SERVER_HOST:-127.0.0.1}"
+export AIRFLOW_API_SERVER_PORT="${AIRFLOW_API_SERVER_PORT:-8080}"
+export AIRFLOW_ADMIN_USER="${AIRFLOW_ADMIN_USER:-admin}"
+export AIRFLOW_ADMIN_PASSWORD="${AIRFLOW_ADMIN_PASSWORD:-admin}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
@@ -47,3 +63,8 @@ export AIRFLOW_CONN_MYSQL_CDC="${AIRFLOW_CONN_MYSQL_CDC:-mysql://$MYSQL_CDC_USER
 # Leases of the T+1 and backfill runs (lakehouse.batch.leases): any MySQL database the workers share.
 export AIRFLOW_CONN_LAKEHOUSE_OPS="${AIRFLOW_CONN_LAKEHOUSE_OPS:-mysql://$MYSQL_APP_USER:$MYSQL_APP_PASSWORD@127.0.0.1:$MYSQL_PORT/lakehouse_ops}"
 export AIRFLOW_CONN_PAIMON_DEFAULT="${AIRFLOW_CONN_PAIMON_DEFAULT:-paimon://?warehouse=$WAREHOUSE}"
+
+# Alerts (docs/ALERTS.md): every alert is a row of the Paimon table ops.alerts (read it with
+# `python -m lakehouse.alerts.history`). Locally that is all; add webhook and/or smtp here, with the
+# AIRFLOW_CONN_ALERTS_WEBHOOK / AIRFLOW_CONN_ALERTS_SMTP connections, to send them as well.
+export LAKEHOUSE_ALERT_DESTINATIONS="${LAKEHOUSE_ALERT_DESTINATIONS:-table}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs, skipping what is already there:
-#   1. Debian's mariadb-server (needs root; CI and these machines run as root)
+#   1. Debian's mariadb-server and postgresql (need root; CI and these machines run as root); neither
+#      package starts a system server: stack.sh runs our own under .stack/
 #   2. the Python environment .venv from requirements.txt + constraints.txt, and the development
 #      tools (ruff, pre-commit) from requirements-dev.txt + constraints.txt
 #   3. the Flink distribution: jars from the apache-flink-libraries wheel, bin/ and conf/ from
@@ -22,19 +23,26 @@ if [[ "$what" == all ]]; then
   command -v mvn >/dev/null 2>&1 || die "mvn not found. Install Maven (Debian: apt-get install -y maven)."
 fi
 
-# 1. MariaDB ---------------------------------------------------------------------------------
-if [[ "$what" == all ]] && ! command -v mariadbd >/dev/null 2>&1; then
-  [[ $(id -u) -eq 0 ]] || die "mariadb-server is missing and installing it needs root: sudo apt-get install -y mariadb-server"
-  info "installing mariadb-server (apt)"
+# 1. MariaDB and PostgreSQL -------------------------------------------------------------------
+pg_server_installed() { compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; }
+apt_packages=()
+if [[ "$what" == all ]]; then
+  command -v mariadbd >/dev/null 2>&1 || apt_packages+=(mariadb-server mariadb-client)
+  pg_server_installed || apt_packages+=(postgresql)
+fi
+if [[ ${#apt_packages[@]} -gt 0 ]]; then
+  [[ $(id -u) -eq 0 ]] || die "${apt_packages[*]} missing and installing needs root: sudo apt-get install -y ${apt_packages[*]}"
+  info "installing ${apt_packages[*]} (apt)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >"$STACK_LOGS/apt.log" 2>&1 || die "apt-get update failed; see $STACK_LOGS/apt.log"
-  # A policy-rc.d that says "no" keeps the package from starting a system-wide server on
-  # port 3306: stack.sh runs our own, with our settings, under .stack/.
+  # A policy-rc.d that says "no" keeps the packages from starting system-wide servers on ports 3306
+  # and 5432 (and Debian's postgresql from creating its cluster's service): stack.sh runs our own,
+  # with our settings, under .stack/.
   made_policy=0
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1
   fi
-  apt-get install -y -q mariadb-server mariadb-client >>"$STACK_LOGS/apt.log" 2>&1 || die "apt-get install mariadb-server failed; see $STACK_LOGS/apt.log"
+  apt-get install -y -q "${apt_packages[@]}" >>"$STACK_LOGS/apt.log" 2>&1 || die "apt-get install ${apt_packages[*]} failed; see $STACK_LOGS/apt.log"
   [[ $made_policy -eq 1 ]] && rm -f /usr/sbin/policy-rc.d
 fi
 

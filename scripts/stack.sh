@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Local lakehouse stack, no Docker: MariaDB (binlog on), a Flink session cluster from the
-# PyFlink distribution plus the SQL Gateway, a Paimon warehouse on the local file system and
-# an Airflow home on SQLite. Every command is idempotent.
+# PyFlink distribution plus the SQL Gateway, a Paimon warehouse on the local file system,
+# PostgreSQL for Airflow's metadata database and the Airflow services (api-server, scheduler,
+# dag-processor, triggerer; scripts/airflow_services.sh). Every command is idempotent.
 #
 #   scripts/stack.sh up | down | status | reset
-#   scripts/stack.sh mariadb | flink | mariadb-down    (one service; bench/faults.py stops MariaDB alone)
+#   scripts/stack.sh mariadb | flink | postgres | airflow       (start one service; airflow needs postgres)
+#   scripts/stack.sh mariadb-down | flink-down | postgres-down | airflow-down
+#                                                             (bench/faults.py stops MariaDB alone)
+#
+# `down` stops the Airflow services first (no task starts against a stopping cluster), then Flink,
+# MariaDB and Postgres; `reset` does the same before it deletes $LAKEHOUSE_HOME.
 #
 # Everything lives under $LAKEHOUSE_HOME (default: <repo>/.stack). Ports and sizes come from
 # the environment (see scripts/env.sh).
@@ -272,44 +278,144 @@ flink_down() {
   info "Flink stopped"
 }
 
-# ---------------------------------------------------------------- Airflow
-airflow_up() {
-  mkdir -p "$AIRFLOW_HOME"
-  if [[ ! -f "$AIRFLOW_HOME/airflow.db" ]] || ! "$VENV/bin/airflow" db check >/dev/null 2>&1; then
-    info "initialising Airflow metadata database (SQLite) in $AIRFLOW_HOME"
-    "$VENV/bin/airflow" db migrate >"$STACK_LOGS/airflow-db-migrate.log" 2>&1 \
-      || die "airflow db migrate failed; see $STACK_LOGS/airflow-db-migrate.log"
+# ---------------------------------------------------------------- PostgreSQL
+# Debian's `postgresql` server binaries (/usr/lib/postgresql/<version>/bin, not on PATH), the newest
+# version installed, unless POSTGRES_BIN names the directory.
+postgres_bindir() {
+  local d
+  if [[ -n "${POSTGRES_BIN:-}" ]]; then
+    [[ -x "$POSTGRES_BIN/pg_ctl" ]] && echo "$POSTGRES_BIN"
+    return
   fi
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4n | tail -1)
+  [[ -n "$d" && -x "$d/pg_ctl" && -x "$d/initdb" && -x "$d/postgres" ]] && echo "$d"
 }
+
+# Postgres refuses to run as root: as root the cluster belongs to the `postgres` system user the
+# package creates (the data directory is chowned to it); otherwise to the user running this script.
+postgres_os_user() { if [[ $(id -u) -eq 0 ]]; then echo "${POSTGRES_OS_USER:-postgres}"; else id -un; fi; }
+
+as_postgres() { # as_postgres <command...>: run as the cluster's OS user, in a directory it can read
+  if [[ $(id -u) -eq 0 ]]; then (cd / && runuser -u "$(postgres_os_user)" -- "$@"); else "$@"; fi
+}
+
+pg_superuser_psql() { # psql as the cluster's superuser over its unix socket (in the data directory)
+  as_postgres "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$POSTGRES_DATA" -p "$POSTGRES_PORT" -U postgres -d postgres "$@"
+}
+
+postgres_pid() { head -1 "$POSTGRES_DATA/postmaster.pid" 2>/dev/null; }
+
+# Ours: the postmaster of $POSTGRES_DATA is alive and the port answers.
+postgres_running() {
+  local bin pid
+  bin=$(postgres_bindir) || return 1
+  pid=$(postgres_pid) && [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
+    && "$bin/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" >/dev/null 2>&1
+}
+
+postgres_up() {
+  PG_BIN=$(postgres_bindir) || die "PostgreSQL server binaries not found (/usr/lib/postgresql/<version>/bin). Run 'make install' (it installs Debian's postgresql) or: apt-get install -y postgresql"
+  local owner
+  owner=$(postgres_os_user)
+  id "$owner" >/dev/null 2>&1 || die "OS user '$owner' (owner of the Postgres cluster; Postgres refuses to run as root) does not exist. Install Debian's postgresql (it creates it) or set POSTGRES_OS_USER."
+  if postgres_running; then
+    info "PostgreSQL already running on 127.0.0.1:$POSTGRES_PORT"
+  else
+    require_free_port "$POSTGRES_PORT" "PostgreSQL (Airflow's metadata database)"
+    mkdir -p "$POSTGRES_DATA"
+    if [[ $(id -u) -eq 0 ]]; then chown "$owner:" "$POSTGRES_DATA"; fi
+    chmod 700 "$POSTGRES_DATA"
+    as_postgres test -w "$POSTGRES_DATA" \
+      || die "OS user '$owner' cannot reach $POSTGRES_DATA: every directory above it must be searchable by others (chmod o+x), or set LAKEHOUSE_HOME elsewhere."
+    if [[ ! -f "$POSTGRES_DATA/PG_VERSION" ]]; then
+      info "initialising PostgreSQL data directory $POSTGRES_DATA"
+      as_postgres "$PG_BIN/initdb" -D "$POSTGRES_DATA" -U postgres -E UTF8 --locale=C \
+        --auth-local=peer --auth-host=scram-sha-256 >"$STACK_LOGS/postgres-initdb.log" 2>&1 \
+        || die "initdb failed; see $STACK_LOGS/postgres-initdb.log"
+      echo "include_if_exists = 'lakehouse.conf'" | as_postgres tee -a "$POSTGRES_DATA/postgresql.conf" >/dev/null
+    fi
+    # Our settings, rewritten on every start (the port may have changed): TCP on 127.0.0.1 only, the
+    # unix socket in the data directory (reachable by its owner only).
+    as_postgres tee "$POSTGRES_DATA/lakehouse.conf" >/dev/null <<CONF
+port = $POSTGRES_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$POSTGRES_DATA'
+max_connections = 200
+shared_buffers = 128MB
+CONF
+    touch "$STACK_LOGS/postgres.log"
+    if [[ $(id -u) -eq 0 ]]; then chown "$owner:" "$STACK_LOGS/postgres.log"; fi
+    info "starting PostgreSQL on 127.0.0.1:$POSTGRES_PORT (data $POSTGRES_DATA)"
+    as_postgres "$PG_BIN/pg_ctl" -D "$POSTGRES_DATA" -l "$STACK_LOGS/postgres.log" -w -t 60 start \
+      >"$STACK_LOGS/postgres-start.log" 2>&1 \
+      || die "PostgreSQL did not start within 60 s; see $STACK_LOGS/postgres.log"
+  fi
+  # Airflow's role and database; the password follows the environment (psql quotes every value).
+  pg_superuser_psql -v user="$POSTGRES_AIRFLOW_USER" -v pw="$POSTGRES_AIRFLOW_PASSWORD" \
+    -v db="$POSTGRES_AIRFLOW_DB" >/dev/null 2>"$STACK_LOGS/postgres-setup.log" <<'SQL' \
+    || die "could not create the Airflow role and database in PostgreSQL; see $STACK_LOGS/postgres-setup.log"
+SELECT format('CREATE ROLE %I LOGIN', :'user') WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user')
+\gexec
+SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'user', :'pw')
+\gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db')
+\gexec
+SQL
+}
+
+postgres_down() {
+  local bin
+  bin=$(postgres_bindir) || return 0
+  [[ -f "$POSTGRES_DATA/postmaster.pid" ]] || return 0
+  info "stopping PostgreSQL"
+  as_postgres "$bin/pg_ctl" -D "$POSTGRES_DATA" -m fast -w -t 60 stop >/dev/null 2>&1 \
+    || die "PostgreSQL did not stop within 60 s; see $STACK_LOGS/postgres.log"
+}
+
+# ---------------------------------------------------------------- Airflow
+# The services (api-server, scheduler, dag-processor, triggerer) on the Postgres metadata database;
+# scripts/airflow_services.sh migrates the database and starts what is not running.
+airflow_up() { bash "$ROOT/scripts/airflow_services.sh" start; }
+airflow_down() { bash "$ROOT/scripts/airflow_services.sh" stop; }
 
 status() {
   local ok=0
-  if mariadb_running; then echo "mariadb      up    127.0.0.1:$MYSQL_PORT (db $MYSQL_DATABASE)"; else echo "mariadb      DOWN"; ok=1; fi
+  if mariadb_running; then
+    printf '%-14s up    127.0.0.1:%s (db %s, pid %s)\n' mariadb "$MYSQL_PORT" "$MYSQL_DATABASE" "$(cat "$LAKEHOUSE_HOME/mariadb.pid" 2>/dev/null)"
+  else printf '%-14s DOWN\n' mariadb; ok=1; fi
   if flink_running; then
-    echo "flink        up    http://127.0.0.1:$FLINK_REST_PORT  $(curl -fsS --max-time 3 "http://127.0.0.1:$FLINK_REST_PORT/overview" | "$PYTHON" -c 'import json,sys; o=json.load(sys.stdin); print("%s TM, %s/%s slots free, %s jobs running" % (o["taskmanagers"], o["slots-available"], o["slots-total"], o["jobs-running"]))')"
+    printf '%-14s up    http://127.0.0.1:%s  %s\n' flink "$FLINK_REST_PORT" "$(curl -fsS --max-time 3 "http://127.0.0.1:$FLINK_REST_PORT/overview" | "$PYTHON" -c 'import json,sys; o=json.load(sys.stdin); print("%s TM, %s/%s slots free, %s jobs running" % (o["taskmanagers"], o["slots-available"], o["slots-total"], o["jobs-running"]))')"
     local warning
     warning=$(taskmanager_warning)
     if [[ -n "$warning" ]]; then echo "taskmanager  WARNING $warning"; ok=1; fi
   else
-    echo "flink        DOWN"; ok=1
+    printf '%-14s DOWN\n' flink; ok=1
     local orphans
     orphans=$(taskmanager_pids | paste -sd' ')
     [[ -z "$orphans" ]] || echo "taskmanager  ORPHANED pid $orphans: its JobManager is gone; 'make up' stops it before starting the cluster (or: kill $orphans)"
   fi
-  if gateway_running; then echo "sql-gateway  up    http://127.0.0.1:$SQL_GATEWAY_PORT"; else echo "sql-gateway  DOWN"; ok=1; fi
-  if [[ -f "$AIRFLOW_HOME/airflow.db" ]]; then echo "airflow      ready $AIRFLOW_HOME (SQLite)"; else echo "airflow      not initialised"; ok=1; fi
-  echo "warehouse    $WAREHOUSE"
+  if gateway_running; then printf '%-14s up    http://127.0.0.1:%s\n' sql-gateway "$SQL_GATEWAY_PORT"; else printf '%-14s DOWN\n' sql-gateway; ok=1; fi
+  if postgres_running; then
+    printf '%-14s up    127.0.0.1:%s (db %s, pid %s)\n' postgres "$POSTGRES_PORT" "$POSTGRES_AIRFLOW_DB" "$(postgres_pid)"
+  else printf '%-14s DOWN\n' postgres; ok=1; fi
+  bash "$ROOT/scripts/airflow_services.sh" status || ok=1
+  printf '%-14s %s\n' warehouse "$WAREHOUSE"
   return $ok
 }
 
 mkdir -p "$LAKEHOUSE_HOME" "$STACK_LOGS"
 case "${1:-status}" in
-  up) mariadb_up; flink_up; airflow_up; status ;;
-  down) flink_down; mariadb_down ;;
+  up) mariadb_up; flink_up; postgres_up; airflow_up; status ;;
+  down) airflow_down; flink_down; mariadb_down; postgres_down ;;
   status) status ;;
   mariadb) mariadb_up ;;
   mariadb-down) mariadb_down ;;
   flink) flink_up ;;
-  reset) flink_down; mariadb_down; info "removing $LAKEHOUSE_HOME"; rm -rf "$LAKEHOUSE_HOME" ;;
-  *) die "usage: $0 up|down|status|reset (or one service: mariadb|flink|mariadb-down)" ;;
+  flink-down) flink_down ;;
+  postgres) postgres_up ;;
+  postgres-down) postgres_down ;;
+  airflow) postgres_up; airflow_up ;;
+  airflow-down) airflow_down ;;
+  reset) airflow_down; flink_down; mariadb_down; postgres_down; info "removing $LAKEHOUSE_HOME"; rm -rf "$LAKEHOUSE_HOME" ;;
+  *) die "usage: $0 up|down|status|reset (or one service: mariadb|flink|postgres|airflow, mariadb-down|flink-down|postgres-down|airflow-down)" ;;
 esac

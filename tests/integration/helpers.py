@@ -72,9 +72,23 @@ def backdated_clock(day: str):
     return lambda: base + (datetime.now(UTC) - start)
 
 
+_migrated: set[str] = set()
+
+
+def _migrate_once(airflow: str, env: dict) -> None:
+    """`airflow db migrate` of the session's throw-away metadata database (tests/conftest.py), once."""
+    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    if url in _migrated:
+        return
+    out = subprocess.run([airflow, "db", "migrate"], capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, f"airflow db migrate of the tests' database {url} failed:\n{out.stdout}\n{out.stderr}"
+    _migrated.add(url)
+
+
 def airflow_cli(*args: str, timeout: float = 1800, **env: str) -> subprocess.CompletedProcess:
     """The `airflow` CLI with the default connections pointed at this session's database and warehouse
-    (the given environment variables win over both)."""
+    (the given environment variables win over both), on the session's throw-away Airflow home and
+    SQLite database (tests/conftest.py), never the user's: migrated on first use."""
     session = {
         "AIRFLOW_CONN_PAIMON_DEFAULT": "AIRFLOW_CONN_IT_PAIMON",
         "AIRFLOW_CONN_MYSQL_SOURCE": "AIRFLOW_CONN_IT_MYSQL",
@@ -85,11 +99,15 @@ def airflow_cli(*args: str, timeout: float = 1800, **env: str) -> subprocess.Com
         "PYTHONPATH": str(ROOT / "plugins"),
         **env,
     }
+    airflow = str(Path(sys.executable).parent / "airflow")
+    full_env = {**os.environ, **overrides}
+    assert full_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:"), "tests use their own Airflow DB"
+    _migrate_once(airflow, full_env)
     return subprocess.run(
-        [str(Path(sys.executable).parent / "airflow"), *args],
+        [airflow, *args],
         capture_output=True,
         text=True,
-        env={**os.environ, **overrides},
+        env=full_env,
         timeout=timeout,
         cwd=ROOT,
     )

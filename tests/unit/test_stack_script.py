@@ -3,6 +3,7 @@ orphaned TaskManager (its JobManager gone): `up` stops it before starting the cl
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
@@ -229,3 +230,264 @@ def test_status_reports_a_second_taskmanager_even_when_both_registered(tmp_path,
     line = next(line for line in out.stdout.splitlines() if line.startswith("taskmanager"))
     assert "2 TaskManager processes" in line and str(second.pid) in line and "make down && make up" in line
     assert out.returncode == 1
+
+
+# ------------------------------------------------- PostgreSQL and the Airflow services
+#
+# `up` starts PostgreSQL and the four Airflow services; `down` and `reset` stop every service `up`
+# started, the Airflow services first; `status` lists them all. Stubbed: the Airflow services are
+# sleeping processes started by a fake `airflow` (its `db migrate` only records the call), the
+# Postgres binaries are scripts that record what they were asked, curl answers for Flink only when
+# $LAKEHOUSE_HOME/jm-up exists and always for the api-server's health check.
+
+AIRFLOW_SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+FAKE_AIRFLOW = """#!/usr/bin/env bash
+echo "airflow $*" >> "$LAKEHOUSE_HOME/calls"
+case "$1" in
+  db|pools) exit 0 ;;
+  *) exec -a "fake-airflow-$1" sleep 300 ;;
+esac
+"""
+
+PG_CTL_STUB = """#!/usr/bin/env bash
+echo "pg_ctl $*" >> "$LAKEHOUSE_HOME/calls"
+case " $* " in
+  *" stop "*) rm -f "$POSTGRES_DATA/postmaster.pid" ;;
+esac
+"""
+
+STACK_CURL_STUB = """#!/usr/bin/env bash
+url="${@: -1}"
+case "$url" in
+  */api/v2/monitor/health) exit 0 ;;
+  */overview) [[ -f "$LAKEHOUSE_HOME/jm-up" ]] || exit 7
+    echo '{"taskmanagers":1,"slots-total":16,"slots-available":16,"jobs-running":0}' ;;
+  *) exit 7 ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_services(tmp_path):
+    """Stubbed airflow, Postgres binaries and curl; free ports for every service."""
+    home = tmp_path / "stack"
+    stubs, venv_bin, pg_bin = tmp_path / "stubs", tmp_path / "venv" / "bin", tmp_path / "pg" / "bin"
+    for d in (home, stubs, venv_bin, pg_bin):
+        d.mkdir(parents=True, exist_ok=True)
+    (venv_bin / "airflow").write_text(FAKE_AIRFLOW)
+    (stubs / "curl").write_text(STACK_CURL_STUB)
+    (pg_bin / "pg_ctl").write_text(PG_CTL_STUB)
+    for tool in ("initdb", "postgres", "psql"):
+        (pg_bin / tool).write_text(f'#!/usr/bin/env bash\necho "{tool} $*" >> "$LAKEHOUSE_HOME/calls"\n')
+    # pg_isready answers while the postmaster.pid of our data directory exists.
+    (pg_bin / "pg_isready").write_text('#!/usr/bin/env bash\n[[ -f "$POSTGRES_DATA/postmaster.pid" ]]\n')
+    for f in (*venv_bin.iterdir(), *stubs.iterdir(), *pg_bin.iterdir()):
+        f.chmod(0o755)
+    env = {
+        "PATH": f"{stubs}:{os.environ['PATH']}",
+        "PYTHON": sys.executable,
+        "VENV": str(tmp_path / "venv"),
+        "POSTGRES_BIN": str(pg_bin),
+        # The stub binaries run as the test's user (as root the cluster would belong to `postgres`,
+        # who cannot enter pytest's 0700 temp directories).
+        "POSTGRES_OS_USER": getpass.getuser(),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow/airflow.db",
+        "AIRFLOW_SERVICES_START_TIMEOUT": "10",
+        "MYSQL_PORT": str(_free_port()),
+        "FLINK_REST_PORT": str(_free_port()),
+        "FLINK_RPC_PORT": str(_free_port()),
+        "SQL_GATEWAY_PORT": str(_free_port()),
+        "POSTGRES_PORT": str(_free_port()),
+        "AIRFLOW_API_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+    }
+    yield home, env
+    for pid_file in (tmp_path / "airflow" / "run").glob("*.pid"):  # whatever a failed test left running
+        try:
+            os.killpg(int(pid_file.read_text()), 9)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+def _service_pids(tmp_path) -> dict[str, int]:
+    run = tmp_path / "airflow" / "run"
+    return {svc: int((run / f"{svc}.pid").read_text()) for svc in AIRFLOW_SERVICES if (run / f"{svc}.pid").exists()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}/stat").exists() else "X"
+    return state not in ("Z", "X")
+
+
+def _detached_sleeper() -> int:
+    """A `sleep` that is not our child (a killed child would stay a zombie that `kill -0` still finds)."""
+    out = subprocess.run(["bash", "-c", "sleep 300 >/dev/null 2>&1 & echo $!"], capture_output=True, text=True)
+    return int(out.stdout)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+def _fake_postgres_running(home: Path) -> int:
+    """A process standing in for the postmaster of $LAKEHOUSE_HOME/postgres (its pid in postmaster.pid)."""
+    (home / "postgres").mkdir(parents=True, exist_ok=True)
+    pid = _detached_sleeper()
+    (home / "postgres" / "postmaster.pid").write_text(f"{pid}\n{home / 'postgres'}\n")
+    return pid
+
+
+def test_airflow_starts_all_four_services_once_and_migrates_only_when_something_is_down(tmp_path, fake_services):
+    home, env = fake_services
+    out = run_stack(["airflow"], env, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    pids = _service_pids(tmp_path)
+    assert set(pids) == set(AIRFLOW_SERVICES)
+    assert all(_alive(p) for p in pids.values())
+    calls = (home / "calls").read_text().splitlines()
+    assert calls.count("airflow db migrate") == 1
+    pools = [c for c in calls if c.startswith("airflow pools set ")]
+    assert [c.split()[3] for c in pools] == ["flink_batch", "quality"], "the pools the DAGs use are created"
+    assert {c for c in calls if c.startswith("airflow ") and c != "airflow db migrate" and c not in pools} == {
+        "airflow api-server --host 127.0.0.1 --port " + env["AIRFLOW_API_SERVER_PORT"],
+        "airflow scheduler",
+        "airflow dag-processor",
+        "airflow triggerer",
+    }
+    assert any(c.startswith("initdb ") for c in calls) and any(" start" in c for c in calls if c.startswith("pg_ctl"))
+
+    again = run_stack(["airflow"], env, tmp_path)  # idempotent: nothing started twice, no migration
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _service_pids(tmp_path) == pids
+    assert (home / "calls").read_text().splitlines().count("airflow db migrate") == 1
+    for svc in AIRFLOW_SERVICES:
+        assert f"{svc} already running (pid {pids[svc]})" in again.stdout
+
+    down = run_stack(["down"], env, tmp_path)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not any(_alive(p) for p in pids.values())
+
+
+def test_down_stops_the_airflow_services_first_then_flink_mariadb_and_postgres(tmp_path, fake_services):
+    home, env = fake_services
+    assert run_stack(["airflow"], env, tmp_path).returncode == 0
+    pids = _service_pids(tmp_path)
+    mariadb = _detached_sleeper()
+    (home / "mariadb.pid").write_text(f"{mariadb}\n")
+    postmaster = _fake_postgres_running(home)  # the stub pg_ctl stop removes its postmaster.pid
+    try:
+        out = run_stack(["down"], env, tmp_path)
+        assert out.returncode == 0, out.stdout + out.stderr
+        text = out.stdout
+        order = [text.index(f"stopping {svc}") for svc in ("scheduler", "triggerer", "dag-processor", "api-server")]
+        assert order == sorted(order)
+        after = [text.index(what) for what in ("Flink stopped", "stopping MariaDB", "stopping PostgreSQL")]
+        assert order[-1] < after[0] and after == sorted(after)
+        assert not any(_alive(p) for p in pids.values())
+        assert not _alive(mariadb)
+        assert any(c.startswith("pg_ctl") and " stop" in c for c in (home / "calls").read_text().splitlines())
+    finally:
+        _kill(mariadb)
+        _kill(postmaster)
+
+
+def test_reset_stops_every_service_before_deleting_their_data(tmp_path, fake_services):
+    home, env = fake_services
+    assert run_stack(["airflow"], env, tmp_path).returncode == 0
+    pids = _service_pids(tmp_path)
+    postmaster = _fake_postgres_running(home)
+    try:
+        out = run_stack(["reset"], env, tmp_path)
+    finally:
+        _kill(postmaster)
+    assert out.returncode == 0, out.stdout + out.stderr
+    steps = [out.stdout.index(what) for what in ("stopping api-server", "stopping PostgreSQL", "removing")]
+    assert steps == sorted(steps)
+    assert not any(_alive(p) for p in pids.values())
+    assert not home.exists()
+
+
+def test_status_lists_every_service_with_pid_and_port(tmp_path, fake_services):
+    home, env = fake_services
+    assert run_stack(["airflow"], env, tmp_path).returncode == 0
+    pids = _service_pids(tmp_path)
+    postmaster = _fake_postgres_running(home)  # the stub pg_ctl starts nothing
+    try:
+        out = run_stack(["status"], env, tmp_path)
+    finally:
+        _kill(postmaster)
+        run_stack(["airflow-down"], env, tmp_path)
+    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
+    assert out.returncode == 1  # MariaDB and Flink are down
+    for name in ("mariadb", "flink", "sql-gateway"):
+        assert "DOWN" in lines[name]
+    assert f"127.0.0.1:{env['POSTGRES_PORT']}" in lines["postgres"] and f"pid {postmaster}" in lines["postgres"]
+    assert f"http://127.0.0.1:{env['AIRFLOW_API_SERVER_PORT']}" in lines["api-server"]
+    assert f":{env['AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT']}" in lines["scheduler"]
+    assert f":{env['AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT']}" in lines["triggerer"]
+    for svc in AIRFLOW_SERVICES:
+        assert lines[svc].split()[1] == "up" and f"pid {pids[svc]}" in lines[svc], lines[svc]
+
+
+def test_status_of_a_stopped_stack_names_every_service_down(tmp_path, fake_services):
+    home, env = fake_services
+    out = run_stack(["status"], env, tmp_path)
+    assert out.returncode == 1
+    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
+    for name in ("mariadb", "flink", "sql-gateway", "postgres", *AIRFLOW_SERVICES):
+        assert lines[name].split()[1] == "DOWN", out.stdout
+
+
+def test_busy_postgres_port_is_named(tmp_path, fake_services, busy_port):
+    home, env = fake_services
+    out = run_stack(["postgres"], {**env, "POSTGRES_PORT": str(busy_port)}, tmp_path)
+    assert out.returncode == 1
+    assert f"port {busy_port} (needed for PostgreSQL (Airflow's metadata database)) is already in use" in out.stderr
+
+
+def test_missing_postgres_server_names_the_package(tmp_path, fake_services):
+    home, env = fake_services
+    out = run_stack(["postgres"], {**env, "POSTGRES_BIN": str(tmp_path / "nowhere")}, tmp_path)
+    assert out.returncode == 1
+    assert "PostgreSQL server binaries not found" in out.stderr and "apt-get install -y postgresql" in out.stderr
+
+
+def test_busy_trigger_log_port_is_named_before_anything_starts(tmp_path, fake_services, busy_port):
+    home, env = fake_services
+    out = run_stack(["airflow"], {**env, "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(busy_port)}, tmp_path)
+    assert out.returncode == 1
+    assert f"port {busy_port} (needed for the triggerer's log server) is already in use" in out.stderr
+    assert _service_pids(tmp_path) == {}
+
+
+def test_missing_postgres_drivers_are_named(tmp_path, fake_services):
+    """With the metadata database on Postgres, a .venv without psycopg2/asyncpg fails before migrating."""
+    home, env = fake_services
+    python = tmp_path / "python-without-drivers"
+    python.write_text(
+        f'#!/usr/bin/env bash\n[[ "$1 $2" == "-c import psycopg2, asyncpg" ]] && exit 1\nexec {sys.executable} "$@"\n'
+    )
+    python.chmod(0o755)
+    pg_url = "postgresql+psycopg2://airflow:secret@127.0.0.1:1/airflow"
+    env.update({"PYTHON": str(python), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_url})
+    out = run_stack(["airflow"], env, tmp_path)
+    assert out.returncode == 1
+    assert "PostgreSQL drivers (psycopg2, asyncpg) are missing" in out.stderr and "make install" in out.stderr
+    assert "airflow db migrate" not in (home / "calls").read_text()
+
+
+def test_env_sh_points_airflow_at_the_stacks_postgres(tmp_path):
+    script = f"LAKEHOUSE_HOME={tmp_path}; source {ROOT}/scripts/env.sh; echo $AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_", "POSTGRES_"))}
+    env["POSTGRES_PORT"] = "5544"
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=30)
+    assert out.stdout.strip() == "postgresql+psycopg2://airflow:airflow-local@127.0.0.1:5544/airflow"

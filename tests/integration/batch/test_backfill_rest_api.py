@@ -1,11 +1,11 @@
-"""The on-call backfill through a running Airflow: api-server, scheduler and dag-processor.
+"""The on-call backfill through a running Airflow: api-server, scheduler, dag-processor and triggerer.
 
 The tests trigger `t1_backfill` over the REST API, as the UI's trigger form does, and create an
 Airflow 3 backfill of `t1_daily` (POST /api/v2/backfills, as the UI's "Run backfill" does), and check
 the outcome from the API (run state, XComs, task logs) and in the warehouse (tags, partitions). The
-services run from scripts/airflow_services.sh in their own Airflow home (a temp dir, SQLite) on free
-ports, with auth on, and their connections point at this session's throw-away warehouse and MySQL
-database (it_env), so neither the user's Airflow nor the demo warehouse is touched. Their Flink
+services run from scripts/airflow_services.sh in their own Airflow home (a temp dir, its own SQLite
+database) on free ports, with auth on, and their connections point at this session's throw-away
+warehouse and MySQL database (it_env), so neither the user's Airflow nor the demo warehouse is touched. Their Flink
 pipelines are this session's it_-prefixed ones (LAKEHOUSE_PIPELINE_PREFIX).
 """
 
@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -162,9 +163,13 @@ def airflow_api(it_env, tmp_path_factory):
     svc_env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
+        # Its own database (not the session's throw-away one, where `airflow dags test` runs, nor the
+        # stack's Postgres that scripts/env.sh names).
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW_API_SERVER_PORT": str(port),
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
         "AIRFLOW_SERVICES_LOG_DIR": str(log_dir),
         "AIRFLOW_ADMIN_USER": "oncall",
         "AIRFLOW_ADMIN_PASSWORD": password,
@@ -197,6 +202,24 @@ def airflow_api(it_env, tmp_path_factory):
             assert out.returncode == 0, (
                 f"airflow_services.sh start failed:\n{out.stdout}\n{out.stderr}\n{api.service_logs()}"
             )
+
+        # The pools the DAGs' tasks take slots of (a task in a pool that does not exist is never scheduled).
+        pools = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lakehouse.core.pools",
+                "--apply",
+                "--flink-slots",
+                str(env.flink.cluster_slots()[1]),
+            ],
+            env=svc_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        assert pools.returncode == 0, pools.stdout + pools.stderr
 
         # Auth is on: nothing without a token, a wrong password is refused.
         assert api.get(f"/api/v2/dags/{DAG_ID}").status_code == 401
@@ -238,17 +261,20 @@ def test_dry_run_triggered_over_rest_api_reports_the_partition(airflow_api, it_e
     run = api.wait_run(run_id)
     assert run["state"] == "success", api.diagnostics(run_id)
     states = {name: ti["state"] for name, ti in api.task_instances(run_id).items()}
+    # A dry run is the preview: nothing to approve, no lane to run.
     assert states == {
         "validate_request": "success",
-        "lanes_of": "success",
-        "backfill_lane[0]": "success",
-        "report": "success",
+        "preview": "success",
+        "approve_writes": "skipped",
+        "lanes_of": "skipped",
+        "backfill_lane": "skipped",
+        "report": "skipped",
     }, states
 
-    r = api.get(f"{api.run_path(run_id)}/taskInstances/report/xcomEntries/return_value")
+    r = api.get(f"{api.run_path(run_id)}/taskInstances/preview/xcomEntries/return_value")
     assert r.status_code == 200, r.text
     value = r.json()["value"]
-    rows = json.loads(value) if isinstance(value, str) else value
+    rows = (json.loads(value) if isinstance(value, str) else value)["rows"]
     assert [(row["table"], row["dt"], row["dry_run"]) for row in rows] == [(TABLE, YESTERDAY, True)], rows
     # A dry run reports what is there and writes nothing: no overwrite snapshot, none in the table.
     assert rows[0]["after"] is None and rows[0]["overwrite_snapshot_id"] is None, rows
@@ -257,8 +283,80 @@ def test_dry_run_triggered_over_rest_api_reports_the_partition(airflow_api, it_e
         for s in it_env.paimon.list_snapshots(TABLE)
         if s.snapshot_id > before and s.commit_kind == "OVERWRITE"
     ] == []
-    report_log = api.task_log(run_id, "report", api.task_instances(run_id)["report"]["try_number"])
+    report_log = api.task_log(run_id, "preview", api.task_instances(run_id)["preview"]["try_number"])
     assert f"{YESTERDAY} {TABLE}" in report_log and "(dry run)" in report_log, report_log[-3000:]
+
+
+def _wait_for_approval(api: Airflow, run_id: str, task_id: str = "approve_writes", timeout: float = 180) -> dict:
+    """The gate's request in the UI's Required actions, once the gate asked (deferred, on the triggerer)."""
+    path = f"{api.run_path(run_id)}/taskInstances/{task_id}/-1/hitlDetails"
+    deadline = time.monotonic() + timeout
+    while True:
+        r = api.get(path)
+        if r.status_code == 200:
+            return r.json()
+        assert r.status_code == 404, r.text
+        run = api.get(api.run_path(run_id)).json()
+        assert run["state"] == "running", f"run ended before asking for approval\n{api.diagnostics(run_id)}"
+        if time.monotonic() > deadline:
+            pytest.fail(f"{task_id} did not ask for approval within {timeout} s\n{api.diagnostics(run_id)}")
+        time.sleep(2)
+
+
+@pytest.mark.parametrize("answer", ["Reject", "Approve"])
+def test_writes_wait_for_an_approval_that_shows_the_dry_run_report(airflow_api, it_env, answer):
+    """With writes, the run previews every partition, then waits in Required actions: Reject writes
+    nothing; Approve rebuilds the partition and reports it. Needs the triggerer (the gate defers)."""
+    api = airflow_api
+    latest = it_env.paimon.latest_snapshot(TABLE)
+    before = latest.snapshot_id if latest else 0
+    conf = {
+        "tables": [TABLE],
+        "start_date": TWO_DAYS_AGO,
+        "end_date": TWO_DAYS_AGO,
+        "dry_run": False,
+        "parallel_days": 1,
+    }
+    r = api.trigger(conf)
+    assert r.status_code == 200, r.text
+    run_id = r.json()["dag_run_id"]
+
+    asked = _wait_for_approval(api, run_id)
+    assert asked["options"] == ["Approve", "Reject"] and asked["response_received"] is False, asked
+    assert f"| {TWO_DAYS_AGO} | {TABLE} |" in asked["body"], asked["body"]
+    assert asked["subject"].startswith("Overwrite 1 partitions"), asked["subject"]
+    assert api.task_instances(run_id)["approve_writes"]["state"] == "deferred"
+    assert [
+        s for s in it_env.paimon.list_snapshots(TABLE) if s.snapshot_id > before and s.commit_kind == "OVERWRITE"
+    ] == []
+
+    r = api.http.patch(
+        f"{api.run_path(run_id)}/taskInstances/approve_writes/-1/hitlDetails", json={"chosen_options": [answer]}
+    )
+    assert r.status_code == 200, r.text
+    run = api.wait_run(run_id)
+    assert run["state"] == "success", api.diagnostics(run_id)
+    states = {name: ti["state"] for name, ti in api.task_instances(run_id).items()}
+    overwrites = [
+        s.snapshot_id
+        for s in it_env.paimon.list_snapshots(TABLE)
+        if s.snapshot_id > before and s.commit_kind == "OVERWRITE"
+    ]
+    if answer == "Reject":
+        assert states["approve_writes"] == "success" and states["lanes_of"] == "skipped", states
+        assert states["report"] == "skipped", states
+        assert overwrites == []
+        return
+    assert states["backfill_lane[0]"] == "success" and states["report"] == "success", states
+    # The grid names the lane by its days, not [0].
+    lane = api.get(f"{api.run_path(run_id)}/taskInstances/backfill_lane/0").json()
+    assert lane["rendered_map_index"] == TWO_DAYS_AGO, lane
+    r = api.get(f"{api.run_path(run_id)}/taskInstances/report/xcomEntries/return_value")
+    value = r.json()["value"]
+    rows = json.loads(value) if isinstance(value, str) else value
+    assert [(row["table"], row["dt"], row["dry_run"]) for row in rows] == [(TABLE, TWO_DAYS_AGO, False)], rows
+    # Rebuilt and measured after (this session's ODS may hold nothing that day: an empty overwrite commits nothing).
+    assert rows[0]["after"] is not None, rows
 
 
 def test_bad_request_fails_in_validate_request_with_what_to_fix(airflow_api):

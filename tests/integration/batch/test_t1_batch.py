@@ -26,7 +26,11 @@ D1, D2 = (TODAY - timedelta(days=2)).isoformat(), (TODAY - timedelta(days=1)).is
 
 
 def backfill(conf: dict, env) -> subprocess.CompletedProcess:
-    return airflow_cli("dags", "test", "t1_backfill", "-c", json.dumps(conf))
+    # `dags test` has no UI to approve the writes in: the approval gate is marked approved (succeeded)
+    # without running; tests/integration/batch/test_backfill_rest_api.py approves through the API.
+    return airflow_cli(
+        "dags", "test", "t1_backfill", "-c", json.dumps(conf), "--mark-success-pattern", "approve_writes"
+    )
 
 
 def table_rows(env, table: str, day: str) -> list[tuple]:
