@@ -18,7 +18,6 @@ setting) is logged and, where the table can be written, recorded with the alert.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -335,7 +334,13 @@ class LakehouseNotifier(BaseNotifier):
             self.log.exception("the alert could not be dispatched")
 
     async def async_notify(self, context) -> None:
-        await asyncio.to_thread(self.notify, context)
+        # sync_to_async, not asyncio.to_thread: in the triggerer, a connection lookup inside notify()
+        # is a supervisor request made with async_to_sync, which must run on the triggerer's own loop
+        # (from a bare thread it starts another loop and the trigger runner dies with "Response read
+        # out of order").
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(self.notify, thread_sensitive=False)(context)
 
 
 # ----------------------------------------------------------------------------------- the DAGs' deadlines

@@ -187,3 +187,35 @@ def test_the_triggerer_runs_the_deadline_callback(paimon, monkeypatch):
     assert payloads[-1]["state"] == "success", payloads
     (row,) = read_alerts(paimon)
     assert row["kind"] == "t1_not_published" and "t1-2026-11-24" in row["text"]
+
+
+def test_the_async_path_sends_supervisor_requests_on_the_triggerers_own_event_loop():
+    """In the triggerer, a connection lookup inside the callback is a request to the supervisor that
+    TriggerCommsDecoder.send makes with asgiref's async_to_sync on the triggerer's event loop (its
+    stream and lock belong to that loop). Run from a bare thread (asyncio.to_thread), async_to_sync
+    starts a loop of its own and the responses are read out of order: the live trigger runner died
+    with "Response read out of order". The notifier must run its sync body with sync_to_async."""
+    from asgiref.sync import async_to_sync
+
+    from lakehouse.alerts.notifier import LakehouseNotifier
+
+    seen = {}
+
+    class Comms:  # TriggerCommsDecoder.send, reduced to what matters here
+        async def asend(self):
+            seen["loop"] = asyncio.get_running_loop()
+
+        def send(self):
+            return async_to_sync(self.asend)()
+
+    class Probe(LakehouseNotifier):
+        def notify(self, context):
+            Comms().send()
+
+    async def main():
+        await Probe().async_notify({})
+        return asyncio.get_running_loop()
+
+    assert seen.get("loop") is None
+    loop = asyncio.run(main())
+    assert seen["loop"] is loop
