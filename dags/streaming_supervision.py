@@ -17,7 +17,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import dag, task
 
-from lakehouse.alerts.notifier import LakehouseNotifier
+from lakehouse.alerts.notifier import LakehouseNotifier, streaming_down_deadline
 from lakehouse.core.registry import registry
 from lakehouse.core.tasks import no_retry_on_deterministic
 
@@ -32,6 +32,7 @@ REGISTRY = registry()
     is_paused_upon_creation=False,  # operational: live from the first start (docs/AIRFLOW.md)
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=15),
+    deadline=streaming_down_deadline(),  # a job down longer than N minutes (config/alerts.yaml)
     doc_md=__doc__,
     tags=["streaming", "flink", "supervision"],
     default_args={

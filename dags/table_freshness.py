@@ -10,6 +10,11 @@ to look.
 
 Each check that passes emits the table's Asset event (extra: lag, how it was measured, snapshot
 id), so DAGs can be scheduled on fresh data.
+
+**check_t1_published**: each of the last days whose deadline has passed (`t1_published_by` UTC the
+next day, `config/alerts.yaml`) and whose ODS holds rows must carry the tag `t1-<dt>` on every
+DWD/DWS table. It fails (alert `t1_not_published`) for a day whose `t1_daily` run failed, hangs, or
+was never created (scheduler down over midnight, DAG paused); rebuild such a day with `t1_backfill`.
 """
 
 from __future__ import annotations
@@ -66,6 +71,23 @@ def table_freshness():
             return outlet_events[outlet].extra
 
         check()
+
+    @task
+    @no_retry_on_deterministic
+    def check_t1_published() -> list[str]:
+        from lakehouse.alerts.settings import load_settings
+        from lakehouse.batch.published import check_published
+        from lakehouse.core.resources import resources
+
+        deadlines = load_settings().deadlines
+        status = check_published(
+            resources().paimon, published_by=deadlines.t1_published_by, days=deadlines.t1_watch_days, reg=REGISTRY
+        )
+        for day in status:
+            print(day.line())
+        return [day.line() for day in status]
+
+    check_t1_published()
 
 
 table_freshness()

@@ -58,6 +58,7 @@ CLASS_KINDS = {
     "FreshnessSlaMissed": "freshness_sla_missed",
     "QualityGateFailed": "quality_gate_failed",
     "VerificationFailed": "t1_verification_failed",
+    "T1NotPublished": "t1_not_published",
     "SmallFilesGrowing": "small_files_growing",
     "LeaseHeld": "lease_conflict",
     "LeaseLost": "lease_conflict",

@@ -215,8 +215,16 @@ class AlertDispatcher:
             details=[f"day {dt}"],
         )
         dismiss = None
-        if run_type in ("manual", "backfill") and queued and deadline and queued > deadline:
-            dismiss = f"run {run_id} of day {dt} was started by hand ({run_type}) after its deadline"
+        if queued and deadline and queued > deadline:
+            # Created after its own deadline: a day re-run by hand, or a scheduled run late to start (a
+            # fresh stack's first run, the scheduler back after an outage). Not a missed publication of
+            # this run; whether the day is published late is table_freshness's check_t1_published
+            # (lakehouse.batch.published), which alerts with the same kind and subject.
+            how = "started by hand" if run_type in ("manual", "backfill") else "created"
+            dismiss = (
+                f"run {run_id} of day {dt} was {how} ({run_type}) after its deadline; "
+                "check_t1_published alerts if the day stays unpublished"
+            )
         return self.dispatch(alert, dismiss=dismiss)
 
     def streaming_deadline_missed(

@@ -42,6 +42,7 @@ class DeadlineSettings(ConfigModel):
     t1_published_by: str = "06:00"
     streaming_down_minutes: int = Field(15, ge=4)  # two supervision rounds at least
     streaming_max_gap_minutes: int = Field(10, ge=1)
+    t1_watch_days: int = Field(2, ge=1, le=14)  # days back table_freshness checks for their t1-<dt> tag
 
     @field_validator("t1_published_by")
     @classmethod

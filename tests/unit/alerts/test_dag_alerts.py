@@ -4,6 +4,7 @@ streaming_supervision carry their deadline alerts."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,38 @@ def test_no_dag_alerts_on_retries(dag_bag):
             assert not any(isinstance(cb, LakehouseNotifier) for cb in callbacks), f"{dag_id}.{task.task_id}"
 
 
-def test_no_dag_carries_a_deadline_until_the_triggerer_runs_them_safely(dag_bag):
-    """The deadline callbacks (lakehouse.alerts.notifier.t1_published_deadline, streaming_down_deadline)
-    are built and unit-tested, but not wired: on the live stack the triggerer's runner died
-    ("Response read out of order") right after running one, and the t1 deadline of the first run
-    after a fresh start was already past. docs/ALERTS.md says what remains to do."""
-    assert {dag_id for dag_id, dag in dag_bag.dags.items() if dag.deadline} == set()
+def _deadlines(dag) -> list:
+    return list(dag.deadline or [])
+
+
+def test_t1_daily_has_its_published_by_deadline(dag_bag):
+    from airflow.sdk import DeadlineReference
+
+    from lakehouse.alerts.settings import load_settings
+
+    (alert,) = _deadlines(dag_bag.dags["t1_daily"])
+    assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
+    hh, mm = load_settings().deadlines.t1_published_by.split(":")
+    assert alert.interval == timedelta(days=1, hours=int(hh), minutes=int(mm))
+    assert alert.callback.kwargs["alert"] == "t1_not_published"
+
+
+def test_streaming_supervision_has_its_job_down_deadline(dag_bag):
+    from airflow.sdk import DeadlineReference
+
+    from lakehouse.alerts.settings import load_settings
+
+    (alert,) = _deadlines(dag_bag.dags["streaming_supervision"])
+    assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT
+    assert alert.interval == timedelta(minutes=load_settings().deadlines.streaming_down_minutes)
+    assert alert.callback.kwargs["alert"] == "streaming_job_down"
+
+
+@pytest.mark.parametrize("dag_id", ["t1_daily", "streaming_supervision"])
+def test_the_dags_with_deadlines_serialize(dag_bag, dag_id):
+    """The scheduler stores the deadline in the serialized DAG: it must serialize and come back."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    data = DagSerialization.to_dict(dag_bag.dags[dag_id])
+    assert data["dag"]["deadline"], "the deadline was not serialized"
+    DagSerialization.from_dict(data)

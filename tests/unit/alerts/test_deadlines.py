@@ -101,12 +101,26 @@ def test_a_late_day_triggered_by_hand_after_its_deadline_does_not_alert(paimon, 
     assert webhook.requests == []
 
 
-def test_catching_up_several_days_alerts_once(paimon, clock, webhook):
+def test_a_run_created_after_its_deadline_does_not_alert(paimon, clock, webhook):
+    """A fresh stack's first run (or the scheduler back after an outage) is created after the deadline
+    of its day: the deadline fires at once, and would page for a day nobody expected. Dismissed;
+    table_freshness's check_t1_published alerts for a held day that stays unpublished."""
+    clock.now = datetime(2026, 11, 28, 20, 0, tzinfo=UTC)
+    d = dispatcher(paimon, clock)
+    day = datetime(2026, 11, 27, tzinfo=UTC)
+    run = dag_run("t1_daily", f"scheduled__{day:%F}", state="running", queued_at=clock(), logical_date=day)
+    row = d.t1_deadline_missed(deadline_context(run, day + timedelta(days=1, hours=6)))
+    assert row["status"] == "dismissed" and "after its deadline" in row["note"]
+    assert webhook.requests == []
+
+
+def test_catching_up_several_days_in_time_alerts_once(paimon, clock, webhook):
     clock.now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
     d = dispatcher(paimon, clock)
     for n in range(20, 25):
         day = datetime(2026, 11, n, tzinfo=UTC)
-        run = dag_run("t1_daily", f"scheduled__{day:%F}", state="queued", queued_at=clock(), logical_date=day)
+        queued = day + timedelta(days=1, minutes=1)  # each created on time, none published by 06:00
+        run = dag_run("t1_daily", f"scheduled__{day:%F}", state="running", queued_at=queued, logical_date=day)
         d.t1_deadline_missed(deadline_context(run, day + timedelta(days=1, hours=6)))
     assert len(webhook.requests) == 1
     assert "t1-2026-11-20" in webhook.requests[0]["json"]["text"]

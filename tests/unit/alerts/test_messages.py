@@ -126,6 +126,7 @@ def test_a_long_message_is_cut_not_lost():
 
 def test_the_error_classes_the_mapping_names_exist():
     import lakehouse.batch.leases as leases
+    import lakehouse.batch.published as published
     import lakehouse.batch.t1 as t1
     import lakehouse.maintenance.metrics as metrics
     import lakehouse.quality.audit as audit
@@ -135,7 +136,21 @@ def test_the_error_classes_the_mapping_names_exist():
     import lakehouse.streaming.supervision as supervision
     from lakehouse.alerts.messages import CLASS_KINDS
 
-    modules = [leases, t1, metrics, audit, freshness, deploy, locks, supervision]
+    modules = [leases, published, t1, metrics, audit, freshness, deploy, locks, supervision]
     defined = {name for m in modules for name in dir(m)}
     assert set(CLASS_KINDS) <= defined, set(CLASS_KINDS) - defined
     assert set(CLASS_KINDS.values()) <= set(KINDS)
+
+
+def test_a_day_not_published_alerts_as_the_deadline_does():
+    """check_t1_published and t1_daily's deadline share kind and subject: one alert per window."""
+    from lakehouse.batch.published import T1NotPublished
+
+    exc = T1NotPublished(
+        "T+1 not published: ...",
+        missing={"2026-11-28": ["dwd.dwd_order_fact"]},
+        since=datetime(2026, 11, 29, 6, tzinfo=UTC),
+    )
+    alert = alert_for_failure(failure_context(exc, task_id="check_t1_published", dag_id="table_freshness"))
+    assert (alert.kind, alert.subject, alert.severity) == ("t1_not_published", "t1_daily", "critical")
+    assert alert.since == datetime(2026, 11, 29, 6, tzinfo=UTC)
