@@ -394,13 +394,24 @@ class Drills:
         dt = self.args.t1_day or (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
         logical = (date.fromisoformat(dt) + timedelta(days=1)).isoformat()
         tables = [t.name for t in recomputable_tables(self.reg)]
+        if self.args.t1_orders:  # give the day enough data for the recomputation to be caught mid-overwrite
+            from lakehouse.dev.loadgen import LoadGenerator
+
+            rate = 400.0
+            start, base = datetime.now(UTC), datetime.fromisoformat(dt).replace(hour=10, tzinfo=UTC)
+            say(f"load {self.args.t1_orders} orders into {dt} (back-dated clock, {rate:.0f}/s)")
+            stats = LoadGenerator(
+                self.mysql, rate=rate, seed=7, clock=lambda: base + (datetime.now(UTC) - start)
+            ).run(duration_s=self.args.t1_orders / rate)
+            row["notes"].append(f"{stats.orders_created} orders loaded into {dt} first")
         home = Path(self.airflow_home)
         env = {**os.environ, **airflow_home_env(home)}
         airflow = str(Path(sys.executable).with_name("airflow"))
         log_path = home / f"t1_daily-{dt}.log"
         say(f"$ airflow dags test t1_daily {logical}   (T+1 of {dt}; AIRFLOW_HOME={home}; log {log_path})")
         streaming = set(self.pipelines)
-        targets = tuple(f".{t.split('.', 1)[1]}" for t in tables)  # batch jobs: insert-into_lakehouse.<db>.<table>
+        # The recomputation's batch jobs: pipeline.name "t1_recompute <table> dt=<dt> [<token>]" (FlinkHook).
+        target = "t1_recompute "
         known = {j.job_id for j in self.flink.list_jobs()}
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
@@ -417,7 +428,7 @@ class Drills:
                 jobs = [
                     j
                     for j in self.flink.list_jobs()
-                    if j.job_id not in known and j.name not in streaming and j.name.endswith(targets)
+                    if j.job_id not in known and j.name not in streaming and j.name.startswith(target) and f"dt={dt}" in j.name
                 ]
                 running = [j for j in jobs if j.is_active]
                 if running:
@@ -599,6 +610,9 @@ def main() -> int:
     )
     parser.add_argument("--mariadb-outage", type=float, default=60, help="seconds MariaDB stays down (default 60)")
     parser.add_argument("--t1-day", help="day the killed T+1 run recomputes (default: yesterday, UTC)")
+    parser.add_argument(
+        "--t1-orders", type=int, default=0, help="orders to load into --t1-day first (back-dated; default 0)"
+    )
     parser.add_argument("--no-cleanup", action="store_true", help="leave the killed T+1 run's leases, pins and job")
     args = parser.parse_args()
 

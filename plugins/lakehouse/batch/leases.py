@@ -194,7 +194,7 @@ class LeaseManager:
         self,
         mysql: MySqlHook,
         *,
-        ttl: timedelta = timedelta(hours=2),
+        ttl: timedelta = timedelta(minutes=15),
         renew_every: float | None = None,
         now: Callable[[], datetime] | None = None,
         sleep: Callable[[float], object] = time.sleep,

@@ -88,6 +88,7 @@ def test_held_leases_are_renewed_while_the_work_runs():
 
 def test_the_default_renewal_interval_is_a_third_of_the_ttl():
     assert LeaseManager(None, ttl=timedelta(hours=2)).renew_every == 2400
+    assert LeaseManager(None).renew_every == 300
     assert LeaseManager(None, ttl=timedelta(minutes=3), renew_every=5).renew_every == 5
 
 
@@ -256,3 +257,16 @@ def test_the_lease_is_released_after_the_guarded_flink_call_stopped(fail_with):
     assert not any(e[:2] == ("sql", "UPDATE") for e in events[release:])
     assert any(e[:2] == ("sql", "UPDATE") and e[2] != events[release][2] for e in events[:release])
     assert store.rows() == []
+
+
+def test_a_killed_workers_leases_block_other_runs_for_at_most_the_default_ttl():
+    """The t1_kill drill: a worker killed with -9 never releases; with renewals while held the TTL
+    is short (15 min), so an on-call backfill of the day waits minutes, not hours."""
+    store, clock = SqliteLeaseStore(), Clock()
+    LeaseManager(store, now=clock).acquire(["dwd.a"], DAY, "t1_daily/scheduled__dead/recompute_day")
+    backfill = LeaseManager(store, now=clock, sleep=lambda s: None)
+    clock.t = T0 + timedelta(minutes=14)
+    with pytest.raises(LeaseHeld):
+        backfill.acquire(["dwd.a"], DAY, "t1_backfill/manual__x/lane")
+    clock.t = T0 + timedelta(minutes=15, seconds=1)
+    backfill.acquire(["dwd.a"], DAY, "t1_backfill/manual__x/lane")
