@@ -400,9 +400,9 @@ class Drills:
             rate = 400.0
             start, base = datetime.now(UTC), datetime.fromisoformat(dt).replace(hour=10, tzinfo=UTC)
             say(f"load {self.args.t1_orders} orders into {dt} (back-dated clock, {rate:.0f}/s)")
-            stats = LoadGenerator(
-                self.mysql, rate=rate, seed=7, clock=lambda: base + (datetime.now(UTC) - start)
-            ).run(duration_s=self.args.t1_orders / rate)
+            stats = LoadGenerator(self.mysql, rate=rate, seed=7, clock=lambda: base + (datetime.now(UTC) - start)).run(
+                duration_s=self.args.t1_orders / rate
+            )
             row["notes"].append(f"{stats.orders_created} orders loaded into {dt} first")
         home = Path(self.airflow_home)
         env = {**os.environ, **airflow_home_env(home)}
@@ -428,7 +428,10 @@ class Drills:
                 jobs = [
                     j
                     for j in self.flink.list_jobs()
-                    if j.job_id not in known and j.name not in streaming and j.name.startswith(target) and f"dt={dt}" in j.name
+                    if j.job_id not in known
+                    and j.name not in streaming
+                    and j.name.startswith(target)
+                    and f"dt={dt}" in j.name
                 ]
                 running = [j for j in jobs if j.is_active]
                 if running:
