@@ -51,9 +51,12 @@ def dq_streaming_checks():
         def check(table_name: str = table, run_id=None, data_interval_end=None) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.quality.audit import check_streaming_tables, enforce
+            from lakehouse.streaming.supervision import skip_until_deployed
 
+            paimon = resources().paimon
+            skip_until_deployed(table_name, paimon=paimon)  # a fresh stack before streaming_deploy: skipped
             (report,) = check_streaming_tables(
-                [table_name], paimon=resources().paimon, today=data_interval_end.strftime("%Y-%m-%d"), run_id=run_id
+                [table_name], paimon=paimon, today=data_interval_end.strftime("%Y-%m-%d"), run_id=run_id
             )
             print("\n".join(report.lines()))
             enforce([report], what=f"streaming check of {table_name}")

@@ -5,6 +5,8 @@ Every two minutes, each job in `config/streaming_jobs.yaml` is checked and, wher
 restored, upgraded through a savepoint, or reported: a job that does not checkpoint publishes
 nothing, so stale or failing checkpoints fail the task with the job's exception. What is done
 in which case is the decision table in docs/STREAMING.md, "Supervision" (one place).
+A job that was never deployed is skipped (`NOT_DEPLOYED`): deploying is the `streaming_deploy`
+DAG's, so a stack nobody deployed yet gets no jobs from this schedule.
 
 Every action lands in the Paimon table `ops.streaming_deployments` (job id, SQL hash, savepoint,
 time), which the task log also prints.
@@ -58,8 +60,12 @@ def streaming_supervision():
             # One actor per job (docs/STREAMING.md): a deploy or an on-call operation on this job
             # finishes first; held longer than the wait, this task fails with StreamingJobBusy.
             with JobLocks(r.ops).hold(job_name):
-                result = Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc).supervise(job_name)
+                result = Supervisor(flink=r.flink, paimon=r.paimon, cdc=r.cdc).supervise(job_name, deploy_new=False)
             print(f"{job_name}: {result.action} {result.job_id or ''} {result.detail}")
+            if result.action == "NOT_DEPLOYED":  # nothing to supervise until streaming_deploy ran
+                from airflow.sdk.exceptions import AirflowSkipException
+
+                raise AirflowSkipException(f"{job_name}: {result.detail}")
             return to_jsonable(result)
 
         supervise()

@@ -58,8 +58,10 @@ def table_freshness():
         def check(table_name: str = table.name, outlet=asset, *, outlet_events=None) -> dict:
             from lakehouse.core.resources import resources
             from lakehouse.quality.freshness import check_sla
+            from lakehouse.streaming.supervision import skip_until_deployed
 
             r = resources()
+            skip_until_deployed(table_name, paimon=r.paimon, reg=REGISTRY)  # before streaming_deploy: skipped
             f = check_sla(r.paimon, REGISTRY.table(table_name), mysql=r.mysql_source, reg=REGISTRY)
             print(f.describe())
             outlet_events[outlet].extra = {

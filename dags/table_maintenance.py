@@ -81,13 +81,20 @@ def table_maintenance():
     @task(retries=0)
     @no_retry_on_deterministic
     def plan(params=None, data_interval_start=None, data_interval_end=None) -> list[dict]:
+        from lakehouse.core.resources import resources
         from lakehouse.maintenance.policy import due_operations, load_policies
+        from lakehouse.streaming.supervision import not_deployed_yet
 
         policies = load_policies()  # a bad config fails here, naming the setting
         names = params.get("tables") or sorted(policies)
         chosen = params.get("operations") or []
         work = []
+        paimon = resources().paimon
         for name in names:
+            reason = not_deployed_yet(name, paimon=paimon)
+            if reason:  # a fresh stack before streaming_deploy: nothing to maintain
+                print(f"{name}: skipped, {reason}")
+                continue
             ops = list(chosen) or due_operations(policies[name], data_interval_start, data_interval_end)
             if ops:
                 work.append({"table": name, "operations": ops, "dry_run": bool(params.get("dry_run"))})

@@ -195,10 +195,36 @@ def latest_retained_checkpoint(flink: FlinkHook, job_id: str) -> RestorePoint | 
 @dataclass(frozen=True)
 class SupervisionResult:
     job_name: str
-    # OK | WAITING | STOPPED (an operator's stop holds it) | one of ACTIONS that was recorded
+    # OK | WAITING | STOPPED (an operator's stop holds it) | NOT_DEPLOYED | one of ACTIONS that was recorded
     action: str
     job_id: str | None
     detail: str = ""
+
+
+def not_deployed_yet(table_name: str, *, paimon: PaimonHook, reg: Registry | None = None) -> str | None:
+    """Why there is nothing to check on `table_name` yet, or None.
+
+    A table is "not deployed yet" when it does not exist and no job that writes it has ever been
+    deployed (no row in ops.streaming_deployments): a fresh stack before `streaming_deploy`. The
+    operational DAGs skip such a table instead of failing (and alerting) on every run. A table
+    that is missing although its writer was deployed is not skipped: its check runs and fails."""
+    if paimon.table_exists(table_name):
+        return None
+    reg = reg or registry()
+    writers = [pipeline_prefix_from_env() + job.name for job in reg.writers(table_name)]
+    history = DeploymentHistory(paimon)
+    if any(history.records(name) for name in writers):
+        return None
+    return f"{table_name} does not exist and nothing that writes it was ever deployed: trigger streaming_deploy"
+
+
+def skip_until_deployed(table_name: str, *, paimon: PaimonHook, reg: Registry | None = None) -> None:
+    """In a DAG task: skip it (AirflowSkipException) while `not_deployed_yet` gives a reason."""
+    reason = not_deployed_yet(table_name, paimon=paimon, reg=reg)
+    if reason:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(reason)
 
 
 class Supervisor:
@@ -344,7 +370,10 @@ class Supervisor:
             self.flink.wait_for_job_state(running.job_id, {"CANCELED"}, timeout=120)
 
     # ------------------------------------------------------------------ the decision
-    def supervise(self, job_name: str) -> SupervisionResult:
+    def supervise(self, job_name: str, *, deploy_new: bool = True) -> SupervisionResult:
+        """Check the job and do what the decision table says. `deploy_new=False` (the scheduled
+        streaming_supervision DAG): a job never deployed is left alone (`NOT_DEPLOYED`); deploying is
+        streaming_deploy's, so a stack where nobody deployed yet (a fresh start, CI) gets no jobs."""
         job = self.reg.job(job_name)
         active = self.flink.active_jobs_named(self.pipeline(job))
         if len(active) > 1:
@@ -353,7 +382,7 @@ class Supervisor:
                 f"{self.pipeline(job)} runs {len(active)} times ({ids}): cancel all but one", job=job.name
             )
         if not active:
-            return self._not_running(job)
+            return self._not_running(job, deploy_new=deploy_new)
         status = self.flink.job_status(active[0].job_id)
         if status.is_recovering or not status.all_tasks_running:
             return self._recovering(job, status)
@@ -368,8 +397,12 @@ class Supervisor:
         self._check_checkpoints(job, status)
         return SupervisionResult(job.name, "OK", status.job_id)
 
-    def _not_running(self, job: StreamingJobSpec) -> SupervisionResult:
+    def _not_running(self, job: StreamingJobSpec, *, deploy_new: bool = True) -> SupervisionResult:
         records = self.history.records(self.pipeline(job))
+        if not records and not deploy_new:
+            return SupervisionResult(
+                job.name, "NOT_DEPLOYED", None, "never deployed: trigger the streaming_deploy DAG to deploy it"
+            )
         if not records:  # its first deployment: the one start without state supervision makes
             return self.deploy(job, "DEPLOY", restore_from=None, detail="first deployment")
         last = records[-1]

@@ -49,6 +49,7 @@ class FakePaimon:
 
     def __init__(self, *, data=None, snapshots=None, consumers=None, tz=None):
         self.data = data or {}
+        self.existing = set(self.data) | set(snapshots or {})
         self.snapshots = {
             table: {sid: self._info(sid, age, kind, records) for sid, age, kind, records in snaps}
             for table, snaps in (snapshots or {}).items()
@@ -57,6 +58,9 @@ class FakePaimon:
         self.tz = tz
         self.reads: list[tuple] = []
         self.snapshot_reads: list[tuple] = []
+
+    def table_exists(self, table):
+        return table in self.existing
 
     @staticmethod
     def _info(sid, age, kind, records):

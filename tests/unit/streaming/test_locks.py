@@ -385,7 +385,7 @@ class RecordingSupervisor:
         RecordingSupervisor.calls.append((action, job_name))
         return SupervisionResult(job_name, action.upper(), "job-1")
 
-    def supervise(self, job_name):
+    def supervise(self, job_name, **kwargs):
         return self._act("supervise", job_name)
 
     def stop(self, job_name, **kwargs):

@@ -250,6 +250,23 @@ def test_job_with_history_and_no_restore_point_fails_naming_the_remedy(env, name
 
 
 # ---------------------------------------------------------------------------- job not running
+def test_the_schedule_never_deploys_a_job_nobody_deployed(env):
+    """streaming_supervision (deploy_new=False) on a stack where streaming_deploy never ran (a fresh
+    start, CI running its own pipelines): it used to deploy all eight demo jobs by itself."""
+    result = env.supervisor().supervise(JOB, deploy_new=False)
+
+    assert (result.action, result.job_id) == ("NOT_DEPLOYED", None)
+    assert "streaming_deploy" in result.detail
+    assert env.deployer.calls == [] and env.rows() == [] and env.flink.mutations() == []
+
+
+def test_the_schedule_restores_a_job_that_was_deployed(env):
+    env.seed("DEPLOY", minutes_ago=60, job_id=OLD_ID, sql_hash="hash-1")
+    chk = env.checkpoint(OLD_ID, 7)
+    result = env.supervisor().supervise(JOB, deploy_new=False)
+    assert result.action == "RESTORE" and env.deployer.calls[0]["restore_from"] == chk
+
+
 def test_not_running_without_history_deploys_fresh(env):
     result = env.supervisor().supervise(JOB)
 
@@ -852,3 +869,28 @@ def test_operator_start_that_cannot_restore_never_resets(env, path):
     assert [c["restore_from"] for c in env.deployer.calls] == [tried]  # no start without state
     assert [r[1] for r in env.rows()] == ["DEPLOY", "STOP"]
     assert env.supervisor().supervise(JOB).action == "STOPPED"  # still the operator's stop
+
+
+# --------------------------------------------------------------- operational DAGs before the first deploy
+def test_a_table_nobody_deployed_is_skipped_by_the_operational_dags(env):
+    """A fresh stack before streaming_deploy: freshness, DQ checks and maintenance failed (and
+    alerted) on every run for tables that were never created."""
+    from lakehouse.streaming.supervision import not_deployed_yet
+
+    reason = not_deployed_yet("dwd.dwd_order_fact", paimon=env.paimon, reg=registry())
+    assert reason and "streaming_deploy" in reason
+
+
+def test_a_missing_table_whose_writer_was_deployed_is_not_skipped(env):
+    """The table was lost after its job ran: the check must run and fail, never be skipped."""
+    from lakehouse.streaming.supervision import not_deployed_yet
+
+    env.seed("DEPLOY", minutes_ago=60, job_name="dwd_order_fact", job_id=OLD_ID, sql_hash="h")
+    assert not_deployed_yet("dwd.dwd_order_fact", paimon=env.paimon, reg=registry()) is None
+
+
+def test_an_existing_table_is_never_skipped(env):
+    from lakehouse.streaming.supervision import not_deployed_yet
+
+    env.seed("DEPLOY", minutes_ago=60, job_id=OLD_ID, sql_hash="h")  # creates ops.streaming_deployments
+    assert not_deployed_yet("ops.streaming_deployments", paimon=env.paimon) is None
