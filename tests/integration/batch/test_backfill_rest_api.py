@@ -297,7 +297,7 @@ def _wait_for_approval(api: Airflow, run_id: str, task_id: str = "approve_writes
             return r.json()
         assert r.status_code == 404, r.text
         run = api.get(api.run_path(run_id)).json()
-        assert run["state"] == "running", f"run ended before asking for approval\n{api.diagnostics(run_id)}"
+        assert run["state"] in ("queued", "running"), f"run ended before asking for approval\n{api.diagnostics(run_id)}"
         if time.monotonic() > deadline:
             pytest.fail(f"{task_id} did not ask for approval within {timeout} s\n{api.diagnostics(run_id)}")
         time.sleep(2)
