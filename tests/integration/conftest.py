@@ -15,6 +15,9 @@ import pytest
 
 from lakehouse.dev import oltp
 
+# MySQL binlog client ids of this session's CDC jobs: distinct per session (MariaDB drops a client when
+# another connects with its server id), and away from the demo's (5400+).
+SERVER_ID_BASE = 10000 + (os.getpid() % 5000) * 20
 STACK_HINT = "start it with `make up` (or run `make test`, which does)"
 
 
@@ -113,7 +116,7 @@ def _close_env(env: ItEnv) -> None:
 @pytest.fixture(scope="session")
 def it_env(stack, tmp_path_factory):
     """The session's shared source database and warehouse (connections it_mysql, it_mysql_cdc, it_paimon)."""
-    env = _open_env("it", tmp_path_factory.mktemp("warehouse"), server_id_base=5600)
+    env = _open_env("it", tmp_path_factory.mktemp("warehouse"), server_id_base=SERVER_ID_BASE)
     yield env
     _close_env(env)
 
@@ -122,6 +125,6 @@ def it_env(stack, tmp_path_factory):
 def isolated_env(stack, tmp_path_factory):
     """A module's own source database and warehouse, for tests that need a job started from nothing
     while the session's shared pipelines keep running (connections itx_mysql, itx_mysql_cdc, itx_paimon)."""
-    env = _open_env("itx", tmp_path_factory.mktemp("isolated_warehouse"), server_id_base=5700)
+    env = _open_env("itx", tmp_path_factory.mktemp("isolated_warehouse"), server_id_base=SERVER_ID_BASE + 10)
     yield env
     _close_env(env)

@@ -12,7 +12,8 @@ from pathlib import Path
 from lakehouse.dev.truth import DWS_GRAINS, compare_dws
 from lakehouse.streaming.supervision import Supervisor
 
-PREFIX = "it_"
+# Flink pipeline names of this test session: two sessions (say, two worktrees) can share one cluster.
+PREFIX = f"it{os.getpid()}_"
 ORDER_JOBS = [
     "ods_delivery_cdc",
     "dwd_order_fact",

@@ -141,10 +141,11 @@ def start_reader(env) -> str:
         session_config={
             "execution.runtime-mode": "streaming",
             "execution.checkpointing.interval": "2s",
-            "pipeline.name": "it_maint_reader",
+            "pipeline.name": f"{PREFIX}maint_reader",
         },
     )
-    return env.flink.wait_for_job_state(env.flink.active_jobs_named("it_maint_reader")[0].job_id, ["RUNNING"]).job_id
+    reader = env.flink.active_jobs_named(f"{PREFIX}maint_reader")[0]
+    return env.flink.wait_for_job_state(reader.job_id, ["RUNNING"]).job_id
 
 
 def wait_sink_equals_source(env, timeout=120):
@@ -156,7 +157,7 @@ def wait_sink_equals_source(env, timeout=120):
 
 def test_consumer_reader_survives_snapshot_expiry_and_a_tag_still_reads(scratch):
     env = scratch
-    env.job_names.append("it_maint_reader")
+    env.job_names.append(f"{PREFIX}maint_reader")
     for k in (1, 2, 3):
         write_batch(env, k)
     reader = start_reader(env)
@@ -189,11 +190,11 @@ def test_consumer_reader_survives_snapshot_expiry_and_a_tag_still_reads(scratch)
 
 def test_orphan_removal_spares_a_write_in_flight(scratch):
     env = scratch
-    env.job_names.append("it_maint_clicks_writer")
+    env.job_names.append(f"{PREFIX}maint_clicks_writer")
     try:
         _orphan_removal_beside_a_writer(env)
     finally:  # the writer holds task slots: it must not outlive this test, pass or fail
-        for job in env.flink.active_jobs_named("it_maint_clicks_writer"):
+        for job in env.flink.active_jobs_named(f"{PREFIX}maint_clicks_writer"):
             env.flink.cancel_job(job.job_id)
 
 
@@ -208,11 +209,11 @@ def _orphan_removal_beside_a_writer(env) -> None:
         session_config={
             "execution.runtime-mode": "streaming",
             "execution.checkpointing.interval": "45s",
-            "pipeline.name": "it_maint_clicks_writer",
+            "pipeline.name": f"{PREFIX}maint_clicks_writer",
         },
     )
     job = env.flink.wait_for_job_state(
-        env.flink.active_jobs_named("it_maint_clicks_writer")[0].job_id, ["RUNNING"]
+        env.flink.active_jobs_named(f"{PREFIX}maint_clicks_writer")[0].job_id, ["RUNNING"]
     ).job_id
     table_dir = Path(str(env.warehouse)) / "it_maint.db" / "clicks"
     deadline = time.monotonic() + 40
