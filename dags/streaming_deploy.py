@@ -41,6 +41,7 @@ TARGET = deployment_target()  # env LAKEHOUSE_DEPLOYMENT_TARGET; a bad value fai
 @dag(
     dag_id="streaming_deploy",
     schedule=None,
+    is_paused_upon_creation=False,  # runs only when triggered; unpaused, so a run triggered by any means starts
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -43,6 +43,7 @@ ACTIONS = ["stop_with_savepoint", "start_from_savepoint", "restart_without_state
 @dag(
     dag_id="streaming_operations",
     schedule=None,
+    is_paused_upon_creation=False,  # runs only when triggered; unpaused, so a run triggered by any means starts
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

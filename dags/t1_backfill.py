@@ -45,6 +45,7 @@ APPROVAL_TIMEOUT = timedelta(hours=4)
 @dag(
     dag_id="t1_backfill",
     schedule=None,
+    is_paused_upon_creation=False,  # runs only when triggered; unpaused, so a run triggered by any means starts
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=4,

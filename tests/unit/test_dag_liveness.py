@@ -29,8 +29,15 @@ def test_scheduled_dags_are_unpaused_upon_creation(dags, dag_id):
 
 
 @pytest.mark.parametrize("dag_id", ON_CALL)
+def test_on_call_dags_are_unpaused_so_a_triggered_run_starts(dags, dag_id):
+    """Paused, a run triggered over REST or the CLI (not the UI form, which offers to unpause) stayed
+    queued with nothing saying why."""
+    assert dags[dag_id].is_paused_upon_creation is False
+
+
+@pytest.mark.parametrize("dag_id", ON_CALL)
 def test_on_call_dags_have_no_schedule(dags, dag_id):
-    """Triggered only (the UI's trigger form unpauses them); nothing runs them on a timer."""
+    """Triggered only; nothing runs them on a timer."""
     from airflow.serialization.encoders import coerce_to_core_timetable
 
     assert coerce_to_core_timetable(dags[dag_id].timetable).can_be_scheduled is False
