@@ -146,13 +146,15 @@ class CpuAccount:
 
 def interval_shares(interval: dict) -> dict[str, float]:
     """One CPU interval's roles as shares of the machine (CPU seconds / (seconds x cores)); `other` is
-    the machine's busy time less the classified roles (unclassified processes and the kernel)."""
+    the machine's busy time less the classified roles (unclassified processes and the kernel), not the
+    sum of the unclassified processes: orphans reaped by pid 1 (other test runs' daemons) would count
+    there twice, once while they ran and again in pid 1's children time."""
     capacity = interval["seconds"] * interval["cores"]
     roles = dict.fromkeys(ROLES, 0.0)
     for component, seconds in interval["components"].items():
         roles[ROLE_OF[component]] += seconds
     classified = sum(v for k, v in roles.items() if k != "other")
-    roles["other"] = max(roles["other"], interval["busy_s"] - classified)
+    roles["other"] = max(0.0, interval["busy_s"] - classified)
     out = {k: v / capacity if capacity else 0.0 for k, v in roles.items()}
     out["machine"] = interval["busy_s"] / capacity if capacity else 0.0
     return out

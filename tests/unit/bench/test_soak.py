@@ -144,6 +144,12 @@ def test_interval_shares_are_of_the_whole_machine_and_other_takes_the_unclassifi
     assert shares["data_plane"] == pytest.approx(0.2)
     assert shares["other"] == pytest.approx(0.25)  # 12 busy - 7 classified
     assert shares["machine"] == pytest.approx(0.6)
+    # pid 1 reaping another run's daemons shows their whole lives as its children time: not the machine's
+    orphans = interval_shares(
+        {"seconds": 10.0, "cores": 2, "busy_s": 10.0, "components": {"airflow": 2.0, "other": 30.0}}
+    )
+    assert orphans["other"] == pytest.approx(0.4)
+    assert sum(orphans[r] for r in ("control_plane", "data_plane", "load", "bench", "other")) == pytest.approx(0.5)
 
 
 # ------------------------------------------------------------------ heartbeats and DAG parsing
