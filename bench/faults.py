@@ -43,49 +43,25 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from _common import save_results  # bench/ is on sys.path when a bench runs
+from _common import (  # bench/ is on sys.path when a bench runs
+    JOBMANAGER_MAIN,
+    TASKMANAGER_MAIN,
+    Load,
+    check_correct,
+    save_results,
+    say,
+    stack_processes,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DRILLS = ("taskmanager", "jobmanager", "mariadb", "gateway", "t1_kill")
 
-# Main classes of the Flink processes (their command lines, as flink-daemon.sh starts them).
-TASKMANAGER_MAIN = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
-JOBMANAGER_MAIN = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"
-
-
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
 
 # ------------------------------------------------------------------ the local stack
-def stack_processes(main_class: str) -> list[int]:
-    """Pids of this stack's processes running `main_class`: tagged -Dlakehouse.home=$LAKEHOUSE_HOME
-    or started with --configDir $FLINK_CONF_DIR (as scripts/stack.sh finds them)."""
-    home = os.environ["LAKEHOUSE_HOME"]
-    conf = os.environ.get("FLINK_CONF_DIR", f"{home}/flink/conf")
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        args = [a.decode(errors="replace") for a in args]
-        if main_class not in args:
-            continue
-        tagged = f"-Dlakehouse.home={home}" in args
-        conf_dir = any(a == "--configDir" and b == conf for a, b in zip(args, args[1:], strict=False))
-        if tagged or conf_dir:
-            pids.append(int(proc.name))
-    return sorted(pids)
-
-
 def stack_sh(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """scripts/stack.sh <args>, its output printed; a hang is a TimeoutExpired, not a wait forever."""
     say(f"$ scripts/stack.sh {' '.join(args)}")
@@ -109,50 +85,6 @@ def airflow_home_env(home: Path) -> dict[str, str]:
     """An Airflow home with its own SQLite database: scripts/env.sh points AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
     at the stack's Postgres, where a drill's `dags test` run would keep the scheduler from its own run."""
     return {"AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
-
-
-class Load(threading.Thread):
-    """The load generator at `rate` orders/s until stopped, in short runs: a run that fails (MariaDB
-    gone) is counted and retried after a second; each new run resumes from MariaDB's state."""
-
-    def __init__(self, mysql, rate: float, *, segment_s: float = 5.0):
-        super().__init__(daemon=True)
-        self.mysql, self.rate, self.segment_s = mysql, rate, segment_s
-        self.stop_event = threading.Event()
-        self.orders = 0
-        self.seconds = 0.0
-        self.errors: list[str] = []
-
-    def run(self) -> None:
-        from lakehouse.dev.loadgen import LoadGenerator
-
-        seed = int(time.time())
-        while not self.stop_event.is_set():
-            seed += 1
-            generator = None
-            started = time.monotonic()
-            try:
-                generator = LoadGenerator(self.mysql, rate=self.rate, seed=seed)
-                generator.run(duration_s=self.segment_s)
-            except Exception as exc:  # MariaDB down: count it, try again
-                # (orders of the failed run's last, uncommitted tick may be counted; MariaDB is the truth)
-                if not self.errors or self.errors[-1] != type(exc).__name__:
-                    say(f"load: {type(exc).__name__}: {str(exc)[:160]} (retrying every second)")
-                self.errors.append(type(exc).__name__)
-                self.stop_event.wait(1.0)
-            finally:
-                if generator is not None:
-                    self.orders += generator.stats.orders_created
-                    self.seconds += time.monotonic() - started
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.join(self.segment_s + 60)
-
-    def describe(self) -> str:
-        rate = self.orders / self.seconds if self.seconds else 0.0
-        failed = f", {len(self.errors)} failed load runs" if self.errors else ""
-        return f"{rate:.0f} orders/s ({self.orders} orders{failed})"
 
 
 class Drills:
@@ -247,40 +179,7 @@ class Drills:
     # ---------------------------------------------------------------- correctness
     def check_correct(self) -> dict:
         """ODS = MariaDB and DWS = MariaDB, each polled up to --check-timeout s (after the load stopped)."""
-        from lakehouse.core.polling import WaitTimeout, wait_until
-        from lakehouse.dev.reconcile import wait_until_equal
-        from lakehouse.dev.truth import DWS_GRAINS, compare_dws
-
-        started = time.time()
-        ods = wait_until_equal(
-            self.reg.mirrored_tables(), mysql=self.mysql, paimon=self.paimon, timeout=self.args.check_timeout
-        )
-        ods_s = time.time() - started
-        dws = []
-
-        def dws_equal() -> bool:
-            dws[:] = [compare_dws(t, mysql=self.mysql, paimon=self.paimon) for t in DWS_GRAINS]
-            return all(d.equal for d in dws)
-
-        try:
-            wait_until(dws_equal, timeout=self.args.check_timeout, interval=2, what="DWS = MariaDB")
-        except WaitTimeout:
-            pass
-        dws_s = time.time() - started
-        out = {
-            "ods_equal": all(d.equal for d in ods),
-            "dws_equal": all(d.equal for d in dws),
-            "ods_equal_after_s": round(ods_s, 1),
-            "dws_equal_after_s": round(dws_s, 1),
-            "mismatches": [d.summary() for d in (*ods, *dws) if not d.equal],
-        }
-        say(
-            f"ODS = MariaDB: {'yes' if out['ods_equal'] else 'NO'} ({ods_s:.0f} s after the load stopped); "
-            f"DWS = MariaDB: {'yes' if out['dws_equal'] else 'NO'} ({dws_s:.0f} s)"
-        )
-        for m in out["mismatches"]:
-            say(f"MISMATCH {m[:400]}")
-        return out
+        return check_correct(self.reg, mysql=self.mysql, paimon=self.paimon, timeout=self.args.check_timeout)
 
     # ---------------------------------------------------------------- the drills
     def taskmanager(self, row: dict) -> float:
