@@ -14,7 +14,7 @@ help:
 	@echo "make test-unit   unit tests; needs only the Python env (make install-python)"
 	@echo "make lint        ruff check + ruff format --check (pyproject.toml); make format applies the fixes"
 	@echo "make up|down|status|reset   local stack: MariaDB, Flink session cluster + SQL Gateway, PostgreSQL, Airflow services"
-	@echo "make install     Python env, Flink distribution, connector jars, mariadb-server, postgresql"
+	@echo "make install     Python env, Flink distribution, connector jars, mariadb-server, postgresql, chromium"
 	@echo "make install-python   the Python env alone (.venv with requirements.txt and requirements-dev.txt)"
 
 install:

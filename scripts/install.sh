@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs, skipping what is already there:
 #   1. Debian's mariadb-server and postgresql (need root; CI and these machines run as root); neither
-#      package starts a system server: stack.sh runs our own under .stack/
+#      package starts a system server: stack.sh runs our own under .stack/. Also Debian's chromium and
+#      chromium-driver: the browser tests of the Airflow UI (tests/integration/ui) drive them headless
 #   2. the Python environment .venv from requirements.txt + constraints.txt, and the development
 #      tools (ruff, pre-commit) from requirements-dev.txt + constraints.txt
 #   3. the Flink distribution: jars from the apache-flink-libraries wheel, bin/ and conf/ from
@@ -23,12 +24,16 @@ if [[ "$what" == all ]]; then
   command -v mvn >/dev/null 2>&1 || die "mvn not found. Install Maven (Debian: apt-get install -y maven)."
 fi
 
-# 1. MariaDB and PostgreSQL -------------------------------------------------------------------
+# 1. MariaDB, PostgreSQL and Chromium ---------------------------------------------------------
 pg_server_installed() { compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; }
 apt_packages=()
 if [[ "$what" == all ]]; then
   command -v mariadbd >/dev/null 2>&1 || apt_packages+=(mariadb-server mariadb-client)
   pg_server_installed || apt_packages+=(postgresql)
+  # /usr/bin/chromium and /usr/bin/chromedriver (the same Chromium version), for Selenium; no browser
+  # is ever downloaded from elsewhere.
+  [[ -x /usr/bin/chromium ]] || apt_packages+=(chromium)
+  [[ -x /usr/bin/chromedriver ]] || apt_packages+=(chromium-driver)
 fi
 if [[ ${#apt_packages[@]} -gt 0 ]]; then
   [[ $(id -u) -eq 0 ]] || die "${apt_packages[*]} missing and installing needs root: sudo apt-get install -y ${apt_packages[*]}"

@@ -2,7 +2,9 @@
 
 Each test session works in its own MySQL database (it_<pid>) and its own Paimon warehouse
 (a temp dir), and runs its Flink jobs under its own names, so a running `make demo` is not
-disturbed. In CI (CI=true) a missing stack fails the tests; elsewhere they are skipped.
+disturbed. In CI (CI=true) a missing stack fails the tests; elsewhere they are skipped. The
+session's own Airflow services (`airflow_api`), on that database and warehouse, start once for
+every test that drives them (REST API and browser tests).
 """
 
 from __future__ import annotations
@@ -128,3 +130,13 @@ def isolated_env(stack, tmp_path_factory):
     env = _open_env("itx", tmp_path_factory.mktemp("isolated_warehouse"), server_id_base=SERVER_ID_BASE + 10)
     yield env
     _close_env(env)
+
+
+@pytest.fixture(scope="session")
+def airflow_api(it_env, tmp_path_factory):
+    """The session's own running Airflow (tests/integration/airflow_services.py): started once, for the
+    REST API tests and the browser tests alike, on the session's it_env; a logged-in REST client."""
+    from tests.integration.airflow_services import running_airflow
+
+    with running_airflow(it_env, tmp_path_factory.mktemp("airflow-services")) as api:
+        yield api

@@ -63,6 +63,21 @@ def supervise_until(sup: Supervisor, jobs, *, want=("OK",), timeout=240):
         time.sleep(5)
 
 
+def days_written(env, table: str, snapshot_id: int) -> set[str]:
+    """The dt partitions a commit wrote (from its delta manifest)."""
+    from pypaimon.manifest.manifest_file_manager import ManifestFileManager
+    from pypaimon.manifest.manifest_list_manager import ManifestListManager
+
+    handle = env.paimon.get_table(table)
+    snapshot = handle.snapshot_manager().get_snapshot_by_id(snapshot_id)
+    keys = list(handle.partition_keys)
+    return {
+        dict(zip(keys, entry.partition.values, strict=True))["dt"]
+        for meta in ManifestListManager(handle).read_delta(snapshot)
+        for entry in ManifestFileManager(handle).read(meta.file_name)
+    }
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
