@@ -34,7 +34,7 @@ import random
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 MAX_RATE = 20000.0
 SINGLE_WRITER_RATE = 2000.0  # up to this many orders/s: one writer, in the calling thread
-WRITER_RATE = 6000.0  # above it: one worker process per this many orders/s ...
+WRITER_RATE = 5000.0  # above it: one worker process per this many orders/s ...
 MAX_WRITERS = 4  # ... and no more than this
 MAX_TICKS_PER_TRANSACTION = 10  # a writer that fell behind catches up at most this many ticks at once
 RESUME_LIMIT = 100_000  # orders left open by earlier runs that move on (the oldest first)
@@ -411,7 +411,9 @@ def _writer_process(spec: WriterSpec, connect: dict, clock_offset, messages, go,
             while not go.wait(0.5):
                 if abort.is_set():
                     return
-            stats = writer.run(start.value, report=lambda s: messages.put(("progress", k, s)), stop=abort.is_set)
+            # A copy: the queue pickles in a background thread while the writer goes on counting.
+            report = lambda s: messages.put(("progress", k, replace(s)))  # noqa: E731
+            stats = writer.run(start.value, report=report, stop=abort.is_set)
             messages.put(("done", k, stats))
         finally:
             conn.close()
