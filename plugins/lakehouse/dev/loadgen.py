@@ -352,7 +352,9 @@ class Writer:
             elapsed = now - start
             if (duration is not None and elapsed >= duration) or planner.done() or stop():
                 break
-            tick = min(int(elapsed / TICK_SECONDS), planner.next_tick + MAX_TICKS_PER_TRANSACTION - 1)
+            # The ticks that have begun (the next one at least: the sleep below ends at its start).
+            due = max(planner.next_tick, int(elapsed / TICK_SECONDS + 1e-6))
+            tick = min(due, planner.next_tick + MAX_TICKS_PER_TRANSACTION - 1)
             stats.max_lag_s = max(stats.max_lag_s, elapsed - planner.next_tick * TICK_SECONDS)
             self._write(planner.plan(tick, self.clock()))
             if report is not None and now >= next_report:
