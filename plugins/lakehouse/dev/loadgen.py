@@ -12,7 +12,10 @@ each with its own connection and its own keys (loadmix.Partition), so their ids 
 order's changes are committed by one connection in lifecycle order (the binlog is the truth downstream).
 Every tick (0.1 s) a writer commits one transaction with batched statements: multi-row INSERTs, one UPDATE
 per status (a join with the riders assigned for ACCEPTED), one DELETE. Worker processes keep `clock` as its
-offset from the wall clock at the start (a backdated clock stays backdated).
+offset from the wall clock at the start (a backdated clock stays backdated). They are started with
+multiprocessing's spawn (no fork of a caller that runs threads), which imports the caller's main script
+again: a script that runs the generator at these rates needs the `if __name__ == "__main__":` guard, and
+starts faster if it imports Airflow (the hooks) only inside its functions.
 
 The rate controller is the schedule itself: each writer creates the orders owed by the current tick, so a
 slow tick is made up by the next (at most MAX_TICKS_PER_TRANSACTION ticks in one transaction). Progress
