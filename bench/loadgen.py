@@ -127,6 +127,7 @@ def run_rate(rate: float, duration: float, workers: int | None, seed: int) -> di
         "max_lag_s": round(stats.max_lag_s, 2),
         "transactions": stats.transactions,
         "missed_changes": stats.missed_changes,
+        "orders_dropped": stats.orders_dropped,
         "mix_per_order": {k: round(v, 4) for k, v in stats.mix().items()},
         "counts": {
             "status_changes": stats.status_updates,
@@ -153,13 +154,13 @@ def run_rate(rate: float, duration: float, workers: int | None, seed: int) -> di
 
 def print_table(runs: list[dict]) -> None:
     print(
-        f"{'requested':>9} {'achieved':>8} {'writers':>7} {'lag s':>6} {'status':>6} {'subs':>5} {'sub del':>7} "
+        f"{'requested':>9} {'achieved':>8} {'dropped':>7} {'writers':>7} {'lag s':>6} {'status':>6} {'subs':>5} {'sub del':>7} "
         f"{'dims':>5} {'gen CPU':>7} {'loops':>5} {'mysqld':>6} {'others':>6} {'gen ms/1k':>9} {'db ms/1k':>8}  lifecycles"
     )
     for r in runs:
         m = r["mix_per_order"]
         print(
-            f"{r['requested_rate']:>9.0f} {r['achieved_rate']:>8.0f} {r['writers']:>7} {r['max_lag_s']:>6.2f} "
+            f"{r['requested_rate']:>9.0f} {r['achieved_rate']:>8.0f} {r['orders_dropped']:>7} {r['writers']:>7} {r['max_lag_s']:>6.2f} "
             f"{m['status_changes']:>6.2f} {m['subsidies']:>5.3f} {m['subsidy_deletes']:>7.4f} "
             f"{m['dimension_updates']:>5.3f} {r['generator_cpu_pct']:>6.0f}% {r['writer_loops_cpu_pct']:>4.0f}% "
             f"{r['mysqld_cpu_pct']:>5.0f}% "

@@ -18,6 +18,9 @@ order's changes are therefore written by one connection, one transaction after a
 and no two writers ever lock the same row. Time runs in ticks of `TICK_SECONDS`: tick j creates the orders
 owed by then, `floor(rate * (j + 1) * TICK_SECONDS)` in all, numbered from the first free order id, and each
 writer takes the ids it owns; every writer computes the same schedule, so no coordinator hands out ids.
+A writer that is behind writes the ticks it missed in one transaction, up to a second of them; the orders
+of older ticks are dropped (counted), so that the lifecycles keep to the clock however overloaded the
+database is, and the changes per order stay those of the mix.
 """
 
 from __future__ import annotations
@@ -140,6 +143,7 @@ class Batch:
     riders: dict[int, str] = field(default_factory=dict)  # rider_id -> status
     users: dict[int, str] = field(default_factory=dict)  # user_id -> phone
     resumed_advances: int = 0  # of the status changes, those of orders created before this run
+    dropped_orders: int = 0  # owed by ticks the writer was too far behind to create them in
 
     @property
     def status_changes(self) -> int:
@@ -212,11 +216,16 @@ class Planner:
         """Whether this writer has created every order of a run bounded by `max_orders`."""
         return self.schedule.complete(self.next_tick - 1)
 
-    def plan(self, last_tick: int, ts: datetime) -> Batch:
-        """The rows of ticks next_tick..last_tick together (more than one when the writer fell behind)."""
+    def plan(self, last_tick: int, ts: datetime, *, create_from: int | None = None) -> Batch:
+        """The rows of ticks next_tick..last_tick together (more than one when the writer fell behind).
+
+        The orders of the ticks before `create_from` are not created (a writer too far behind drops
+        them; `Batch.dropped_orders` counts them); the status changes due in those ticks are written."""
         ts = truncate_ms(ts)
         batch = Batch(ts)
-        self._create(batch, self.partition.new_ids(self.schedule, self.next_tick, last_tick), last_tick)
+        first = self.next_tick if create_from is None else max(self.next_tick, create_from)
+        batch.dropped_orders = len(self.partition.new_ids(self.schedule, self.next_tick, first - 1))
+        self._create(batch, self.partition.new_ids(self.schedule, first, last_tick), last_tick)
         for tick in range(self.next_tick, last_tick + 1):
             for entry in self.wheel.pop(tick, ()):
                 self.open_orders -= 1

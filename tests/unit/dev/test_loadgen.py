@@ -207,7 +207,9 @@ def test_a_slow_transaction_is_made_up_by_the_next_ones():
     assert stats.achieved_rate == pytest.approx(1000, rel=0.01)
 
 
-def test_catching_up_is_bounded_per_transaction():
+def test_a_writer_far_behind_drops_the_orders_of_older_ticks_but_not_the_status_changes():
+    """After a 3 s stall, one transaction creates the last second's orders (the two seconds before are
+    dropped and counted) and writes every status change due meanwhile: the lifecycles keep to the clock."""
     sim = SimulatedTime()
     sizes = []
 
@@ -217,11 +219,17 @@ def test_catching_up_is_bounded_per_transaction():
             if len(sizes) == 1:
                 sim.t += 3.0
 
-    LoadGenerator(
-        Hook(Conn(on_execute=stall)), rate=1000, workers=1, timer=sim.timer, sleep=sim.sleep, clock=sim.clock
-    ).run(duration_s=5)
-    assert max(sizes) == 1000  # ten ticks of 100 orders at most
-    assert sum(sizes) == 5000
+    conn = Conn(on_execute=stall)
+    gen = LoadGenerator(Hook(conn), rate=1000, workers=1, timer=sim.timer, sleep=sim.sleep, clock=sim.clock)
+    stats = gen.run(duration_s=5)
+    assert sizes[:3] == [100, 1000, 100]  # tick 0; ticks 21-30 (1-20 dropped); tick 31
+    assert stats.orders_dropped == 2000 and stats.orders_created == 3000
+    assert "2000 orders dropped" in stats.summary()
+    # Tick 0's orders are due 1-6 s later: the catch-up transaction at 3 s moves about 40 % of them on.
+    executed = conn.executed()
+    inserts = [i for i, sql in enumerate(executed) if sql.startswith("INSERT INTO orders ")]
+    catch_up = executed[inserts[1] : inserts[2]]
+    assert 25 < sum(rows_of(sql)[1] for sql in catch_up if rows_of(sql)[0] == "orders_update") < 60
 
 
 def test_one_transaction_per_tick_and_timestamps_from_the_clock():
