@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 
 MAX_RATE = 20000.0
 SINGLE_WRITER_RATE = 2000.0  # up to this many orders/s: one writer, in the calling thread
-WRITER_RATE = 5000.0  # above it: one worker process per this many orders/s ...
+WRITER_RATE = 2500.0  # above it: one worker process per this many orders/s ...
 MAX_WRITERS = 4  # ... and no more than this
 MAX_TICKS_PER_TRANSACTION = 10  # a writer behind creates the orders of at most this many ticks at once
 RESUME_LIMIT = 100_000  # orders left open by earlier runs that move on (the oldest first)

@@ -331,7 +331,9 @@ def test_wrong_requests_are_refused_before_anything_is_written():
     assert not any(s.startswith("INSERT") for s in conn.executed())
 
 
-@pytest.mark.parametrize(("rate", "writers"), [(50, 1), (2000, 1), (2001, 2), (10000, 2), (15000, 3), (20000, 4)])
+@pytest.mark.parametrize(
+    ("rate", "writers"), [(50, 1), (2000, 1), (2001, 2), (5000, 2), (7500, 3), (10000, 4), (20000, 4)]
+)
 def test_writers_by_rate(rate, writers):
     assert LoadGenerator(Hook(), rate=rate).writer_count() == writers
 
