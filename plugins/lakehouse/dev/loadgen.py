@@ -440,6 +440,7 @@ class Progress:
         self.latest: dict[int, LoadStats] = {}
         self.requested_rate, self.writers, self.every_s = requested_rate, writers, every_s
         self.next_line = every_s
+        self.coordinator_cpu_s = 0.0  # CPU of the thread that started and followed the worker processes
 
     def total(self) -> LoadStats:
         out = LoadStats(requested_rate=self.requested_rate, writers=self.writers)
@@ -459,6 +460,9 @@ class Progress:
 
 @dataclass
 class LoadGenerator:
+    """Orders at `rate` per second into the database of `mysql` (the delivery schema, dimensions seeded);
+    `run` returns what was written (`LoadStats`), also kept in `stats` (of a run that failed too)."""
+
     mysql: MySqlHook
     rate: float = 100.0
     seed: int = 42
@@ -523,7 +527,11 @@ class LoadGenerator:
                 return self.stats
         finally:
             conn.close()
-        self.stats = self._run_processes(specs, progress)
+        try:
+            self._run_processes(specs, progress)
+        finally:
+            self.stats = progress.total()  # a caller sees the counts of a run that failed midway
+            self.stats.cpu_s += progress.coordinator_cpu_s
         return self.stats
 
     def _connect_args(self) -> dict[str, Any]:
@@ -540,7 +548,9 @@ class LoadGenerator:
             **self.mysql.timeouts(params["extra"]),
         }
 
-    def _run_processes(self, specs: list[WriterSpec], progress: Progress) -> LoadStats:
+    def _run_processes(self, specs: list[WriterSpec], progress: Progress) -> None:
+        """Start a worker process per writer, wait until all are ready, start them together, follow their
+        progress until all are done; raises LoadWriterFailed (after stopping the others) if one fails."""
         ctx = multiprocessing.get_context("spawn")  # no fork of a parent that may run threads
         messages, go, abort, start = ctx.Queue(), ctx.Event(), ctx.Event(), ctx.Value("d", 0.0)
         offset = _naive_utc(self.clock()) - _utcnow()
@@ -582,9 +592,7 @@ class LoadGenerator:
                 if p.is_alive():
                     p.terminate()
                     p.join(timeout=5)
-        total = progress.total()
-        total.cpu_s += time.thread_time() - cpu0
-        return total
+            progress.coordinator_cpu_s = time.thread_time() - cpu0
 
     @staticmethod
     def _next_message(messages, procs, finals: dict, deadline: float | None) -> tuple:
