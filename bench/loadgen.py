@@ -6,7 +6,8 @@ user's grants cover it_*): the delivery schema and reference data, then `--durat
 the achieved rate, how far the writers fell behind, the changes per order, the CPU of the generator's
 processes (all of them, start-up included), of mysqld and of the rest of the machine, and writes JSON to
 bench/results/. No Flink job reads this database, but the binlog is shared: a running CDC job still
-receives and skips these changes.
+receives and skips these changes. MYSQL_PORT selects the server (default 3306, the stack's MariaDB); the
+server's CPU is that of the process listening on that port.
 
     source scripts/env.sh && .venv/bin/python bench/loadgen.py --rates 1000 5000 10000 15000 --duration 30
 """
@@ -69,18 +70,27 @@ def drop_database() -> None:
     conn.close()
 
 
-def mysqld_pid() -> int | None:
-    """The local stack's MariaDB server: its pid file, else the process named mariadbd or mysqld."""
-    pid_file = Path(os.environ.get("LAKEHOUSE_HOME", ".stack")) / "mariadb.pid"
-    if pid_file.exists():
-        return int(pid_file.read_text().split()[0])
+def mysqld_pid(port: int) -> int | None:
+    """The process listening on 127.0.0.1:`port` (the MariaDB server the bench writes to), from /proc."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # LISTEN
+                inodes.add(fields[9])
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if (proc / "comm").read_text().strip() in ("mariadbd", "mysqld"):
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes:
                     return int(proc.name)
-            except OSError:
-                continue
+        except OSError:
+            continue
     return None
 
 
@@ -107,7 +117,7 @@ def own_cpu() -> float:
 
 def run_rate(rate: float, duration: float, workers: int | None, seed: int) -> dict:
     mysql = fresh_database()
-    pid = mysqld_pid()
+    pid = mysqld_pid(int(os.environ.get("MYSQL_PORT", 3306)))
     gen = LoadGenerator(mysql, rate=rate, seed=seed, workers=workers, report_every_s=10)
     m0, g0, (b0, t0), w0 = process_cpu(pid), own_cpu(), machine_cpu(), time.monotonic()
     stats = gen.run(duration_s=duration)
@@ -119,6 +129,7 @@ def run_rate(rate: float, duration: float, workers: int | None, seed: int) -> di
     generator_cpu, mysqld_cpu, busy = g1 - g0, m1 - m0, b1 - b0
     return {
         "requested_rate": rate,
+        "mysqld_pid": pid,
         "achieved_rate": round(stats.achieved_rate, 1),
         "orders": stats.orders_created,
         "writers": stats.writers,
