@@ -251,12 +251,27 @@ def statements(batch: Batch) -> list[Statement]:
         out.append(Statement(f"DELETE FROM order_subsidies WHERE order_id IN ({_ints(chunk)})", len(chunk), True))
     for table, updates in (("riders", batch.riders), ("users", batch.users)):
         key, column = DIMENSION_UPDATES[table]  # fixed names, not user input
-        for chunk in _chunks(list(updates.items())):
-            sql = (
-                f"UPDATE {table} t JOIN ({_keyed(chunk, key, 'v', quoted)}) u ON t.{key} = u.{key} SET t.{column} = u.v"
-            )
-            out.append(Statement(sql))
+        for pairs in _rounds(updates):
+            for chunk in _chunks(pairs):
+                sql = (
+                    f"UPDATE {table} t JOIN ({_keyed(chunk, key, 'v', quoted)}) u ON t.{key} = u.{key}"
+                    f" SET t.{column} = u.v"
+                )
+                out.append(Statement(sql))
     return out
+
+
+def _rounds(updates: Sequence[tuple]) -> list[list[tuple]]:
+    """Updates split so that no key occurs twice in one statement (a join would apply only one of them),
+    the same key's updates in their order: the first update of each key, then the second, ..."""
+    rounds: list[list[tuple]] = []
+    seen: dict[int, int] = {}
+    for key, value in updates:
+        n = seen[key] = seen.get(key, -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append((key, value))
+    return rounds
 
 
 def write_batch(cur, batch: Batch) -> tuple[int, int]:

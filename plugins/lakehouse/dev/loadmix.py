@@ -140,8 +140,8 @@ class Batch:
     # Status changes by (new status, time): order ids, or (order id, rider id) pairs for ACCEPTED.
     advances: dict[tuple[str, datetime], list] = field(default_factory=dict)
     clawbacks: list[int] = field(default_factory=list)  # order ids whose subsidies are deleted
-    riders: dict[int, str] = field(default_factory=dict)  # rider_id -> status
-    users: dict[int, str] = field(default_factory=dict)  # user_id -> phone
+    riders: list[tuple[int, str]] = field(default_factory=list)  # (rider_id, status), in order
+    users: list[tuple[int, str]] = field(default_factory=list)  # (user_id, phone), in order
     resumed_advances: int = 0  # of the status changes, those of orders created before this run
     dropped_orders: int = 0  # owed by ticks the writer was too far behind to create them in
 
@@ -254,10 +254,10 @@ class Planner:
             self._wait(tick, (order_id, "CREATED", ts, subsidised, True))
             if random_() < mix.rider_update_ratio and self._riders:
                 rider = self.partition.key(int(random_() * self._riders))
-                batch.riders[rider] = RIDER_STATUSES[int(random_() * len(RIDER_STATUSES))]
+                batch.riders.append((rider, RIDER_STATUSES[int(random_() * len(RIDER_STATUSES))]))
             if random_() < mix.user_update_ratio and self._users:
                 user = self.partition.key(int(random_() * self._users))
-                batch.users[user] = f"139{int(random_() * 100_000_000):08d}"
+                batch.users.append((user, f"139{int(random_() * 100_000_000):08d}"))
 
     def _advance(self, batch: Batch, entry: tuple, tick: int) -> None:
         order_id, status, last, subsidised, ours = entry

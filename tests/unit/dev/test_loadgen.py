@@ -271,8 +271,8 @@ def test_statements_are_batched_and_every_value_is_a_number_or_escaped():
     batch.subsidies = [(11, "SHOP", 305)]
     batch.advances = {("ACCEPTED", ts): [(3, 9), (4, 10)], ("DELIVERED", later): [1, 2]}
     batch.clawbacks = [3]
-    batch.riders = {2: "BUSY"}
-    batch.users = {4: "139'0"}
+    batch.riders = [(2, "BUSY")]
+    batch.users = [(4, "139'0")]
     t, t2 = "'2026-11-20 10:00:00.123000'", "'2026-11-20 10:00:01.123000'"
     assert [s.sql for s in statements(batch)] == [
         "INSERT INTO orders (order_id, user_id, shop_id, city, status, amount, created_at) VALUES "
@@ -348,3 +348,18 @@ def test_a_writer_process_that_fails_stops_the_run_with_its_error():
         gen.run(duration_s=5)
     assert failed.value.writer in (0, 1) and "OperationalError" in failed.value.error
     assert "make status" in str(failed.value)
+
+
+def test_every_dimension_update_is_written_even_of_one_key_twice_in_a_batch():
+    """A join with a key twice would change the row once: the second update goes into a second statement,
+    so the dimension updates per order do not shrink as batches grow with the rate."""
+    batch = Batch(BASE)
+    batch.riders = [(2, "BUSY"), (4, "ONLINE"), (2, "OFFLINE"), (2, "ONLINE")]
+    sqls = [s.sql for s in statements(batch)]
+    assert sqls == [
+        "UPDATE riders t JOIN (SELECT 2 AS rider_id, 'BUSY' AS v UNION ALL SELECT 4, 'ONLINE') u"
+        " ON t.rider_id = u.rider_id SET t.status = u.v",
+        "UPDATE riders t JOIN (SELECT 2 AS rider_id, 'OFFLINE' AS v) u ON t.rider_id = u.rider_id SET t.status = u.v",
+        "UPDATE riders t JOIN (SELECT 2 AS rider_id, 'ONLINE' AS v) u ON t.rider_id = u.rider_id SET t.status = u.v",
+    ]
+    assert batch.dimension_updates == 4

@@ -134,9 +134,9 @@ def test_clawbacks_delete_subsidies_committed_earlier():
         for order_id in batch.clawbacks:
             assert subsidised_in[order_id] < n
             claws += 1
-        for user, phone in batch.users.items():
+        for user, phone in batch.users:
             assert 1 <= user <= DIMS.max_user and len(phone) == 11
-        assert all(1 <= r <= DIMS.max_rider for r in batch.riders)
+        assert all(1 <= r <= DIMS.max_rider and s in ("ONLINE", "BUSY", "OFFLINE") for r, s in batch.riders)
     assert claws > 0
 
 
