@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 from lakehouse.core.paths import SQL_DIR
 from lakehouse.core.sql_files import split_statements
-from lakehouse.hooks.mysql import MySqlHook
+
+if TYPE_CHECKING:  # the load generator's worker processes import the constants without Airflow
+    from lakehouse.hooks.mysql import MySqlHook
 
 CITIES = ("shanghai", "hangzhou", "beijing", "shenzhen", "chengdu", "wuhan")
 SHOP_CATEGORIES = ("noodles", "dumplings", "hotpot", "bbq", "tea", "bakery", "grocery")
