@@ -40,7 +40,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pymysql.converters import escape_item
@@ -69,6 +69,7 @@ WRITER_RATE = 2500.0  # above it: one worker process per this many orders/s ...
 MAX_WRITERS = 4  # ... and no more than this
 MAX_TICKS_PER_TRANSACTION = 10  # a writer behind creates the orders of at most this many ticks at once
 RESUME_LIMIT = 100_000  # orders left open by earlier runs that move on (the oldest first)
+RESUME_WINDOW = timedelta(hours=2)  # ... whose last change is at most this far from the run's clock
 CHUNK = 1000  # rows per UPDATE or DELETE statement
 INSERT_CHUNK = 5000  # rows per INSERT statement
 PROGRESS_SECONDS = 1.0  # how often a writer reports its counts
@@ -299,16 +300,29 @@ def read_reference(cur) -> tuple[Dimensions, int]:
     return Dimensions(max_user, max_shop, max_rider), max_order + 1
 
 
-def read_open_orders(cur, partition: Partition, limit: int) -> list[tuple]:
-    """Orders of this writer's keys left open by an earlier run: (order_id, status, time of the last change)."""
+def read_open_orders(cur, partition: Partition, limit: int, *, now: datetime | None = None) -> list[tuple]:
+    """Orders of this writer's keys left open by an earlier run: (order_id, status, time of the last change).
+
+    With `now` (the run's clock), only orders whose last change lies within RESUME_WINDOW of it: an
+    order of another day moved on at this run's time (today's orders by a back-dated run, a past
+    day's by today's run) would be delivered after more than the 10 hours a delivery may take, or
+    before it was created (the quality suites reject both, and rightly)."""
     statuses = ", ".join(["%s"] * len(OPEN_STATUSES))
+    last = "GREATEST(created_at, COALESCE(accepted_at, created_at), COALESCE(picked_up_at, created_at))"
+    window, params = "", ()
+    if now is not None:
+        window = f" AND {last} BETWEEN %s AND %s"
+        params = (_naive_utc(now) - RESUME_WINDOW, _naive_utc(now) + RESUME_WINDOW)
     cur.execute(
-        "SELECT order_id, status, GREATEST(created_at, COALESCE(accepted_at, created_at),"
-        " COALESCE(picked_up_at, created_at)) FROM orders"
-        f" WHERE status IN ({statuses}) AND MOD(order_id, %s) = %s ORDER BY order_id LIMIT %s",
-        (*OPEN_STATUSES, partition.count, partition.index, limit),
+        f"SELECT order_id, status, {last} FROM orders"
+        f" WHERE status IN ({statuses}) AND MOD(order_id, %s) = %s{window} ORDER BY order_id LIMIT %s",
+        (*OPEN_STATUSES, partition.count, partition.index, *params, limit),
     )
     return list(cur.fetchall())
+
+
+def _naive_utc(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
 
 
 def prepare_session(cur) -> None:
@@ -352,7 +366,9 @@ class Writer:
         """Session settings, and this writer's orders left open by earlier runs."""
         with self.conn.cursor() as cur:
             prepare_session(cur)
-            rows = read_open_orders(cur, self.spec.partition, RESUME_LIMIT // self.spec.partition.count)
+            rows = read_open_orders(
+                cur, self.spec.partition, RESUME_LIMIT // self.spec.partition.count, now=self.clock()
+            )
         self.conn.commit()
         self.stats.resumed_orders = self.planner.resume(rows)
 

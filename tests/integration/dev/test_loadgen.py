@@ -48,3 +48,25 @@ def test_writers_leave_valid_lifecycles_and_exactly_what_they_report(isolated_en
         (runs[1].first_order_id, runs[1].last_order_id),
     )[0]
     assert backdated < datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=50)
+
+
+def test_a_run_of_another_day_leaves_the_open_orders_of_today_alone(isolated_env):
+    """A back-dated run (loading a past day) moved today's open orders on at its own time: 24,687
+    orders delivered the day before they were created, which the streaming quality checks rejected.
+    The other way round, today's run delivered a past day's open orders after more than 10 hours."""
+    mysql = isolated_env.mysql
+    today = LoadGenerator(mysql, rate=300, seed=11).run(duration_s=3)
+    assert today.orders_created > 0
+    yesterday = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=1)
+    start = datetime.now(UTC).replace(tzinfo=None)
+    past = LoadGenerator(
+        mysql, rate=300, seed=12, clock=lambda: yesterday + (datetime.now(UTC).replace(tzinfo=None) - start)
+    )
+    stats = past.run(duration_s=3)
+    assert stats.resumed_orders == 0
+    late = mysql.get_first(
+        "SELECT COUNT(*) FROM orders WHERE delivered_at < created_at OR picked_up_at < created_at"
+        " OR TIMESTAMPDIFF(MINUTE, created_at, delivered_at) > 600"
+    )[0]
+    assert late == 0
+    assert check_lifecycles(mysql).valid
