@@ -54,16 +54,13 @@ def _deadlines(dag) -> list:
     return list(dag.deadline or [])
 
 
-def test_t1_daily_has_its_published_by_deadline(dag_bag):
-    from airflow.sdk import DeadlineReference
-
-    from lakehouse.alerts.settings import load_settings
-
-    (alert,) = _deadlines(dag_bag.dags["t1_daily"])
-    assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
-    hh, mm = load_settings().deadlines.t1_published_by.split(":")
-    assert alert.interval == timedelta(days=1, hours=int(hh), minutes=int(mm))
-    assert alert.callback.kwargs["alert"] == "t1_not_published"
+def test_t1_daily_has_no_deadline_check_t1_published_watches_it(dag_bag):
+    """In Airflow 3.2.1, `airflow dags test` of a DAG with a deadline fails (DagRun.update_state looks
+    each DeadlineAlert of the SDK DAG up as if it were a stored id: "'dict' object has no attribute
+    'hex'"), and on-call and the tests run t1_daily that way. The publication is watched from the
+    tags instead (table_freshness.check_t1_published, lakehouse.batch.published)."""
+    assert not _deadlines(dag_bag.dags["t1_daily"])
+    assert "check_t1_published" in dag_bag.dags["table_freshness"].task_ids
 
 
 def test_streaming_supervision_has_its_job_down_deadline(dag_bag):
@@ -77,7 +74,7 @@ def test_streaming_supervision_has_its_job_down_deadline(dag_bag):
     assert alert.callback.kwargs["alert"] == "streaming_job_down"
 
 
-@pytest.mark.parametrize("dag_id", ["t1_daily", "streaming_supervision"])
+@pytest.mark.parametrize("dag_id", ["streaming_supervision"])
 def test_the_dags_with_deadlines_serialize(dag_bag, dag_id):
     """The scheduler stores the deadline in the serialized DAG: it must serialize and come back."""
     from airflow.serialization.serialized_objects import DagSerialization
