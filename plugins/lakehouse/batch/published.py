@@ -5,7 +5,7 @@ was ever created (a scheduler down over midnight, a paused DAG, a schedule stuck
 already exists), and it fires at once for a run created after its own deadline (a fresh stack's
 first run), which is a late start, not a missed publication. This check looks at the outcome
 instead: for each of the last `days` days whose deadline (`published_by` UTC on the next day,
-config/alerts.yaml) has passed and whose ODS partition holds data (a day the source never had is
+config/alerts.yaml) has passed and whose ODS inputs hold data (a day the source never had is
 not expected to be published), every DWD/DWS table must carry the tag `t1-<dt>`.
 `table_freshness` runs it every five minutes; a missing tag fails its task with `T1NotPublished`,
 which the notifier sends as `t1_not_published` (the same kind and subject as the deadline alert,
@@ -78,14 +78,15 @@ def publication_status(
 ) -> list[DayPublication]:
     """Per due day: held by the warehouse, and which recomputed tables lack `t1-<dt>`."""
     from lakehouse.batch.recompute import recomputable_tables
+    from lakehouse.batch.t1 import day_sources
 
     reg = reg or registry()
-    day_table = reg.table("ods.ods_orders").name
     tables = [t.name for t in recomputable_tables(reg)]
     due = due_days(now, published_by=published_by, days=days)
-    held_days: set[str] = set()
-    if paimon.table_exists(day_table):
-        held_days = {f.partition.get("dt") for f in paimon.data_files(day_table) if f.rows > 0}
+    held_days: set[str] = set()  # days an ODS input of the recomputation holds rows of (file metadata only)
+    for source in day_sources(reg):
+        if paimon.table_exists(source.name):
+            held_days |= {f.partition.get(source.partition) for f in paimon.data_files(source.name) if f.rows > 0}
     tags = {t: set(paimon.list_tags(t)) if paimon.table_exists(t) else set() for t in tables}
     return [
         DayPublication(

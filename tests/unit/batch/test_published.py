@@ -25,7 +25,8 @@ class FakePaimon:
         return name in self.tables
 
     def data_files(self, name):
-        assert name == "ods.ods_orders"
+        if name != "ods.ods_orders":  # the day's other ODS inputs hold nothing here
+            return []
         return [DataFile(f"f-{d}", {"dt": d}, 0, 100, 0, 10) for d in sorted(self.held)]
 
     def list_tags(self, name):
