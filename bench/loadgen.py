@@ -20,8 +20,6 @@ import resource
 import time
 from pathlib import Path
 
-import pymysql
-
 from _common import save_results  # bench/ is on sys.path when a bench runs
 from lakehouse.dev import oltp
 from lakehouse.dev.lifecycles import check_lifecycles
@@ -32,24 +30,13 @@ CONN_ID = "bench_loadgen"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def admin_connection():
-    """The app user without a default database (it creates and drops the bench's own)."""
-    return pymysql.connect(
-        host="127.0.0.1",
-        port=int(os.environ.get("MYSQL_PORT", 3306)),
-        user=os.environ.get("MYSQL_APP_USER", "app"),
-        password=os.environ.get("MYSQL_APP_PASSWORD", "app"),
-        autocommit=True,
-    )
-
-
 def fresh_database():
     """The bench's database, empty but for the schema and reference data; returns its MySqlHook."""
     # Imported here: the generator's worker processes import this module again (multiprocessing spawn)
     # and need no Airflow.
     from lakehouse.hooks.mysql import MySqlHook
 
-    conn = admin_connection()
+    conn = oltp.admin_connection()
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{DATABASE}`")
         cur.execute(f"CREATE DATABASE `{DATABASE}`")
@@ -64,7 +51,7 @@ def fresh_database():
 
 
 def drop_database() -> None:
-    conn = admin_connection()
+    conn = oltp.admin_connection()
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{DATABASE}`")
     conn.close()

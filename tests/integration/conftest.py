@@ -60,18 +60,6 @@ class ItEnv:
         self.job_names: list[str] = []
 
 
-def _admin_connection():
-    import pymysql
-
-    return pymysql.connect(
-        host="127.0.0.1",
-        port=int(os.environ.get("MYSQL_PORT", 3306)),
-        user=os.environ.get("MYSQL_APP_USER", "app"),
-        password=os.environ.get("MYSQL_APP_PASSWORD", "app"),
-        autocommit=True,
-    )
-
-
 def _open_env(conn_prefix: str, warehouse, server_id_base: int) -> ItEnv:
     """Create database it_<pid>_<rand>, seed dimensions, and point Airflow connections at it.
 
@@ -95,7 +83,7 @@ def _open_env(conn_prefix: str, warehouse, server_id_base: int) -> ItEnv:
     )
 
     # The database does not exist yet: create it through a connection without a default schema.
-    conn = _admin_connection()
+    conn = oltp.admin_connection()
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{db}`")
     conn.close()
@@ -109,7 +97,7 @@ def _close_env(env: ItEnv) -> None:
     for name in env.job_names:
         for job in env.flink.active_jobs_named(name):
             env.flink.cancel_job(job.job_id)
-    conn = _admin_connection()
+    conn = oltp.admin_connection()
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{env.db}`")
     conn.close()

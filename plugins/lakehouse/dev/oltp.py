@@ -43,3 +43,20 @@ def seed_dimensions(mysql: MySqlHook, *, users: int = 2000, shops: int = 300, ri
 def table_counts(mysql: MySqlHook) -> dict[str, int]:
     """Row count of every delivery table (names are constants, not user input)."""
     return {t: mysql.get_first(f"SELECT COUNT(*) FROM `{t}`")[0] for t in TABLES}
+
+
+def admin_connection():
+    """The local stack's app user on MariaDB without a default database (MYSQL_PORT, MYSQL_APP_USER,
+    MYSQL_APP_PASSWORD from scripts/env.sh), autocommit: for tools that create and drop their own
+    databases (the integration sessions, bench/loadgen.py)."""
+    import os
+
+    import pymysql
+
+    return pymysql.connect(
+        host="127.0.0.1",
+        port=int(os.environ.get("MYSQL_PORT", 3306)),
+        user=os.environ.get("MYSQL_APP_USER", "app"),
+        password=os.environ.get("MYSQL_APP_PASSWORD", "app"),
+        autocommit=True,
+    )
